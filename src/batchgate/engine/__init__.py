@@ -1,0 +1,1 @@
+"""In-process model engines that answer like an OpenAI-compatible server."""

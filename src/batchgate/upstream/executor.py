@@ -1,0 +1,51 @@
+"""The one interface every place a request can be executed implements (HTTP upstream or local engine)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    """What came back for one request: an HTTP status and a JSON body (raw bytes, forwarded as is)."""
+
+    status: int
+    body: bytes
+    request_id: str | None = None
+    retry_after: float | None = None  # seconds, from Retry-After / retry-after-ms when present
+
+
+class TransportError(Exception):
+    """The request got no HTTP answer (connection refused/reset, timeout). Always retryable."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # "timeout" | "connection"
+        self.message = message
+
+
+class ModelUnavailable(Exception):
+    """A model this executor would serve cannot be loaded (not installed, checksum mismatch)."""
+
+
+class Executor(Protocol):
+    """Executes one OpenAI-compatible request. Implementations: HTTP upstream, local in-process engine."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def send(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
+        """POST `body` to `endpoint` (e.g. "/v1/chat/completions"). Raises TransportError on no answer."""
+        ...
+
+    def check_model(self, model: str) -> None:
+        """Raise ModelUnavailable (message names what to install) if `model` can't be served here."""
+        ...
+
+    def list_models(self) -> list[str]:
+        """Model ids this executor knows it can serve (for GET /v1/models); may be empty for '*' routes."""
+        ...
