@@ -1,0 +1,1 @@
+"""The HTTP edge: app factory, one routes file per resource, one error handler."""

@@ -1,0 +1,37 @@
+"""The app factory: create_app(settings) -> an ASGI app whose lifespan owns every resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from batchgate.api import batches, files, system, uploads
+from batchgate.api.context import Context
+from batchgate.api.errors import on_batchgate_error, on_http_error, on_unexpected
+from batchgate.api.requestid import RequestIdMiddleware
+from batchgate.app import running_parts
+from batchgate.errors import BatchgateError
+from batchgate.settings import Settings
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with running_parts(settings, with_worker=settings.worker) as p:
+            app.state.ctx = Context(settings, p.auth, p.files, p.uploads, p.batches, p.router, p.worker, ready=True)
+            yield
+
+    return Starlette(
+        routes=[*system.routes, *files.routes, *uploads.routes, *batches.routes],
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={
+            BatchgateError: on_batchgate_error,
+            HTTPException: on_http_error,
+            Exception: on_unexpected,
+        },
+        lifespan=lifespan,
+    )

@@ -1,0 +1,52 @@
+"""/v1/batches: create, retrieve, cancel, list."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from batchgate.api.context import JSON, ctx, principal
+from batchgate.domain import limits
+from batchgate.protocol import objects, params
+
+
+async def create_batch(request: Request) -> Response:
+    who = await principal(request)
+    body = params.parse_json_body(await request.body())
+    c = ctx(request)
+    batch = await c.batches.create(who, body)
+    if c.worker is not None:
+        c.worker.notify()
+    return JSON(objects.batch_object(batch))
+
+
+async def retrieve_batch(request: Request) -> Response:
+    who = await principal(request)
+    batch = await ctx(request).batches.get(who, request.path_params["batch_id"])
+    return JSON(objects.batch_object(batch))
+
+
+async def cancel_batch(request: Request) -> Response:
+    who = await principal(request)
+    c = ctx(request)
+    batch = await c.batches.cancel(who, request.path_params["batch_id"])
+    if c.worker is not None:
+        c.worker.notify()
+    return JSON(objects.batch_object(batch))
+
+
+async def list_batches(request: Request) -> Response:
+    who = await principal(request)
+    q = request.query_params
+    limit = params.query_int(q, "limit", limits.BATCHES_LIST_DEFAULT, 1, limits.BATCHES_LIST_MAX)
+    page = await ctx(request).batches.list(who, q.get("after") or None, limit)
+    return JSON(objects.list_object([objects.batch_object(b) for b in page.items], page.has_more))
+
+
+routes = [
+    Route("/v1/batches", create_batch, methods=["POST"]),
+    Route("/v1/batches", list_batches, methods=["GET"]),
+    Route("/v1/batches/{batch_id}", retrieve_batch, methods=["GET"]),
+    Route("/v1/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
+]

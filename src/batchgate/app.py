@@ -1,0 +1,57 @@
+"""Wiring: build every part from Settings. Nothing happens at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from batchgate.blobs.local import LocalBlobStore
+from batchgate.services.auth import AuthService
+from batchgate.services.batches import BatchService
+from batchgate.services.files import FileService
+from batchgate.services.uploads import UploadService
+from batchgate.settings import Settings
+from batchgate.store.sqlite import SQLiteStore
+from batchgate.upstream.router import Router, build_router
+from batchgate.worker.runner import Worker
+
+
+@dataclass
+class Parts:
+    settings: Settings
+    store: SQLiteStore
+    blobs: LocalBlobStore
+    router: Router
+    auth: AuthService
+    files: FileService
+    uploads: UploadService
+    batches: BatchService
+    worker: Worker | None
+
+
+@asynccontextmanager
+async def running_parts(settings: Settings, with_worker: bool) -> AsyncIterator[Parts]:
+    """Open storage and upstreams, start the worker if asked; undo all of it on exit."""
+    router = build_router(settings)
+    store = SQLiteStore(settings.db_path)
+    blobs = LocalBlobStore(settings.blob_dir)
+    await store.open()
+    await blobs.open()
+    await router.start()
+    files = FileService(store, blobs, settings.max_upload_bytes)
+    parts = Parts(
+        settings, store, blobs, router, AuthService(store), files, UploadService(store, blobs, files),
+        BatchService(store, settings.window_scale), None,
+    )
+    try:
+        if with_worker:
+            parts.worker = Worker(settings, store, blobs, router, files)
+            await parts.worker.start()
+        yield parts
+    finally:
+        if parts.worker is not None:
+            await parts.worker.stop()
+        await router.close()
+        await blobs.close()
+        await store.close()

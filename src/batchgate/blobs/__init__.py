@@ -1,0 +1,1 @@
+"""File bytes behind one narrow protocol."""

@@ -1,0 +1,127 @@
+"""The `batchgate` command. Its help text is the docs for each command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from batchgate.errors import ConfigError
+from batchgate.settings import Settings
+
+
+def _settings(**flags: Any) -> Settings:
+    """CLI flags win over BATCHGATE_* environment variables, which win over defaults."""
+    try:
+        return Settings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as e:
+        raise click.UsageError(str(e)) from None
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+    )
+
+
+@click.group()
+@click.version_option(package_name="batchgate")
+def main() -> None:
+    """batchgate: a self-hosted, OpenAI-compatible Batch API."""
+
+
+@main.command()
+@click.option("--host", help="Address to bind (default 127.0.0.1). [env BATCHGATE_HOST]")
+@click.option("--port", type=int, help="Port to listen on (default 8000). [env BATCHGATE_PORT]")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Database and files. [env BATCHGATE_DATA_DIR]")
+@click.option("--upstream", help="Base URL (…/v1) of an OpenAI-compatible server for every model. "
+                                 "[env BATCHGATE_UPSTREAM]")
+@click.option("--upstream-api-key", help="Bearer key for --upstream. [env BATCHGATE_UPSTREAM_API_KEY]")
+@click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="TOML file routing models to upstreams. [env BATCHGATE_CONFIG]")
+@click.option("--worker/--no-worker", default=None, help="Run the worker in this process (default on).")
+def serve(**flags: Any) -> None:
+    """Run the API and the worker: the Files, Uploads and Batches endpoints under /v1."""
+    import uvicorn
+
+    from batchgate.api.app import create_app
+    from batchgate.services.auth import AuthService
+    from batchgate.store.sqlite import SQLiteStore
+
+    settings = _settings(**flags)
+    _logging(settings.log_level)
+
+    async def keys_exist() -> bool:
+        store = SQLiteStore(settings.db_path)
+        await store.open()
+        try:
+            return await AuthService(store).keys_exist()
+        finally:
+            await store.close()
+
+    if not settings.is_loopback() and not asyncio.run(keys_exist()):
+        raise click.ClickException(
+            f"refusing to listen on {settings.host} without API keys: anyone could use it. "
+            "Create one with `batchgate keys create --project NAME`, or bind to 127.0.0.1."
+        )
+    try:
+        app = create_app(settings)
+        from batchgate.upstream.router import build_router
+
+        build_router(settings)  # fail fast on a bad config, before binding the port
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=10, access_log=False)
+
+
+@main.group()
+def keys() -> None:
+    """Manage API keys."""
+
+
+@keys.command("create")
+@click.option("--project", required=True, help="Project the key belongs to; it sees only this project's objects.")
+@click.option("--admin", is_flag=True, help="An admin key sees every project's objects.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory. [env BATCHGATE_DATA_DIR]")
+def keys_create(project: str, admin: bool, data_dir: Path | None) -> None:
+    """Create an API key and print it (only its hash is stored: it cannot be shown again)."""
+    from batchgate.services.auth import AuthService
+    from batchgate.store.sqlite import SQLiteStore
+
+    settings = _settings(data_dir=data_dir)
+
+    async def go() -> str:
+        store = SQLiteStore(settings.db_path)
+        await store.open()
+        try:
+            return await AuthService(store).create_key(project, admin)
+        finally:
+            await store.close()
+
+    key = asyncio.run(go())
+    click.echo(f"Created {'an admin' if admin else 'a'} key for project {project!r}. Store it now:", err=True)
+    click.echo(key)
+
+
+@main.command()
+@click.argument("input_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Where to write results.")
+@click.option("--errors", type=click.Path(path_type=Path), help="Where to write failed requests "
+              "(default: OUTPUT with .errors.jsonl).")
+@click.option("--endpoint", help="Batch endpoint (default: the url of the first line).")
+@click.option("--upstream", help="Base URL (…/v1) of an OpenAI-compatible server. [env BATCHGATE_UPSTREAM]")
+@click.option("--upstream-api-key", help="Bearer key for --upstream. [env BATCHGATE_UPSTREAM_API_KEY]")
+@click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Routing TOML.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Working data directory (default: a temp dir).")
+def run(input_file: Path, output: Path, errors: Path | None, endpoint: str | None, **flags: Any) -> None:
+    """Run one batch file to completion, like `vllm run-batch`: same validation and execution as the server."""
+    from batchgate.oneshot import run_file
+
+    code = asyncio.run(run_file(input_file, output, errors, endpoint, flags))
+    sys.exit(code)

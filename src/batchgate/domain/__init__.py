@@ -1,0 +1,1 @@
+"""Pure values and rules. No I/O, no web framework, no SQL."""

@@ -1,0 +1,113 @@
+"""The Batch value and its parts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from batchgate.domain.status import BatchStatus
+
+ENDPOINTS = (
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/completions",
+    "/v1/responses",
+    "/v1/moderations",
+)
+
+_WINDOW = re.compile(r"^([1-9][0-9]{0,3})([hd])$")
+
+
+def window_seconds(window: str) -> int | None:
+    """Seconds in a completion window like "24h" or "7d"; None if the text is not a window."""
+    m = _WINDOW.match(window)
+    if not m:
+        return None
+    return int(m.group(1)) * (3600 if m.group(2) == "h" else 86400)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchError:
+    code: str
+    message: str
+    param: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.output_tokens + other.output_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+            self.total_tokens + other.total_tokens,
+        )
+
+    @classmethod
+    def from_response(cls, body: Any) -> Usage:
+        """Read the `usage` of any OpenAI endpoint response (chat, completions, embeddings, responses)."""
+        usage = body.get("usage") if isinstance(body, dict) else None
+        if not isinstance(usage, dict):
+            return cls()
+
+        def num(d: Any, *keys: str) -> int:
+            for k in keys:
+                v = d.get(k) if isinstance(d, dict) else None
+                if isinstance(v, int) and not isinstance(v, bool):
+                    return v
+            return 0
+
+        inp = num(usage, "input_tokens", "prompt_tokens")
+        out = num(usage, "output_tokens", "completion_tokens")
+        total = num(usage, "total_tokens") or inp + out
+        in_details = usage.get("input_tokens_details") or usage.get("prompt_tokens_details")
+        out_details = usage.get("output_tokens_details") or usage.get("completion_tokens_details")
+        return cls(inp, num(in_details, "cached_tokens"), out, num(out_details, "reasoning_tokens"), total)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCounts:
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    id: str
+    project: str
+    endpoint: str
+    input_file_id: str
+    completion_window: str
+    status: BatchStatus
+    created_at: int
+    expires_at: int
+    metadata: dict[str, str] | None = None
+    output_expires_after: int | None = None
+    model: str | None = None
+    in_progress_at: int | None = None
+    finalizing_at: int | None = None
+    completed_at: int | None = None
+    failed_at: int | None = None
+    expired_at: int | None = None
+    cancelling_at: int | None = None
+    cancelled_at: int | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    errors: tuple[BatchError, ...] | None = None
+    request_counts: RequestCounts = field(default_factory=RequestCounts)
+    usage: Usage = field(default_factory=Usage)
+    retries: int = 0  # upstream attempts beyond the first, summed over requests (why a batch is slow)
+
+    def with_status(self, status: BatchStatus, at: int) -> Batch:
+        ts = status.timestamp_field
+        return replace(self, status=status, **({ts: at} if ts else {}))

@@ -1,0 +1,199 @@
+"""Checking a batch input file line by line (CONTRACT §7). Pure: bytes in, errors and counts out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from batchgate.domain import limits
+from batchgate.domain.batch import BatchError
+from batchgate.errors import json_type_name
+
+_ENDPOINT_LABEL = {
+    "/v1/chat/completions": "Chat Completions",
+    "/v1/completions": "Completions",
+    "/v1/embeddings": "Embeddings",
+    "/v1/responses": "Responses",
+    "/v1/moderations": "Moderations",
+}
+# The body field each endpoint cannot do without, besides `model`.
+_REQUIRED_INPUT = {
+    "/v1/chat/completions": ("messages", "Messages parameter is required."),
+    "/v1/completions": ("prompt", "Prompt parameter is required."),
+    "/v1/embeddings": ("input", "Input parameter is required."),
+    "/v1/responses": ("input", "Input parameter is required."),
+    "/v1/moderations": ("input", "Input parameter is required."),
+}
+
+ModelCheck = Callable[[str], str | None]
+"""Returns None when the model can be served, else the reason it cannot."""
+
+
+@dataclass
+class LineValidator:
+    """Feed it every line of an input file in order; it collects one error per bad line (capped)."""
+
+    endpoint: str
+    check_model: ModelCheck
+    max_errors: int = 100
+    requests: int = 0
+    embedding_inputs: int = 0
+    model: str | None = None
+    errors: list[BatchError] = field(default_factory=list)
+    bad_lines: int = 0
+    _custom_ids: set[str] = field(default_factory=set)
+    _model_verdicts: dict[str, str | None] = field(default_factory=dict)
+
+    def feed(self, line_no: int, raw: bytes) -> bool:
+        """Check one line (1-based number, without its newline). Returns True if it is a valid request."""
+        if not raw.strip():
+            return False  # blank lines (and a trailing newline) are not requests
+        self.requests += 1
+        err = self._check(line_no, raw)
+        if err is not None:
+            self.bad_lines += 1
+            if len(self.errors) < self.max_errors:
+                self.errors.append(err)
+            return False
+        return True
+
+    def finish(self, file_bytes: int) -> list[BatchError]:
+        """Whole-file checks, then every error in line order (with a summary entry past the cap)."""
+        out = list(self.errors)
+        if self.bad_lines > len(self.errors):
+            more = self.bad_lines - len(self.errors)
+            out.append(BatchError("too_many_errors", f"{more} more lines have errors that are not listed."))
+        if file_bytes > limits.MAX_BATCH_FILE_BYTES:
+            out.insert(0, BatchError(
+                "file_too_large",
+                f"The batch input file is larger than the {limits.MAX_BATCH_FILE_BYTES} maximum for the "
+                f"{self.model or 'requested'} model. Please try again with a smaller batch.",
+                "input_file_id",
+            ))
+        if self.requests == 0:
+            out.insert(0, BatchError("empty_file", "The batch input file is empty: it contains no requests."))
+        if self.requests > limits.MAX_BATCH_REQUESTS:
+            out.insert(0, BatchError(
+                "too_many_tasks",
+                f"The batch input file contains {self.requests} requests; the limit is "
+                f"{limits.MAX_BATCH_REQUESTS} requests per batch.",
+            ))
+        if self.embedding_inputs > limits.MAX_EMBEDDING_INPUTS:
+            out.insert(0, BatchError(
+                "too_many_tasks",
+                f"The batch contains {self.embedding_inputs} embedding inputs; the limit is "
+                f"{limits.MAX_EMBEDDING_INPUTS} per batch.",
+            ))
+        return out
+
+    def _check(self, n: int, raw: bytes) -> BatchError | None:
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return BatchError("invalid_json_line", "This line is not parseable as valid JSON.", None, n)
+        if not isinstance(obj, dict):
+            return BatchError("invalid_json_line", "This line is not a JSON object.", None, n)
+        for key in ("custom_id", "method", "url", "body"):
+            if key not in obj or obj[key] is None:
+                return BatchError("missing_required_parameter", f"Missing required parameter: '{key}'.", key, n)
+        cid, method, url, body = obj["custom_id"], obj["method"], obj["url"], obj["body"]
+        for key, value, want in (("custom_id", cid, str), ("method", method, str), ("url", url, str)):
+            if not isinstance(value, want):
+                return _type_error(key, "a string", value, n)
+        if not isinstance(body, dict):
+            return _type_error("body", "an object", body, n)
+        if not cid:
+            return BatchError("invalid_value", "The custom_id must be a non-empty string.", "custom_id", n)
+        if len(cid) > 512:
+            return BatchError("invalid_value", "The custom_id must be at most 512 characters.", "custom_id", n)
+        if method.upper() != "POST":
+            return BatchError(
+                "invalid_value", f"Invalid value: '{method}'. Only 'POST' is supported.", "method", n
+            )
+        if url != self.endpoint:
+            return BatchError(
+                "invalid_url", "The URL provided for this request does not match the batch endpoint.", "url", n
+            )
+        err = self._check_body(n, body)
+        if err is not None:
+            return err
+        if cid in self._custom_ids:
+            return BatchError(
+                "duplicate_custom_id",
+                "The custom_id for this request is a duplicate of another request. "
+                "The custom_id parameter must be unique for each request in a batch.",
+                "custom_id",
+                n,
+            )
+        self._custom_ids.add(cid)
+        return None
+
+    def _check_body(self, n: int, body: dict[str, Any]) -> BatchError | None:
+        label = _ENDPOINT_LABEL[self.endpoint]
+        if body.get("stream") is True:
+            return BatchError(
+                "streaming_unsupported", f"{label}: Streaming is not supported in the Batch API.", "body.stream", n
+            )
+        model = body.get("model")
+        if model is None or model == "":
+            return BatchError("invalid_request", "Model parameter is required.", "body.model", n)
+        if not isinstance(model, str):
+            return _type_error("body.model", "a string", model, n)
+        field_name, missing_msg = _REQUIRED_INPUT[self.endpoint]
+        value = body.get(field_name)
+        if value is None:
+            return BatchError("invalid_request", missing_msg, f"body.{field_name}", n)
+        if self.endpoint == "/v1/chat/completions" and not (isinstance(value, list) and value):
+            return BatchError(
+                "invalid_request", "Messages must be a non-empty array.", "body.messages", n
+            )
+        if self.endpoint == "/v1/embeddings":
+            self.embedding_inputs += _count_inputs(value)
+        if self.model is None:
+            self.model = model
+        elif model != self.model:
+            return BatchError(
+                "model_mismatch",
+                f"All requests in a batch must use the same model: this line uses '{model}', "
+                f"the first request uses '{self.model}'.",
+                "body.model",
+                n,
+            )
+        if model not in self._model_verdicts:
+            self._model_verdicts[model] = self.check_model(model)
+        reason = self._model_verdicts[model]
+        if reason is not None:
+            return BatchError("model_not_found", reason, "body.model", n)
+        return None
+
+
+def _type_error(param: str, expected: str, got: object, n: int) -> BatchError:
+    return BatchError(
+        "invalid_type",
+        f"Invalid type for '{param}': expected {expected}, but got {json_type_name(got)} instead.",
+        param,
+        n,
+    )
+
+
+def _count_inputs(value: Any) -> int:
+    """Embedding inputs in one request: a string, a token array, or a list of either."""
+    if isinstance(value, list) and value and not isinstance(value[0], int):
+        return len(value)
+    return 1
+
+
+def peek_is_jsonl(head: bytes) -> bool:
+    """Whether the first non-blank line of a file's head is a JSON object (the upload-time format check)."""
+    start = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    for line in start.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            return isinstance(orjson.loads(line), dict)
+        except orjson.JSONDecodeError:
+            return False
+    return False

@@ -1,0 +1,112 @@
+"""One exception tree. Raised anywhere in the core, rendered once at the API edge as an OpenAI error envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BatchgateError(Exception):
+    """Base of every error batchgate raises on purpose. Knows its HTTP status and OpenAI type/code/param."""
+
+    status_code = 500
+    error_type = "server_error"
+    default_code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+
+    def envelope(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidRequest(BatchgateError):
+    """The request's parameters are wrong (400)."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class MissingParameter(InvalidRequest):
+    def __init__(self, param: str) -> None:
+        super().__init__(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+
+
+class InvalidType(InvalidRequest):
+    def __init__(self, param: str, expected: str, got: object) -> None:
+        super().__init__(
+            f"Invalid type for '{param}': expected {expected}, but got {json_type_name(got)} instead.",
+            param=param,
+            code="invalid_type",
+        )
+
+
+class InvalidValue(InvalidRequest):
+    default_code = "invalid_value"
+
+
+class Unauthorized(BatchgateError):
+    status_code = 401
+    error_type = "invalid_request_error"
+
+
+class NotFound(BatchgateError):
+    status_code = 404
+    error_type = "invalid_request_error"
+
+
+class Conflict(BatchgateError):
+    """A state conflict that retrying will not fix (e.g. cancelling a completed batch)."""
+
+    status_code = 409
+    error_type = "invalid_request_error"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-should-retry": "false"}
+
+
+class PayloadTooLarge(BatchgateError):
+    status_code = 413
+    error_type = "invalid_request_error"
+    default_code = "payload_too_large"
+
+
+class InsufficientStorage(BatchgateError):
+    status_code = 507
+    error_type = "server_error"
+    default_code = "insufficient_storage"
+
+
+class ServiceUnavailable(BatchgateError):
+    status_code = 503
+    error_type = "server_error"
+
+
+class ConfigError(Exception):
+    """Settings or config file are invalid; raised at start-up, never at request time."""
+
+
+def json_type_name(value: object) -> str:
+    """Name a JSON value's type the way OpenAI's error messages do ("a string", "an array")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

@@ -1,0 +1,1 @@
+"""The OpenAI wire format: request parsing and response objects, field for field."""

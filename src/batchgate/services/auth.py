@@ -1,0 +1,70 @@
+"""API keys: created hashed, checked per request, mapped to the project whose objects they may see."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from batchgate import clock, ids
+from batchgate.errors import Unauthorized
+from batchgate.store.base import Store
+
+ANONYMOUS_PROJECT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    project: str
+    admin: bool = False
+    key_id: str | None = None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class AuthService:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._keys_exist = False  # once true it stays true: keys are never removed while running
+
+    async def keys_exist(self) -> bool:
+        if not self._keys_exist:
+            self._keys_exist = await self._store.has_keys()
+        return self._keys_exist
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        token = _bearer(authorization)
+        if not await self.keys_exist():
+            return Principal(ANONYMOUS_PROJECT)
+        if token is None:
+            raise Unauthorized(
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+        digest = hash_key(token)
+        info = await self._store.find_key(digest)
+        # The lookup is by hash; compare again in constant time so timing says nothing about near misses.
+        if info is None or not hmac.compare_digest(digest, hash_key(token)):
+            raise Unauthorized(f"Incorrect API key provided: {_redact(token)}.", code="invalid_api_key")
+        return Principal(info.project, info.admin, info.id)
+
+    async def create_key(self, project: str, admin: bool = False) -> str:
+        key = ids.api_key()
+        await self._store.create_key("key_" + secrets.token_hex(8), project, hash_key(key), admin, clock.now())
+        self._keys_exist = True
+        return key
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _redact(token: str) -> str:
+    return f"{token[:3]}***{token[-2:]}" if len(token) > 8 else "***"

@@ -1,0 +1,70 @@
+"""Creating, reading, listing and cancelling batches. Execution is the worker's: this only writes state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchgate import clock, ids
+from batchgate.domain import limits
+from batchgate.domain.batch import ENDPOINTS, Batch, window_seconds
+from batchgate.domain.status import BatchStatus
+from batchgate.errors import Conflict, InvalidValue, NotFound
+from batchgate.protocol import params
+from batchgate.services.auth import Principal
+from batchgate.store.base import Page, Store
+
+
+class BatchService:
+    def __init__(self, store: Store, window_scale: float = 1.0) -> None:
+        self._store = store
+        self._window_scale = window_scale
+
+    async def create(self, who: Principal, body: dict[str, Any]) -> Batch:
+        input_file_id = params.require_str(body, "input_file_id")
+        endpoint = params.require_str(body, "endpoint")
+        if endpoint not in ENDPOINTS:
+            allowed = ", ".join(f"'{e}'" for e in ENDPOINTS)
+            raise InvalidValue(f"Invalid value: '{endpoint}'. Supported values are: {allowed}.", param="endpoint")
+        window = params.require_str(body, "completion_window")
+        seconds = window_seconds(window)
+        if seconds is None or not limits.MIN_WINDOW_SECONDS <= seconds <= limits.MAX_WINDOW_SECONDS:
+            raise InvalidValue(
+                f"Invalid value: '{window}'. Supported values are: '24h' (or any whole number of hours or days "
+                "from '1h' to '7d').",
+                param="completion_window",
+            )
+        metadata = params.metadata(body.get("metadata"))
+        output_expiry = params.expires_after(body.get("output_expires_after"), "output_expires_after")
+        now = clock.now()
+        batch = Batch(
+            id=ids.batch_id(),
+            project=who.project,
+            endpoint=endpoint,
+            input_file_id=input_file_id,
+            completion_window=window,
+            status=BatchStatus.VALIDATING,
+            created_at=now,
+            expires_at=now + max(1, round(seconds * self._window_scale)),
+            metadata=metadata,
+            output_expires_after=output_expiry,
+        )
+        await self._store.insert_batch(batch)
+        return batch
+
+    async def get(self, who: Principal, batch_id: str) -> Batch:
+        b = await self._store.get_batch(batch_id)
+        if b is None or (b.project != who.project and not who.admin):
+            raise NotFound(f"No batch found with id '{batch_id}'.", param="id")
+        return b
+
+    async def list(self, who: Principal, after: str | None, limit: int) -> Page[Batch]:
+        return await self._store.list_batches(who.project, after, limit)
+
+    async def cancel(self, who: Principal, batch_id: str) -> Batch:
+        await self.get(who, batch_id)
+        b = await self._store.request_cancel(batch_id, clock.now())
+        if b is None:
+            raise NotFound(f"No batch found with id '{batch_id}'.", param="id")
+        if b.status in (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED):
+            raise Conflict(f"Cannot cancel a batch with status '{b.status.value}'.")
+        return b

@@ -1,0 +1,135 @@
+"""Storing, listing, reading and deleting files, scoped to a project."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+
+from batchgate import clock, ids
+from batchgate.blobs.base import BlobStore
+from batchgate.domain import limits
+from batchgate.domain.files import FILE_PURPOSES, StoredFile
+from batchgate.domain.validation import peek_is_jsonl
+from batchgate.errors import InvalidRequest, InvalidValue, NotFound, PayloadTooLarge
+from batchgate.services.auth import Principal
+from batchgate.store.base import Page, Store
+
+HEAD_LIMIT = 1 << 20  # bytes kept to check the first line of a purpose=batch upload
+
+
+def check_purpose(purpose: str) -> str:
+    if purpose not in FILE_PURPOSES:
+        allowed = ", ".join(f"'{p}'" for p in FILE_PURPOSES)
+        raise InvalidValue(f"Invalid value: '{purpose}'. Supported values are: {allowed}.", param="purpose")
+    return purpose
+
+
+def default_expiry(purpose: str) -> int | None:
+    return limits.BATCH_FILE_DEFAULT_EXPIRY if purpose == "batch" else None
+
+
+class FileService:
+    def __init__(self, store: Store, blobs: BlobStore, max_bytes: int) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._max_bytes = max_bytes
+
+    def receive(self) -> IncomingFile:
+        """Start receiving bytes for a new file; nothing is visible until `store` succeeds."""
+        return IncomingFile(self._blobs, self._max_bytes)
+
+    async def store(
+        self, who: Principal, incoming: IncomingFile, filename: str, purpose: str, expires_after: int | None
+    ) -> StoredFile:
+        if purpose == "batch" and not _looks_like_jsonl(bytes(incoming.head)):
+            await incoming.abort()
+            raise InvalidRequest(
+                "Invalid file format for Batch API. Must be .jsonl", param="file", code="invalid_file_format"
+            )
+        size = await incoming.commit()
+        return await self.register(who, incoming.id, filename, purpose, size, expires_after)
+
+    async def create(
+        self, who: Principal, filename: str, purpose: str, expires_after: int | None, chunks: AsyncIterable[bytes]
+    ) -> StoredFile:
+        incoming = self.receive()
+        try:
+            async for chunk in chunks:
+                await incoming.write(chunk)
+        except BaseException:
+            await incoming.abort()
+            raise
+        return await self.store(who, incoming, filename, check_purpose(purpose), expires_after)
+
+    async def register(
+        self, who: Principal, file_id: str, filename: str, purpose: str, size: int, expires_after: int | None
+    ) -> StoredFile:
+        """Record a File whose bytes are already stored under `file_id`."""
+        now = clock.now()
+        seconds = expires_after if expires_after is not None else default_expiry(purpose)
+        f = StoredFile(file_id, who.project, size, now, _safe_name(filename), purpose,
+                       now + seconds if seconds is not None else None)
+        await self._store.insert_file(f)
+        return f
+
+    async def get(self, who: Principal, file_id: str) -> StoredFile:
+        f = await self._store.get_file(file_id)
+        if f is None or (f.project != who.project and not who.admin) or f.expired(clock.now()):
+            raise NotFound(f"No such File object: {file_id}", param="id")
+        return f
+
+    async def list(
+        self, who: Principal, purpose: str | None, ascending: bool, after: str | None, limit: int
+    ) -> Page[StoredFile]:
+        return await self._store.list_files(who.project, purpose, ascending, after, limit, clock.now())
+
+    async def delete(self, who: Principal, file_id: str) -> None:
+        await self.get(who, file_id)
+        if await self._store.delete_file(file_id):
+            await self._blobs.delete(file_id)
+
+    async def content(self, who: Principal, file_id: str) -> tuple[StoredFile, AsyncIterator[bytes]]:
+        f = await self.get(who, file_id)
+        return f, self._blobs.read(file_id)
+
+    async def purge_expired(self, limit: int = 500) -> int:
+        """Delete the bytes and rows of files past their expiry (a worker chore)."""
+        gone = await self._store.expired_files(clock.now(), limit)
+        for f in gone:
+            if await self._store.delete_file(f.id):
+                await self._blobs.delete(f.id)
+        return len(gone)
+
+
+class IncomingFile:
+    """Bytes of a file being received: size-capped, head kept for the format check."""
+
+    def __init__(self, blobs: BlobStore, max_bytes: int) -> None:
+        self.id = ids.file_id()
+        self._writer = blobs.writer(self.id)
+        self._max_bytes = max_bytes
+        self.head = bytearray()
+
+    async def write(self, chunk: bytes) -> None:
+        if self._writer.size + len(chunk) > self._max_bytes:
+            raise PayloadTooLarge(f"File is larger than the {self._max_bytes} byte limit.", param="file")
+        if len(self.head) < HEAD_LIMIT:
+            self.head += chunk[: HEAD_LIMIT - len(self.head)]
+        await self._writer.write(chunk)
+
+    async def commit(self) -> int:
+        return await self._writer.commit()
+
+    async def abort(self) -> None:
+        await self._writer.abort()
+
+
+def _looks_like_jsonl(head: bytes) -> bool:
+    if len(head) >= HEAD_LIMIT and b"\n" not in head:
+        return True  # a first line longer than the head; the batch validator judges it line by line
+    return peek_is_jsonl(head)
+
+
+def _safe_name(filename: str) -> str:
+    """Keep only the last path component: a filename is a label, never a path."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip().replace("\x00", "")
+    return name[:255] or "upload"

@@ -1,0 +1,76 @@
+"""One settings object. Every knob is typed, defaulted, described, and documented in docs/configuration.md."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting can be given as a CLI flag (where one exists) or a `BATCHGATE_<NAME>` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="BATCHGATE_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="Port the HTTP server listens on.")
+    data_dir: Path = Field(Path("./batchgate-data"), description="Directory for the SQLite database and file bytes.")
+    upstream: str | None = Field(
+        None, description="Base URL (ending in /v1) of an OpenAI-compatible server that gets every model."
+    )
+    upstream_api_key: str | None = Field(None, description="Bearer key sent to --upstream.")
+    config: Path | None = Field(None, description="TOML file routing models to one or more upstreams.")
+    upstream_concurrency: int = Field(
+        64, ge=1, description="Requests in flight per upstream when its config gives no max_concurrency."
+    )
+    request_timeout: float = Field(600.0, gt=0, description="Seconds one upstream request may take before retry.")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection to an upstream.")
+    max_attempts: int = Field(
+        6, ge=1, description="Attempts per request (first try included) on 429, 5xx, timeouts and dropped connections."
+    )
+    retry_base_seconds: float = Field(0.5, gt=0, description="First retry delay; doubles each attempt, with jitter.")
+    retry_max_seconds: float = Field(30.0, gt=0, description="Longest delay between two attempts of one request.")
+    lease_seconds: float = Field(
+        15.0, gt=0, description="How long a worker's claim on a chunk or batch lasts without a heartbeat."
+    )
+    heartbeat_seconds: float | None = Field(
+        None, gt=0, description="How often leases are renewed and cancellation checked (default: lease_seconds / 3)."
+    )
+    poll_interval: float = Field(0.2, gt=0, description="Seconds an idle worker waits before looking for work again.")
+    chunk_size: int = Field(256, ge=1, le=10_000, description="Requests per claimable chunk of a batch.")
+    max_chunks_in_flight: int = Field(
+        8, ge=1, description="Chunks one worker process executes at the same time (spanning batches)."
+    )
+    window_scale: float = Field(
+        1.0, gt=0, description="Multiplier applied to every completion window; tests use a tiny value to force expiry."
+    )
+    max_validation_errors: int = Field(
+        100, ge=1, description="Most per-line errors reported on a failed batch before a final summary entry."
+    )
+    max_upload_bytes: int = Field(
+        512 * 1024 * 1024, ge=1, description="Largest file accepted by POST /v1/files (OpenAI: 512 MB)."
+    )
+    worker: bool = Field(True, description="Run the worker inside `serve` (false: API only).")
+    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self.heartbeat_seconds or self.lease_seconds / 3
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "batchgate.sqlite3"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False

@@ -1,0 +1,1 @@
+"""Persistence of metadata behind one narrow protocol; adapters keep their SQL visible."""

@@ -1,0 +1,477 @@
+"""The SQLite adapter (WAL). One connection on one dedicated thread; each method is one short transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from batchgate.domain.batch import Batch, BatchError, RequestCounts
+from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
+from batchgate.domain.status import CANCELLABLE, BatchStatus, sources_of
+from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
+from batchgate.store import rows
+from batchgate.store.base import ChunkHeartbeat, KeyInfo, Page
+
+R = TypeVar("R")
+
+SCHEMA_VERSION = 1
+
+
+def _in(values: Sequence[str]) -> str:
+    return "(" + ",".join("'" + v + "'" for v in values) + ")"
+
+
+class SQLiteStore:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db: sqlite3.Connection | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    def _open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(resources.files("batchgate.store").joinpath("schema.sql").read_text())
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(self._db.close)
+            self._db = None
+        self._pool.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., R], *args: Any) -> R:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def _tx(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """Run `fn` inside BEGIN IMMEDIATE ... COMMIT on the store thread."""
+
+        def run() -> R:
+            db = self._conn
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return out
+
+        return await self._run(run)
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return await self._run(lambda: self._conn.execute(sql, params).fetchone())
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await self._run(lambda: self._conn.execute(sql, params).fetchall())
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    # -- keys ---------------------------------------------------------------------------------------------
+    async def create_key(self, key_id: str, project: str, key_hash: str, admin: bool, now: int) -> None:
+        await self._tx(lambda db: db.execute(
+            "INSERT INTO api_keys (id, project, key_hash, admin, created_at) VALUES (?, ?, ?, ?, ?)",
+            (key_id, project, key_hash, int(admin), now),
+        ))
+
+    async def find_key(self, key_hash: str) -> KeyInfo | None:
+        r = await self._one("SELECT id, project, admin FROM api_keys WHERE key_hash = ?", (key_hash,))
+        return KeyInfo(r[0], r[1], bool(r[2])) if r else None
+
+    async def has_keys(self) -> bool:
+        return bool(await self._one("SELECT 1 FROM api_keys LIMIT 1"))
+
+    # -- files --------------------------------------------------------------------------------------------
+    async def insert_file(self, f: StoredFile) -> None:
+        await self._tx(lambda db: db.execute(
+            f"INSERT INTO files ({rows.FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (f.id, f.project, f.bytes, f.created_at, f.filename, f.purpose, f.expires_at),
+        ))
+
+    async def get_file(self, file_id: str) -> StoredFile | None:
+        r = await self._one(f"SELECT {rows.FILE_COLUMNS} FROM files WHERE id = ? AND deleted = 0", (file_id,))
+        return rows.file_from_row(r) if r else None
+
+    async def list_files(
+        self, project: str, purpose: str | None, ascending: bool, after: str | None, limit: int, now: int
+    ) -> Page[StoredFile]:
+        def q(db: sqlite3.Connection) -> Page[StoredFile]:
+            where = ["project = ?", "deleted = 0", "(expires_at IS NULL OR expires_at > ?)"]
+            params: list[Any] = [project, now]
+            if purpose is not None:
+                where.append("purpose = ?")
+                params.append(purpose)
+            if after is not None:
+                row = db.execute("SELECT seq FROM files WHERE id = ? AND project = ?", (after, project)).fetchone()
+                if row is None:
+                    return Page([], False)
+                where.append("seq > ?" if ascending else "seq < ?")
+                params.append(row[0])
+            order = "ASC" if ascending else "DESC"
+            found = db.execute(
+                f"SELECT {rows.FILE_COLUMNS} FROM files WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?",
+                (*params, limit + 1),
+            ).fetchall()
+            return Page([rows.file_from_row(r) for r in found[:limit]], len(found) > limit)
+
+        return await self._run(q, self._conn)
+
+    async def delete_file(self, file_id: str) -> bool:
+        cur = await self._tx(lambda db: db.execute(
+            "UPDATE files SET deleted = 1 WHERE id = ? AND deleted = 0", (file_id,)
+        ))
+        return cur.rowcount > 0
+
+    async def expired_files(self, now: int, limit: int) -> list[StoredFile]:
+        found = await self._all(
+            f"SELECT {rows.FILE_COLUMNS} FROM files WHERE deleted = 0 AND expires_at IS NOT NULL "
+            "AND expires_at <= ? LIMIT ?",
+            (now, limit),
+        )
+        return [rows.file_from_row(r) for r in found]
+
+    # -- uploads ------------------------------------------------------------------------------------------
+    async def insert_upload(self, u: Upload) -> None:
+        await self._tx(lambda db: db.execute(
+            f"INSERT INTO uploads ({rows.UPLOAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (u.id, u.project, u.bytes, u.created_at, u.expires_at, u.filename, u.purpose, u.mime_type,
+             u.status.value, u.file_expires_after, u.file_id),
+        ))
+
+    async def get_upload(self, upload_id: str) -> Upload | None:
+        r = await self._one(f"SELECT {rows.UPLOAD_COLUMNS} FROM uploads WHERE id = ?", (upload_id,))
+        return rows.upload_from_row(r) if r else None
+
+    async def insert_part(self, p: UploadPart) -> None:
+        await self._tx(lambda db: db.execute(
+            "INSERT INTO upload_parts (id, upload_id, created_at, bytes, md5) VALUES (?, ?, ?, ?, ?)",
+            (p.id, p.upload_id, p.created_at, p.bytes, p.md5),
+        ))
+
+    async def get_parts(self, upload_id: str) -> list[UploadPart]:
+        found = await self._all(
+            "SELECT id, upload_id, created_at, bytes, md5 FROM upload_parts WHERE upload_id = ?", (upload_id,)
+        )
+        return [rows.part_from_row(r) for r in found]
+
+    async def set_upload_status(self, upload_id: str, status: UploadStatus, file_id: str | None = None) -> bool:
+        cur = await self._tx(lambda db: db.execute(
+            "UPDATE uploads SET status = ?, file_id = ? WHERE id = ? AND status = 'pending'",
+            (status.value, file_id, upload_id),
+        ))
+        return cur.rowcount > 0
+
+    # -- batches: API side --------------------------------------------------------------------------------
+    async def insert_batch(self, b: Batch) -> None:
+        marks = ", ".join("?" * len(rows.BATCH_COLUMNS.split(",")))
+        await self._tx(lambda db: db.execute(
+            f"INSERT INTO batches ({rows.BATCH_COLUMNS}) VALUES ({marks})", rows.batch_to_params(b)
+        ))
+
+    async def get_batch(self, batch_id: str) -> Batch | None:
+        r = await self._one(f"SELECT {rows.BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,))
+        return rows.batch_from_row(r) if r else None
+
+    async def list_batches(self, project: str, after: str | None, limit: int) -> Page[Batch]:
+        def q(db: sqlite3.Connection) -> Page[Batch]:
+            params: list[Any] = [project]
+            where = "project = ?"
+            if after is not None:
+                row = db.execute("SELECT seq FROM batches WHERE id = ? AND project = ?", (after, project)).fetchone()
+                if row is None:
+                    return Page([], False)
+                where += " AND seq < ?"
+                params.append(row[0])
+            found = db.execute(
+                f"SELECT {rows.BATCH_COLUMNS} FROM batches WHERE {where} ORDER BY seq DESC LIMIT ?",
+                (*params, limit + 1),
+            ).fetchall()
+            return Page([rows.batch_from_row(r) for r in found[:limit]], len(found) > limit)
+
+        return await self._run(q, self._conn)
+
+    async def request_cancel(self, batch_id: str, now: int) -> Batch | None:
+        def q(db: sqlite3.Connection) -> Batch | None:
+            db.execute(
+                "UPDATE batches SET status = 'cancelling', cancelling_at = ? "
+                f"WHERE id = ? AND status IN {_in(sorted(CANCELLABLE))}",
+                (now, batch_id),
+            )
+            r = db.execute(f"SELECT {rows.BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            return rows.batch_from_row(r) if r else None
+
+        return await self._tx(q)
+
+    # -- batches: worker side -----------------------------------------------------------------------------
+    async def mark_expiring(self, now: int) -> int:
+        cur = await self._tx(lambda db: db.execute(
+            "UPDATE batches SET expiring = 1 WHERE status = 'in_progress' AND expiring = 0 AND expires_at <= ?",
+            (now,),
+        ))
+        return cur.rowcount
+
+    async def claim_batch_task(self, owner: str, now: float, lease: float) -> BatchTask | None:
+        def q(db: sqlite3.Connection) -> BatchTask | None:
+            r = db.execute(
+                "SELECT id, status FROM batches b WHERE lease_until < :now AND ("
+                "  status = 'validating'"
+                "  OR (status IN ('finalizing', 'cancelling')"
+                "      OR (status = 'in_progress' AND (expiring = 1 OR NOT EXISTS ("
+                "          SELECT 1 FROM chunks c WHERE c.batch_id = b.id AND c.done = 0))))"
+                "     AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.batch_id = b.id AND c.done = 0"
+                "                     AND c.lease_until >= :now)"
+                ") ORDER BY seq LIMIT 1",
+                {"now": now},
+            ).fetchone()
+            if r is None:
+                return None
+            batch_id, status = r
+            db.execute(
+                "UPDATE batches SET lease_owner = ?, lease_until = ?, generation = generation + 1 WHERE id = ?",
+                (owner, now + lease, batch_id),
+            )
+            if status != "validating":
+                # Fence out any worker still holding a stale claim on this batch's chunks.
+                db.execute(
+                    "UPDATE chunks SET generation = generation + 1, lease_until = 0 WHERE batch_id = ? AND done = 0",
+                    (batch_id,),
+                )
+            row = db.execute(
+                f"SELECT {rows.BATCH_COLUMNS}, generation, expiring FROM batches WHERE id = ?", (batch_id,)
+            ).fetchone()
+            kind = TaskKind.VALIDATE if status == "validating" else TaskKind.FINALIZE
+            return BatchTask(kind, rows.batch_from_row(row), row[-2], bool(row[-1]))
+
+        return await self._tx(q)
+
+    async def renew_batch(self, batch_id: str, generation: int, until: float) -> BatchStatus | None:
+        def q(db: sqlite3.Connection) -> BatchStatus | None:
+            cur = db.execute(
+                "UPDATE batches SET lease_until = ? WHERE id = ? AND generation = ?", (until, batch_id, generation)
+            )
+            if cur.rowcount == 0:
+                return None
+            return BatchStatus(db.execute("SELECT status FROM batches WHERE id = ?", (batch_id,)).fetchone()[0])
+
+        return await self._tx(q)
+
+    async def start_batch(
+        self, batch_id: str, generation: int, chunks: Sequence[ChunkSpec], model: str | None, now: int
+    ) -> bool:
+        def q(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "UPDATE batches SET total = ?, model = ?, lease_until = 0, "
+                "in_progress_at = CASE WHEN status = 'validating' THEN ? ELSE in_progress_at END, "
+                "status = CASE WHEN status = 'validating' THEN 'in_progress' ELSE status END "
+                "WHERE id = ? AND generation = ?",
+                (sum(c.requests for c in chunks), model, now, batch_id, generation),
+            )
+            if cur.rowcount == 0:
+                return False
+            db.executemany(
+                f"INSERT OR IGNORE INTO chunks (batch_id, {rows.CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(batch_id, c.index, c.first_line, c.last_line, c.byte_start, c.byte_end, c.requests)
+                 for c in chunks],
+            )
+            return True
+
+        return await self._tx(q)
+
+    async def fail_batch(self, batch_id: str, generation: int, errors: Sequence[BatchError], now: int) -> bool:
+        cur = await self._tx(lambda db: db.execute(
+            "UPDATE batches SET status = 'failed', failed_at = ?, errors = ?, lease_until = 0 "
+            f"WHERE id = ? AND generation = ? AND status IN {_in(sorted(sources_of(BatchStatus.FAILED)))}",
+            (now, rows.errors_json(errors), batch_id, generation),
+        ))
+        return cur.rowcount > 0
+
+    async def enter_finalizing(self, batch_id: str, generation: int, now: int) -> bool:
+        cur = await self._tx(lambda db: db.execute(
+            "UPDATE batches SET status = 'finalizing', finalizing_at = ? "
+            "WHERE id = ? AND generation = ? AND status = 'in_progress'",
+            (now, batch_id, generation),
+        ))
+        return cur.rowcount > 0
+
+    async def finish_batch(
+        self,
+        batch_id: str,
+        generation: int,
+        status: BatchStatus,
+        now: int,
+        output_file_id: str | None,
+        error_file_id: str | None,
+        counts: RequestCounts,
+    ) -> bool:
+        ts = status.timestamp_field
+        cur = await self._tx(lambda db: db.execute(
+            f"UPDATE batches SET status = ?, {ts} = ?, output_file_id = ?, error_file_id = ?, "
+            "total = ?, completed = ?, failed = ?, lease_until = 0 "
+            f"WHERE id = ? AND generation = ? AND status IN {_in(sorted(sources_of(status)))}",
+            (status.value, now, output_file_id, error_file_id, counts.total, counts.completed, counts.failed,
+             batch_id, generation),
+        ))
+        return cur.rowcount > 0
+
+    async def claim_chunks(self, owner: str, now: float, lease: float, limit: int) -> list[ChunkClaim]:
+        def q(db: sqlite3.Connection) -> list[ChunkClaim]:
+            found = db.execute(
+                f"SELECT c.batch_id, b.endpoint, b.input_file_id, {', '.join('c.' + x.strip() for x in rows.CHUNK_COLUMNS.split(','))} "
+                "FROM chunks c JOIN batches b ON b.id = c.batch_id "
+                "WHERE c.done = 0 AND c.lease_until < ? AND b.status = 'in_progress' AND b.expiring = 0 "
+                "ORDER BY b.seq, c.idx LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            claims = []
+            for r in found:
+                db.execute(
+                    "UPDATE chunks SET lease_owner = ?, lease_until = ?, generation = generation + 1 "
+                    "WHERE batch_id = ? AND idx = ?",
+                    (owner, now + lease, r[0], r[3]),
+                )
+                gen = db.execute(
+                    "SELECT generation FROM chunks WHERE batch_id = ? AND idx = ?", (r[0], r[3])
+                ).fetchone()[0]
+                claims.append(ChunkClaim(r[0], r[1], r[2], rows.chunk_from_row(r[3:]), gen))
+            return claims
+
+        return await self._tx(q)
+
+    async def renew_chunks(self, claims: Sequence[tuple[str, int, int]], until: float) -> ChunkHeartbeat:
+        def q(db: sqlite3.Connection) -> ChunkHeartbeat:
+            lost = set()
+            for batch_id, idx, gen in claims:
+                cur = db.execute(
+                    "UPDATE chunks SET lease_until = ? WHERE batch_id = ? AND idx = ? AND generation = ? AND done = 0",
+                    (until, batch_id, idx, gen),
+                )
+                if cur.rowcount == 0:
+                    lost.add((batch_id, idx))
+            ids = sorted({c[0] for c in claims})
+            stop = set()
+            if ids:
+                marks = ",".join("?" * len(ids))
+                stop = {r[0] for r in db.execute(
+                    f"SELECT id FROM batches WHERE id IN ({marks}) AND (status != 'in_progress' OR expiring = 1)",
+                    ids,
+                )}
+            return ChunkHeartbeat(frozenset(lost), frozenset(stop))
+
+        return await self._tx(q)
+
+    async def record_results(
+        self, batch_id: str, chunk: int, generation: int, results: Sequence[RequestResult]
+    ) -> bool:
+        def q(db: sqlite3.Connection) -> bool:
+            r = db.execute("SELECT generation FROM chunks WHERE batch_id = ? AND idx = ?", (batch_id, chunk)).fetchone()
+            if r is None or r[0] != generation:
+                return False
+            ok = bad = inp = cached = out = reasoning = total = retries = 0
+            for res in results:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO results (batch_id, line, ok, data) VALUES (?, ?, ?, ?)",
+                    (batch_id, res.line, int(res.ok), res.data),
+                )
+                if cur.rowcount == 0:
+                    continue  # already recorded by an earlier claim: never counted twice
+                if res.ok:
+                    ok += 1
+                else:
+                    bad += 1
+                u = res.usage
+                inp, cached, out = inp + u.input_tokens, cached + u.cached_tokens, out + u.output_tokens
+                reasoning, total = reasoning + u.reasoning_tokens, total + u.total_tokens
+                retries += res.retries
+            db.execute(
+                "UPDATE batches SET completed = completed + ?, failed = failed + ?, input_tokens = input_tokens + ?, "
+                "cached_tokens = cached_tokens + ?, output_tokens = output_tokens + ?, "
+                "reasoning_tokens = reasoning_tokens + ?, total_tokens = total_tokens + ?, retries = retries + ? "
+                "WHERE id = ?",
+                (ok, bad, inp, cached, out, reasoning, total, retries, batch_id),
+            )
+            return True
+
+        return await self._tx(q)
+
+    async def done_lines(self, batch_id: str, first_line: int, last_line: int) -> set[int]:
+        found = await self._all(
+            "SELECT line FROM results WHERE batch_id = ? AND line BETWEEN ? AND ?", (batch_id, first_line, last_line)
+        )
+        return {r[0] for r in found}
+
+    async def complete_chunk(self, batch_id: str, chunk: int, generation: int, now: int) -> bool:
+        def q(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "UPDATE chunks SET done = 1, lease_until = 0 WHERE batch_id = ? AND idx = ? AND generation = ?",
+                (batch_id, chunk, generation),
+            )
+            if cur.rowcount == 0:
+                return False
+            db.execute(
+                "UPDATE batches SET status = 'finalizing', finalizing_at = ? "
+                "WHERE id = ? AND status = 'in_progress' AND expiring = 0 "
+                "AND NOT EXISTS (SELECT 1 FROM chunks WHERE batch_id = ? AND done = 0)",
+                (now, batch_id, batch_id),
+            )
+            return True
+
+        return await self._tx(q)
+
+    async def release_chunk(self, batch_id: str, chunk: int, generation: int) -> None:
+        await self._tx(lambda db: db.execute(
+            "UPDATE chunks SET lease_until = 0 WHERE batch_id = ? AND idx = ? AND generation = ?",
+            (batch_id, chunk, generation),
+        ))
+
+    async def results_in(self, batch_id: str, first_line: int, last_line: int) -> list[tuple[int, bool, bytes]]:
+        found = await self._all(
+            "SELECT line, ok, data FROM results WHERE batch_id = ? AND line BETWEEN ? AND ?",
+            (batch_id, first_line, last_line),
+        )
+        return [(r[0], bool(r[1]), bytes(r[2])) for r in found]
+
+    async def chunk_specs(self, batch_id: str) -> list[ChunkSpec]:
+        found = await self._all(
+            f"SELECT {rows.CHUNK_COLUMNS} FROM chunks WHERE batch_id = ? ORDER BY idx", (batch_id,)
+        )
+        return [rows.chunk_from_row(r) for r in found]
+
+    async def drop_results(self, batch_id: str) -> None:
+        await self._tx(lambda db: db.execute("DELETE FROM results WHERE batch_id = ?", (batch_id,)))
+
+    # -- leases of gone processes -------------------------------------------------------------------------
+    async def lease_owners(self) -> set[str]:
+        found = await self._all(
+            "SELECT lease_owner FROM chunks WHERE done = 0 AND lease_until > 0 AND lease_owner IS NOT NULL "
+            "UNION SELECT lease_owner FROM batches WHERE lease_until > 0 AND lease_owner IS NOT NULL"
+        )
+        return {r[0] for r in found}
+
+    async def release_owner(self, owner: str) -> None:
+        def q(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE chunks SET lease_until = 0, generation = generation + 1 WHERE lease_owner = ? AND done = 0",
+                (owner,),
+            )
+            db.execute(
+                "UPDATE batches SET lease_until = 0, generation = generation + 1 WHERE lease_owner = ?", (owner,)
+            )
+
+        await self._tx(q)

@@ -1,0 +1,1 @@
+"""Claim -> execute -> record; leases and heartbeats; validation, finalization, expiry and recovery."""

@@ -1,0 +1,62 @@
+"""Running one claimed chunk: skip lines already recorded, execute the rest, record, mark the chunk done."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from batchgate import clock
+from batchgate.blobs.base import BlobStore
+from batchgate.domain.work import ChunkClaim, RequestResult
+from batchgate.store.base import Store
+from batchgate.upstream.router import Router
+from batchgate.worker.buffer import ResultBuffer
+from batchgate.worker.execute import RequestExecutor
+from batchgate.worker.lines import split_lines
+from batchgate.worker.outcome import error_result
+
+log = logging.getLogger("batchgate.worker")
+
+
+class ChunkRunner:
+    def __init__(self, store: Store, blobs: BlobStore, router: Router, executor: RequestExecutor) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._router = router
+        self._executor = executor
+
+    async def run(self, claim: ChunkClaim) -> None:
+        spec = claim.spec
+        raw = await self._blobs.read_range(claim.input_file_id, spec.byte_start, spec.byte_end)
+        done = await self._store.done_lines(claim.batch_id, spec.first_line, spec.last_line)
+        todo: list[tuple[int, str, dict[str, Any]]] = []
+        for line in split_lines(raw, spec.first_line, spec.byte_start):
+            if line.number in done or not line.data.strip():
+                continue
+            obj = orjson.loads(line.data)  # validated before the chunk existed
+            todo.append((line.number, obj["custom_id"], obj["body"]))
+        del raw
+        if done:
+            log.info("%s chunk %d resumed: %d already recorded, %d to run",
+                     claim.batch_id, spec.index, len(done), len(todo))
+        async with ResultBuffer(self._store, claim) as buffer:
+            async with asyncio.TaskGroup() as tg:
+                for line_no, custom_id, body in todo:
+                    tg.create_task(self._one(buffer, claim, line_no, custom_id, body))
+        await self._store.complete_chunk(claim.batch_id, spec.index, claim.generation, clock.now())
+
+    async def _one(
+        self, buffer: ResultBuffer, claim: ChunkClaim, line: int, custom_id: str, body: dict[str, Any]
+    ) -> None:
+        result: RequestResult
+        model = body.get("model")
+        route = self._router.resolve(model) if isinstance(model, str) else None
+        if route is None:
+            result = error_result(line, custom_id, "model_not_found",
+                                  f"No upstream is configured for model '{model}'.")
+        else:
+            result = await self._executor.run(route, claim.endpoint, line, custom_id, body)
+        buffer.add(result)

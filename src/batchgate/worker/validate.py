@@ -1,0 +1,89 @@
+"""The validate task: check an input file line by line, then cut it into claimable chunks (or fail the batch)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from batchgate import clock
+from batchgate.blobs.base import BlobStore
+from batchgate.domain import limits
+from batchgate.domain.batch import BatchError
+from batchgate.domain.validation import LineValidator
+from batchgate.domain.work import BatchTask, ChunkSpec
+from batchgate.store.base import Store
+from batchgate.upstream.router import Router
+from batchgate.worker.lines import stream_lines
+
+log = logging.getLogger("batchgate.worker")
+
+CHUNK_MAX_BYTES = 8 << 20
+
+
+class ChunkCutter:
+    """Groups consecutive request lines into chunks of at most `size` requests (and CHUNK_MAX_BYTES)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self.chunks: list[ChunkSpec] = []
+        self._first = self._last = self._start = self._end = self._count = 0
+
+    def add(self, number: int, start: int, end: int) -> None:
+        if self._count and (self._count >= self._size or end - self._start > CHUNK_MAX_BYTES):
+            self._close()
+        if not self._count:
+            self._first, self._start = number, start
+        self._last, self._end = number, end
+        self._count += 1
+
+    def finish(self) -> list[ChunkSpec]:
+        if self._count:
+            self._close()
+        return self.chunks
+
+    def _close(self) -> None:
+        self.chunks.append(
+            ChunkSpec(len(self.chunks), self._first, self._last, self._start, self._end, self._count)
+        )
+        self._count = 0
+
+
+async def validate_batch(
+    task: BatchTask, store: Store, blobs: BlobStore, router: Router, chunk_size: int, max_errors: int
+) -> None:
+    b = task.batch
+    f = await store.get_file(b.input_file_id)
+    if f is None or f.project != b.project or f.expired(clock.now()):
+        await store.fail_batch(b.id, task.generation, [BatchError(
+            "invalid_request",
+            f"Cannot find file {b.input_file_id}, or project {b.project} does not have access to it.",
+            "file_id",
+        )], clock.now())
+        return
+    if f.purpose != "batch":
+        await store.fail_batch(b.id, task.generation, [BatchError(
+            "invalid_request",
+            f"File {f.id} has purpose '{f.purpose}'; a batch input file must be uploaded with purpose 'batch'.",
+            "file_id",
+        )], clock.now())
+        return
+    validator = LineValidator(b.endpoint, router.check_model, max_errors)
+    if f.bytes > limits.MAX_BATCH_FILE_BYTES:
+        # Too large to accept whatever it holds: say so without reading 200+ MB.
+        validator.requests = 1
+        await store.fail_batch(b.id, task.generation, validator.finish(f.bytes), clock.now())
+        return
+    cutter = ChunkCutter(chunk_size)
+    async for lines in stream_lines(blobs.read(f.id)):
+        for line in lines:
+            if validator.feed(line.number, line.data):
+                cutter.add(line.number, line.start, line.end)
+        await asyncio.sleep(0)  # let the API breathe between blocks
+    errors = validator.finish(f.bytes)
+    if errors:
+        log.info("batch %s failed validation with %d error(s)", b.id, len(errors))
+        await store.fail_batch(b.id, task.generation, errors, clock.now())
+        return
+    chunks = cutter.finish()
+    await store.start_batch(b.id, task.generation, chunks, validator.model, clock.now())
+    log.info("batch %s validated: %d requests in %d chunks", b.id, validator.requests, len(chunks))
