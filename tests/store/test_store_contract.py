@@ -1,0 +1,169 @@
+"""Behaviour every Store adapter must have. Runs on real SQLite (PostgreSQL joins when its adapter lands)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchgate.domain.batch import Batch, RequestCounts, Usage
+from batchgate.domain.files import StoredFile
+from batchgate.domain.status import BatchStatus
+from batchgate.domain.work import ChunkSpec, RequestResult, TaskKind
+from batchgate.store.sqlite import SQLiteStore
+
+Body = Callable[[Any], Awaitable[None]]
+
+
+@pytest.fixture(params=["sqlite"])
+def run_with_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Body], None]:
+    def run(body: Body) -> None:
+        async def go() -> None:
+            store = SQLiteStore(tmp_path / "db.sqlite3")
+            await store.open()
+            try:
+                await body(store)
+            finally:
+                await store.close()
+
+        asyncio.run(go())
+
+    return run
+
+
+def batch(i: int = 0, project: str = "p") -> Batch:
+    return Batch(f"batch_{i}", project, "/v1/chat/completions", "file-x", "24h", BatchStatus.VALIDATING,
+                 created_at=1000 + i, expires_at=10_000 + i)
+
+
+CHUNKS = [ChunkSpec(0, 1, 2, 0, 10, 2), ChunkSpec(1, 3, 4, 10, 20, 2)]
+
+
+def result(line: int, ok: bool = True) -> RequestResult:
+    return RequestResult(line, ok, b'{"line":%d}' % line, Usage(1, 0, 2, 0, 3), retries=1)
+
+
+def test_files_pagination_and_scoping(run_with_store: Callable[[Body], None]) -> None:
+    async def body(s: SQLiteStore) -> None:
+        for i in range(5):
+            await s.insert_file(StoredFile(f"f{i}", "p", 1, 100 + i, "a", "batch", None))
+        await s.insert_file(StoredFile("other", "q", 1, 100, "a", "batch", None))
+        await s.insert_file(StoredFile("old", "p", 1, 100, "a", "batch", 50))  # expired
+        page = await s.list_files("p", None, False, None, 2, now=60)
+        assert [f.id for f in page.items] == ["f4", "f3"] and page.has_more
+        page = await s.list_files("p", None, False, "f3", 10, now=60)
+        assert [f.id for f in page.items] == ["f2", "f1", "f0"] and not page.has_more
+        page = await s.list_files("p", "batch", True, None, 10, now=60)
+        assert [f.id for f in page.items] == ["f0", "f1", "f2", "f3", "f4"]
+        assert await s.delete_file("f0") and not await s.delete_file("f0")
+        assert await s.get_file("f0") is None
+
+    run_with_store(body)
+
+
+def test_validate_then_chunks_then_finalize_exactly_once(run_with_store: Callable[[Body], None]) -> None:
+    async def body(s: SQLiteStore) -> None:
+        await s.insert_batch(batch())
+        task = await s.claim_batch_task("w1", now=1.0, lease=10)
+        assert task is not None and task.kind is TaskKind.VALIDATE
+        assert await s.claim_batch_task("w2", now=2.0, lease=10) is None  # leased
+        assert await s.start_batch(task.batch.id, task.generation, CHUNKS, "m", now=5)
+        b = await s.get_batch("batch_0")
+        assert b is not None and b.status is BatchStatus.IN_PROGRESS and b.request_counts.total == 4
+
+        claims = await s.claim_chunks("w1", now=3.0, lease=10, limit=10)
+        assert [c.spec.index for c in claims] == [0, 1]
+        assert await s.claim_chunks("w2", now=4.0, lease=10, limit=10) == []
+        c0, c1 = claims
+        assert await s.record_results("batch_0", 0, c0.generation, [result(1), result(2, ok=False)])
+        # the same line again (a retry after a crash) is ignored, never counted twice
+        assert await s.record_results("batch_0", 0, c0.generation, [result(1)])
+        assert await s.complete_chunk("batch_0", 0, c0.generation, now=6)
+        # lease of chunk 1 runs out; another worker takes it over, the stale one is fenced out
+        stolen = await s.claim_chunks("w2", now=20.0, lease=10, limit=10)
+        assert [c.spec.index for c in stolen] == [1]
+        assert not await s.record_results("batch_0", 1, c1.generation, [result(3)])
+        assert await s.done_lines("batch_0", 3, 4) == set()
+        assert await s.record_results("batch_0", 1, stolen[0].generation, [result(3), result(4)])
+        assert await s.complete_chunk("batch_0", 1, stolen[0].generation, now=7)
+
+        b = await s.get_batch("batch_0")
+        assert b is not None and b.status is BatchStatus.FINALIZING and b.finalizing_at == 7
+        assert b.request_counts == RequestCounts(4, 3, 1)
+        assert b.usage.total_tokens == 12 and b.retries == 4
+        fin = await s.claim_batch_task("w1", now=25.0, lease=10)
+        assert fin is not None and fin.kind is TaskKind.FINALIZE
+        assert await s.finish_batch("batch_0", fin.generation, BatchStatus.COMPLETED, 8, "out", None,
+                                    RequestCounts(4, 3, 1))
+        assert not await s.finish_batch("batch_0", fin.generation, BatchStatus.COMPLETED, 8, "out", None,
+                                        RequestCounts(4, 3, 1))
+        b = await s.get_batch("batch_0")
+        assert b is not None and b.status is BatchStatus.COMPLETED and b.output_file_id == "out"
+
+    run_with_store(body)
+
+
+def test_cancel_stops_claims_and_finalize_waits_for_live_chunks(run_with_store: Callable[[Body], None]) -> None:
+    async def body(s: SQLiteStore) -> None:
+        await s.insert_batch(batch())
+        task = await s.claim_batch_task("w1", now=1.0, lease=10)
+        assert task is not None
+        await s.start_batch("batch_0", task.generation, CHUNKS, "m", now=1)
+        (c0,) = await s.claim_chunks("w1", now=2.0, lease=10, limit=1)
+        b = await s.request_cancel("batch_0", now=3)
+        assert b is not None and b.status is BatchStatus.CANCELLING and b.cancelling_at == 3
+        beat = await s.renew_chunks([("batch_0", 0, c0.generation)], until=15.0)
+        assert beat.stop_batches == {"batch_0"} and not beat.lost
+        assert await s.claim_chunks("w2", now=4.0, lease=10, limit=10) == []
+        assert await s.claim_batch_task("w2", now=4.0, lease=10) is None  # chunk 0 still leased
+        await s.release_chunk("batch_0", 0, c0.generation)
+        fin = await s.claim_batch_task("w2", now=5.0, lease=10)
+        assert fin is not None and fin.kind is TaskKind.FINALIZE
+        # the finalizer's claim fences out the old chunk holder
+        assert not await s.record_results("batch_0", 0, c0.generation, [result(1)])
+
+    run_with_store(body)
+
+
+def test_expiry_marks_running_batches(run_with_store: Callable[[Body], None]) -> None:
+    async def body(s: SQLiteStore) -> None:
+        await s.insert_batch(batch())
+        task = await s.claim_batch_task("w1", now=1.0, lease=10)
+        assert task is not None
+        await s.start_batch("batch_0", task.generation, CHUNKS, "m", now=1)
+        assert await s.mark_expiring(now=9_999) == 0
+        assert await s.mark_expiring(now=10_000) == 1
+        assert await s.claim_chunks("w1", now=2.0, lease=10, limit=10) == []
+        fin = await s.claim_batch_task("w1", now=20.0, lease=10)
+        assert fin is not None and fin.kind is TaskKind.FINALIZE and fin.expiring
+
+    run_with_store(body)
+
+
+def test_dead_owner_leases_are_released(run_with_store: Callable[[Body], None]) -> None:
+    async def body(s: SQLiteStore) -> None:
+        await s.insert_batch(batch())
+        task = await s.claim_batch_task("gone", now=1.0, lease=100)
+        assert task is not None
+        await s.start_batch("batch_0", task.generation, CHUNKS, "m", now=1)
+        await s.claim_chunks("gone", now=2.0, lease=100, limit=10)
+        assert await s.lease_owners() == {"gone"}
+        await s.release_owner("gone")
+        assert len(await s.claim_chunks("w2", now=3.0, lease=10, limit=10)) == 2
+
+    run_with_store(body)
+
+
+def test_keys(run_with_store: Callable[[Body], None]) -> None:
+    async def body(s: SQLiteStore) -> None:
+        assert not await s.has_keys()
+        await s.create_key("k1", "proj", "hash1", False, 1)
+        assert await s.has_keys()
+        info = await s.find_key("hash1")
+        assert info is not None and info.project == "proj" and not info.admin
+        assert await s.find_key("nope") is None
+
+    run_with_store(body)

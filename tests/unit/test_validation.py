@@ -1,0 +1,89 @@
+"""The line validator, on its own (pure function of bytes)."""
+
+import orjson
+import pytest
+
+from batchgate.domain.validation import LineValidator, peek_is_jsonl
+
+CHAT = "/v1/chat/completions"
+
+
+def line(**over: object) -> bytes:
+    obj = {"custom_id": "a", "method": "POST", "url": CHAT,
+           "body": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}}
+    obj.update(over)
+    return orjson.dumps(obj)
+
+
+def check(*lines: bytes, endpoint: str = CHAT, known: tuple[str, ...] = ("m", "other")) -> list[tuple[str, object, object]]:
+    v = LineValidator(endpoint, lambda m: None if m in known else f"unknown {m}")
+    for i, raw in enumerate(lines, 1):
+        v.feed(i, raw)
+    return [(e.code, e.param, e.line) for e in v.finish(sum(map(len, lines)))]
+
+
+def test_valid_file_has_no_errors() -> None:
+    assert check(line(), line(custom_id="b")) == []
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b"{not json", ("invalid_json_line", None, 1)),
+    (b"[1, 2]", ("invalid_json_line", None, 1)),
+    (orjson.dumps({"method": "POST", "url": CHAT, "body": {}}), ("missing_required_parameter", "custom_id", 1)),
+    (line(method=None), ("missing_required_parameter", "method", 1)),
+    (line(url="/v1/embeddings"), ("invalid_url", "url", 1)),
+    (line(method="GET"), ("invalid_value", "method", 1)),
+    (line(custom_id=5), ("invalid_type", "custom_id", 1)),
+    (line(body=[1]), ("invalid_type", "body", 1)),
+    (line(body={"model": "m", "messages": [], "stream": True}), ("streaming_unsupported", "body.stream", 1)),
+    (line(body={"messages": [{"role": "user", "content": "x"}]}), ("invalid_request", "body.model", 1)),
+    (line(body={"model": "m"}), ("invalid_request", "body.messages", 1)),
+    (line(body={"model": "nope", "messages": [{"role": "user", "content": "x"}]}),
+     ("model_not_found", "body.model", 1)),
+])
+def test_each_bad_line_gets_its_code(raw: bytes, expected: tuple[str, object, object]) -> None:
+    assert check(raw) == [expected]
+
+
+def test_duplicates_and_mixed_models_point_at_the_offending_line() -> None:
+    other = {"model": "other", "messages": [{"role": "user", "content": "x"}]}
+    assert check(line(), line(), line(custom_id="c", body=other)) == [
+        ("duplicate_custom_id", "custom_id", 2),
+        ("model_mismatch", "body.model", 3),
+    ]
+
+
+def test_blank_lines_are_skipped_and_empty_file_fails() -> None:
+    assert check(line(), b"", b"  ") == []
+    assert check(b"", b"\r") == [("empty_file", None, None)]
+
+
+def test_errors_are_capped_with_a_summary_entry() -> None:
+    v = LineValidator(CHAT, lambda m: None, max_errors=3)
+    for i in range(1, 11):
+        v.feed(i, b"garbage")
+    errs = v.finish(100)
+    assert [e.line for e in errs[:3]] == [1, 2, 3]
+    assert errs[3].code == "too_many_errors" and "7 more" in errs[3].message
+
+
+def test_limits_on_requests_size_and_embedding_inputs() -> None:
+    v = LineValidator(CHAT, lambda m: None)
+    v.requests = 50_001
+    assert v.finish(10)[0].code == "too_many_tasks"
+    v = LineValidator(CHAT, lambda m: None)
+    v.feed(1, line())
+    assert v.finish(209_715_201)[0].code == "file_too_large"
+    emb = LineValidator("/v1/embeddings", lambda m: None)
+    body = {"model": "e", "input": ["x"] * 25_001}
+    emb.feed(1, orjson.dumps({"custom_id": "a", "method": "POST", "url": "/v1/embeddings", "body": body}))
+    emb.feed(2, orjson.dumps({"custom_id": "b", "method": "POST", "url": "/v1/embeddings", "body": body}))
+    assert [e.code for e in emb.finish(10)] == ["too_many_tasks"]
+
+
+def test_peek_is_jsonl() -> None:
+    assert peek_is_jsonl(b'\n{"a": 1}\nbroken')
+    assert peek_is_jsonl(b'\xef\xbb\xbf{"a": 1}\n')
+    assert not peek_is_jsonl(b"")
+    assert not peek_is_jsonl(b"hello world\n")
+    assert not peek_is_jsonl(b"[1]\n")
