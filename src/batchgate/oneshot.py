@@ -86,8 +86,7 @@ async def _run(parts: Parts, console: Console, input_file: Path, output: Path, e
 
 async def _save(parts: Parts, file_id: str | None, path: Path) -> None:
     if file_id is None:
-        if path.exists():
-            path.unlink()
+        await asyncio.to_thread(path.unlink, True)
         return
     _, body = await parts.files.content(WHO, file_id)
     with path.open("wb") as fh:

@@ -95,7 +95,7 @@ async def read_form(request: Request, file_field: str, open_sink: Callable[[], A
         nonlocal ended
         ended = True
 
-    parser = MultipartParser(boundary, {  # type: ignore[arg-type]
+    parser = MultipartParser(boundary, {
         "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
         "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
         "on_headers_finished": on_headers_finished, "on_end": on_end,

@@ -41,7 +41,7 @@ class LocalBlobWriter:
 
     def _write_sync(self, buf: bytes) -> None:
         if self._fh is None:
-            self._fh = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+            self._fh = open(self._tmp, "wb")
         self._fh.write(buf)
 
     async def commit(self) -> int:
@@ -55,7 +55,7 @@ class LocalBlobWriter:
 
     def _commit_sync(self) -> None:
         if self._fh is None:
-            self._fh = open(self._tmp, "wb")  # noqa: SIM115
+            self._fh = open(self._tmp, "wb")
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from batchgate.domain.status import BatchStatus
@@ -107,7 +107,3 @@ class Batch:
     request_counts: RequestCounts = field(default_factory=RequestCounts)
     usage: Usage = field(default_factory=Usage)
     retries: int = 0  # upstream attempts beyond the first, summed over requests (why a batch is slow)
-
-    def with_status(self, status: BatchStatus, at: int) -> Batch:
-        ts = status.timestamp_field
-        return replace(self, status=status, **({ts: at} if ts else {}))

@@ -9,7 +9,14 @@ from batchgate import clock, ids
 from batchgate.blobs.base import BlobStore, BlobWriter
 from batchgate.domain import limits
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
-from batchgate.errors import InvalidRequest, InvalidType, InvalidValue, MissingParameter, NotFound, PayloadTooLarge
+from batchgate.errors import (
+    InvalidRequest,
+    InvalidType,
+    InvalidValue,
+    MissingParameter,
+    NotFound,
+    PayloadTooLarge,
+)
 from batchgate.protocol import params
 from batchgate.services.auth import Principal
 from batchgate.services.files import FileService, check_purpose

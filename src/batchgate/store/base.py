@@ -11,7 +11,6 @@ from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult
 
-
 T = TypeVar("T")
 
 

@@ -333,7 +333,8 @@ class SQLiteStore:
     async def claim_chunks(self, owner: str, now: float, lease: float, limit: int) -> list[ChunkClaim]:
         def q(db: sqlite3.Connection) -> list[ChunkClaim]:
             found = db.execute(
-                f"SELECT c.batch_id, b.endpoint, b.input_file_id, {', '.join('c.' + x.strip() for x in rows.CHUNK_COLUMNS.split(','))} "
+                "SELECT c.batch_id, b.endpoint, b.input_file_id, "
+                "c.idx, c.first_line, c.last_line, c.byte_start, c.byte_end, c.requests "
                 "FROM chunks c JOIN batches b ON b.id = c.batch_id "
                 "WHERE c.done = 0 AND c.lease_until < ? AND b.status = 'in_progress' AND b.expiring = 0 "
                 "ORDER BY b.seq, c.idx LIMIT ?",
