@@ -17,13 +17,47 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port the HTTP server listens on.")
     data_dir: Path = Field(Path("./batchgate-data"), description="Directory for the SQLite database and file bytes.")
+    database_url: str | None = Field(
+        None, description="postgresql://user:pass@host:5432/db to keep metadata in PostgreSQL (shared by many "
+        "processes and machines). Unset: SQLite in the data directory."
+    )
+    database_pool_size: int = Field(10, ge=1, description="Most PostgreSQL connections one process opens.")
+    storage_url: str | None = Field(
+        None, description="s3://bucket/prefix to keep file bytes in S3-compatible object storage. "
+        "Unset: the data directory."
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 API endpoint for non-AWS storage (MinIO, Ceph, R2, ...); path-style addressing is "
+        "used when set. Unset: AWS."
+    )
+    s3_region: str | None = Field(None, description="S3 region (unset: the AWS SDK's default chain).")
+    s3_access_key_id: str | None = Field(
+        None, description="S3 access key id (unset: the AWS SDK's default chain: env, profile, instance role)."
+    )
+    s3_secret_access_key: str | None = Field(None, description="S3 secret access key, with s3_access_key_id.")
+    s3_part_size: int = Field(
+        8 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024 * 1024 * 1024,
+        description="Bytes per part of a multipart upload; at most one part per writer is held in memory.",
+    )
     upstream: str | None = Field(
         None, description="Base URL (ending in /v1) of an OpenAI-compatible server that gets every model."
     )
     upstream_api_key: str | None = Field(None, description="Bearer key sent to --upstream.")
     config: Path | None = Field(None, description="TOML file routing models to one or more upstreams.")
-    upstream_concurrency: int = Field(
-        64, ge=1, description="Requests in flight per upstream when its config gives no max_concurrency."
+    upstream_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Cap on requests in flight per upstream (when its config gives no max_concurrency). Unset: "
+        "adaptive, from 16 up to 4096, following the upstream's latency and 429s.",
+    )
+    overload_max_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="How long one request keeps being retried on 429 (or 503 with Retry-After) before those "
+        "count against max_attempts; overload shrinks the window instead of failing requests.",
+    )
+    prefix_grouping: bool = Field(
+        True, description="Dispatch requests that share a prompt prefix together, so engine prefix caches hit."
     )
     request_timeout: float = Field(600.0, gt=0, description="Seconds one upstream request may take before retry.")
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection to an upstream.")
@@ -41,7 +75,8 @@ class Settings(BaseSettings):
     poll_interval: float = Field(0.2, gt=0, description="Seconds an idle worker waits before looking for work again.")
     chunk_size: int = Field(256, ge=1, le=10_000, description="Requests per claimable chunk of a batch.")
     max_chunks_in_flight: int = Field(
-        8, ge=1, description="Chunks one worker process executes at the same time (spanning batches)."
+        32, ge=1, description="Most chunks one worker process holds at once; it takes more only while "
+        "its upstreams have fewer requests waiting than one chunk."
     )
     window_scale: float = Field(
         1.0, gt=0, description="Multiplier applied to every completion window; tests use a tiny value to force expiry."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import os
 import tomllib
@@ -13,7 +12,12 @@ from typing import Any
 from batchgate.errors import ConfigError
 from batchgate.settings import Settings
 from batchgate.upstream.executor import Executor, ModelUnavailable
+from batchgate.upstream.gate import Gate
 from batchgate.upstream.http import HttpUpstream
+from batchgate.upstream.limiter import AdaptiveLimiter
+
+ADAPTIVE_CAP = 4096  # upper bound for the adaptive window when no limit is configured
+LOCAL_CAP = 16  # the in-process engine queues internally; more in flight only costs memory
 
 
 @dataclass
@@ -22,10 +26,10 @@ class Route:
     patterns: tuple[str, ...]
     executor: Executor
     max_concurrency: int
-    semaphore: asyncio.Semaphore = field(init=False)
+    gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
-        self.semaphore = asyncio.Semaphore(self.max_concurrency)
+        self.gate = Gate(AdaptiveLimiter(max_limit=self.max_concurrency, initial=min(16, self.max_concurrency)))
 
     def matches(self, model: str) -> bool:
         return any(p == model or fnmatch.fnmatchcase(model, p) for p in self.patterns)
@@ -52,6 +56,10 @@ class Router:
             return str(e)
         return None
 
+    def waiting(self) -> int:
+        """Requests queued at every gate: when low, the worker should take on more work."""
+        return sum(r.gate.waiting for r in self.routes)
+
     def list_models(self) -> list[str]:
         seen: dict[str, None] = {}
         for r in self.routes:
@@ -76,12 +84,13 @@ def build_router(settings: Settings) -> Router:
     if settings.config is not None:
         return Router([_route_from_config(settings, u, i) for i, u in enumerate(_read_config(settings.config))])
     if settings.upstream:
+        cap = settings.upstream_concurrency or ADAPTIVE_CAP
         http = HttpUpstream(
-            "default", _check_url(settings.upstream, "--upstream"), settings.upstream_api_key,
-            settings.upstream_concurrency, settings.connect_timeout,
+            "default", _check_url(settings.upstream, "--upstream"), settings.upstream_api_key, cap,
+            settings.connect_timeout,
         )
-        return Router([Route("default", ("*",), http, settings.upstream_concurrency)])
-    return Router([Route("local", ("*",), _local_engine({}), 4)])
+        return Router([Route("default", ("*",), http, cap)])
+    return Router([Route("local", ("*",), _local_engine({}), LOCAL_CAP)])
 
 
 def _read_config(path: Path) -> list[dict[str, Any]]:
@@ -103,12 +112,13 @@ def _route_from_config(settings: Settings, u: dict[str, Any], i: int) -> Route:
         models = [models]
     if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
         raise ConfigError(f"upstream {name!r}: models must be a list of names or glob patterns")
-    limit = u.get("max_concurrency", settings.upstream_concurrency)
+    limit = u.get("max_concurrency", settings.upstream_concurrency or ADAPTIVE_CAP)
     if not isinstance(limit, int) or limit < 1:
         raise ConfigError(f"upstream {name!r}: max_concurrency must be a positive integer")
     executor: Executor
     if kind == "local":
         executor = _local_engine(u)
+        limit = min(limit, LOCAL_CAP)
     elif kind == "http":
         url = u.get("url")
         if not isinstance(url, str):

@@ -1,4 +1,6 @@
-"""Buffered, fenced recording of results: one transaction per many results instead of one per request."""
+"""Fenced group commit of results: a flush starts as soon as a result arrives, and whatever arrives while it
+runs goes into the next one. Under load one transaction carries many results; at a crash at most the
+results of one transaction's duration are lost (and sent again), not a timer's worth."""
 
 from __future__ import annotations
 
@@ -14,15 +16,14 @@ class LeaseLost(Exception):
 
 
 class ResultBuffer:
-    def __init__(self, store: Store, claim: ChunkClaim, max_items: int = 128, max_delay: float = 0.1) -> None:
+    def __init__(self, store: Store, claim: ChunkClaim) -> None:
         self._store = store
         self._claim = claim
-        self._max_items = max_items
-        self._max_delay = max_delay
         self._items: list[RequestResult] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def __aenter__(self) -> ResultBuffer:
         self._ticker = asyncio.create_task(self._tick())
@@ -31,22 +32,21 @@ class ResultBuffer:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        # Finished results are kept even when the chunk is being abandoned: let the flusher drain (shielded, so
+        # a cancelled chunk does not cancel a transaction that is queued or running), then flush what is left.
+        self._closing = True
+        self._wake.set()
         if self._ticker is not None:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
-        await self.flush()  # finished results are kept even when the chunk is being abandoned
+            await asyncio.shield(asyncio.gather(self._ticker, return_exceptions=True))
+        await asyncio.shield(self.flush())
 
     def add(self, result: RequestResult) -> None:
         self._items.append(result)
-        if len(self._items) >= self._max_items:
-            self._wake.set()
+        self._wake.set()
 
     async def _tick(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._max_delay)
-            except TimeoutError:
-                pass
+        while not self._closing:
+            await self._wake.wait()
             self._wake.clear()
             await self.flush()
 
@@ -56,5 +56,10 @@ class ResultBuffer:
                 return
             items, self._items = self._items, []
             c = self._claim
-            if not await self._store.record_results(c.batch_id, c.spec.index, c.generation, items):
+            try:
+                recorded = await self._store.record_results(c.batch_id, c.spec.index, c.generation, items)
+            except BaseException:
+                self._items[:0] = items  # not known to be stored: keep them (a repeat is ignored by the store)
+                raise
+            if not recorded:
                 raise LeaseLost(f"{c.batch_id} chunk {c.spec.index}")

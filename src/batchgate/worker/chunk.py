@@ -10,6 +10,7 @@ import orjson
 
 from batchgate import clock
 from batchgate.blobs.base import BlobStore
+from batchgate.domain.prefix import NO_PREFIX, prefix_key
 from batchgate.domain.work import ChunkClaim, RequestResult
 from batchgate.store.base import Store
 from batchgate.upstream.router import Router
@@ -22,7 +23,10 @@ log = logging.getLogger("batchgate.worker")
 
 
 class ChunkRunner:
-    def __init__(self, store: Store, blobs: BlobStore, router: Router, executor: RequestExecutor) -> None:
+    def __init__(
+        self, store: Store, blobs: BlobStore, router: Router, executor: RequestExecutor, prefix_grouping: bool = True
+    ) -> None:
+        self._prefix_grouping = prefix_grouping
         self._store = store
         self._blobs = blobs
         self._router = router
@@ -32,24 +36,26 @@ class ChunkRunner:
         spec = claim.spec
         raw = await self._blobs.read_range(claim.input_file_id, spec.byte_start, spec.byte_end)
         done = await self._store.done_lines(claim.batch_id, spec.first_line, spec.last_line)
-        todo: list[tuple[int, str, dict[str, Any]]] = []
+        todo: list[tuple[int, str, dict[str, Any], bytes]] = []
         for line in split_lines(raw, spec.first_line, spec.byte_start):
             if line.number in done or not line.data.strip():
                 continue
             obj = orjson.loads(line.data)  # validated before the chunk existed
-            todo.append((line.number, obj["custom_id"], obj["body"]))
+            body = obj["body"]
+            key = prefix_key(claim.endpoint, body) if self._prefix_grouping else NO_PREFIX
+            todo.append((line.number, obj["custom_id"], body, key))
         del raw
         if done:
             log.info("%s chunk %d resumed: %d already recorded, %d to run",
                      claim.batch_id, spec.index, len(done), len(todo))
         async with ResultBuffer(self._store, claim) as buffer:
             async with asyncio.TaskGroup() as tg:
-                for line_no, custom_id, body in todo:
-                    tg.create_task(self._one(buffer, claim, line_no, custom_id, body))
+                for line_no, custom_id, body, key in todo:
+                    tg.create_task(self._one(buffer, claim, line_no, custom_id, body, key))
         await self._store.complete_chunk(claim.batch_id, spec.index, claim.generation, clock.now())
 
     async def _one(
-        self, buffer: ResultBuffer, claim: ChunkClaim, line: int, custom_id: str, body: dict[str, Any]
+        self, buffer: ResultBuffer, claim: ChunkClaim, line: int, custom_id: str, body: dict[str, Any], key: bytes
     ) -> None:
         result: RequestResult
         model = body.get("model")
@@ -58,5 +64,5 @@ class ChunkRunner:
             result = error_result(line, custom_id, "model_not_found",
                                   f"No upstream is configured for model '{model}'.")
         else:
-            result = await self._executor.run(route, claim.endpoint, line, custom_id, body)
+            result = await self._executor.run(route, claim.endpoint, line, custom_id, body, key)
         buffer.add(result)

@@ -1,46 +1,80 @@
-"""Executing one request: send, retry transient failures with backoff, turn the outcome into a result line."""
+"""Executing one request: admission through the upstream's gate, retries, and the outcome as a result line.
+
+Two kinds of trouble are told apart. Overload (429, or 503 with Retry-After) means the engine is full: the
+gate's window shrinks and the request waits and tries again without spending its attempts (for up to
+`overload_max_seconds`). Failure (5xx, timeouts, dropped connections) spends an attempt and backs off
+exponentially with jitter. Any other 4xx is final at once."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from batchgate.domain.retry import RetryPolicy, is_retryable
 from batchgate.domain.work import RequestResult
-from batchgate.upstream.executor import TransportError
+from batchgate.upstream.executor import TransportError, UpstreamResponse
 from batchgate.upstream.router import Route
 from batchgate.worker.outcome import error_result, response_result
 
 log = logging.getLogger("batchgate.worker")
 
 
+def is_overload(resp: UpstreamResponse) -> bool:
+    return resp.status == 429 or (resp.status == 503 and resp.retry_after is not None)
+
+
 class RequestExecutor:
-    def __init__(self, policy: RetryPolicy, timeout: float) -> None:
+    def __init__(self, policy: RetryPolicy, timeout: float, overload_max_seconds: float = 900.0) -> None:
         self._policy = policy
         self._timeout = timeout
+        self._overload_max = overload_max_seconds
 
-    async def run(self, route: Route, endpoint: str, line: int, custom_id: str, body: dict[str, Any]) -> RequestResult:
-        attempt = 0
+    async def run(
+        self, route: Route, endpoint: str, line: int, custom_id: str, body: dict[str, Any], key: bytes = b""
+    ) -> RequestResult:
+        attempt = 0  # attempts that count against max_attempts
+        sent = 0
+        first_overload: float | None = None
         while True:
-            attempt += 1
-            try:
-                async with route.semaphore:  # the slot is held only while sending, never while backing off
+            sent += 1
+            failure: TransportError | None = None
+            async with route.gate.admit(key) as permit:
+                try:
                     resp = await route.executor.send(endpoint, body, self._timeout)
-            except TransportError as e:
+                except TransportError as e:
+                    failure = e  # the permit is abandoned on exit: no answer, nothing learned
+                else:
+                    overloaded = is_overload(resp)
+                    if overloaded:
+                        permit.overloaded()
+                    else:
+                        permit.done()
+            if failure is not None:
+                attempt += 1
                 if self._policy.gives_up_after(attempt):
-                    code = "upstream_timeout" if e.kind == "timeout" else "upstream_connection_error"
+                    code = "upstream_timeout" if failure.kind == "timeout" else "upstream_connection_error"
                     return error_result(
-                        line, custom_id, code, f"{e.message} Gave up after {attempt} attempts.", attempt - 1
+                        line, custom_id, code, f"{failure.message} Gave up after {attempt} attempts.", sent - 1
                     )
                 delay = self._policy.delay(attempt)
-                log.debug("retry %s line %d after %s (attempt %d, %.2fs)", route.name, line, e.kind, attempt, delay)
+                log.debug("retry %s line %d after %s (attempt %d, %.2fs)", route.name, line, failure.kind, attempt,
+                          delay)
                 await asyncio.sleep(delay)
                 continue
-            if is_retryable(resp.status) and not self._policy.gives_up_after(attempt):
-                delay = self._policy.delay(attempt, resp.retry_after)
-                log.debug("retry %s line %d after HTTP %d (attempt %d, %.2fs)", route.name, line, resp.status,
-                          attempt, delay)
-                await asyncio.sleep(delay)
-                continue
-            return response_result(line, custom_id, resp, attempt - 1)
+            if overloaded:
+                now = time.monotonic()
+                first_overload = first_overload or now
+                if now - first_overload < self._overload_max:
+                    await asyncio.sleep(self._policy.delay(1, resp.retry_after))
+                    continue
+            if is_retryable(resp.status):
+                attempt += 1
+                if not self._policy.gives_up_after(attempt):
+                    delay = self._policy.delay(attempt, resp.retry_after)
+                    log.debug("retry %s line %d after HTTP %d (attempt %d, %.2fs)", route.name, line,
+                              resp.status, attempt, delay)
+                    await asyncio.sleep(delay)
+                    continue
+            return response_result(line, custom_id, resp, sent - 1)

@@ -35,7 +35,8 @@ class Worker:
         self._router = router
         self._files = files
         policy = RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
-        self._chunks = ChunkRunner(store, blobs, router, RequestExecutor(policy, settings.request_timeout))
+        executor = RequestExecutor(policy, settings.request_timeout, settings.overload_max_seconds)
+        self._chunks = ChunkRunner(store, blobs, router, executor, settings.prefix_grouping)
         self._running: dict[tuple[str, int], tuple[ChunkClaim, asyncio.Task[None]]] = {}
         self._batch_tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -101,8 +102,9 @@ class Worker:
                 self._batch_tasks.add(t)
                 t.add_done_callback(self._batch_tasks.discard)
         free = self._s.max_chunks_in_flight - len(self._running)
-        if free > 0:
-            for claim in await self._store.claim_chunks(self.id, clock.now_f(), self._s.lease_seconds, free):
+        if free > 0 and self._router.waiting() < self._s.chunk_size:
+            # Take more work only while the upstreams would otherwise run dry: other workers get the rest.
+            for claim in await self._store.claim_chunks(self.id, clock.now_f(), self._s.lease_seconds, min(free, 2)):
                 found = True
                 key = (claim.batch_id, claim.spec.index)
                 t = asyncio.create_task(self._run_chunk(claim), name=f"chunk-{key}")
