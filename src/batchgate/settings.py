@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Cap on requests in flight per upstream (when its config gives no max_concurrency). Unset: "
-        "adaptive, from 16 up to 4096, following the upstream's latency and 429s.",
+        "adaptive, from 256 up to 4096, following the upstream's latency and 429s.",
     )
     overload_max_seconds: float = Field(
         900.0,

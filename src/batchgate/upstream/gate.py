@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from batchgate.upstream.limiter import AdaptiveLimiter
@@ -48,6 +48,7 @@ class Gate:
         self._groups: dict[bytes, deque[asyncio.Future[None]]] = {}
         self._current: bytes | None = None
         self.waiting = 0
+        self.on_hungry: Callable[[], None] | None = None  # called when the window has room and nobody waits
 
     @asynccontextmanager
     async def admit(self, key: bytes = b"") -> AsyncIterator[Permit]:
@@ -102,3 +103,5 @@ class Gate:
                 continue
             lim.on_start()
             fut.set_result(None)
+        if self.on_hungry is not None and self.waiting == 0 and lim.inflight < lim.capacity:
+            self.on_hungry()

@@ -1,9 +1,9 @@
 """Adaptive concurrency per upstream: how many requests may be in flight right now.
 
-Slow start doubles the window each round trip while the upstream keeps up; after the first sign of
+Slow start multiplies the window by five each round trip while the upstream keeps up; after the first sign of
 overload it grows by ~1% per round trip. Signs of overload: a 429 (or a 503 with Retry-After), or latency
-rising well above the best recently seen (requests queueing inside the engine). On overload the window drops
-to what was actually in flight, a little lower, at most once per round trip. No tuning per upstream: the
+rising well above the best recently seen (requests queueing inside the engine). On a 429 the window drops to
+what was in flight when it came; on rising latency to three quarters of that; at most once per round trip. No tuning per upstream: the
 window finds the engine's slot count by itself, and backs off when the engine slows down.
 """
 
@@ -59,8 +59,8 @@ class AdaptiveLimiter:
             self._cut(now, in_use / self.latency_tolerance * 1.5)
             return
         if in_use + 1 >= self.limit * 0.8:  # only grow a window that is actually being used
-            if self.slow_start:
-                self.limit = min(self.max_limit, self.limit + 1)
+            if self.slow_start:  # x5 per round trip: from 256, a 1,024-slot engine is found in one
+                self.limit = min(self.max_limit, self.limit + 4)
             else:
                 self.limit = min(self.max_limit, self.limit + max(1.0, self.limit * 0.01) / self.limit)
 
@@ -70,15 +70,19 @@ class AdaptiveLimiter:
         in_use = self.inflight
         self.inflight -= 1
         self.overloads += 1
-        self._cut(now, in_use)
+        # Each refusal says "one too many": step down by one, so refusals stop as soon as the window matches the
+        # engine's slots. Once per round trip also drop to what was in flight when it came.
+        self.limit = max(float(self.min_limit), self.limit - 1)
+        self._cut(now, in_use, factor=1.0)
 
     def on_abandoned(self) -> None:
         """No answer (timeout, dropped connection, cancelled): free the slot, learn nothing."""
         self.inflight -= 1
 
-    def _cut(self, now: float, in_use: float) -> None:
+    def _cut(self, now: float, in_use: float, factor: float | None = None) -> None:
         self.slow_start = False
         if now - self._last_cut < max(self._srtt, 0.05):
             return  # one cut per round trip: the other refusals of this round say the same thing
         self._last_cut = now
-        self.limit = max(float(self.min_limit), min(self.limit * self.backoff, in_use * 1.0))
+        shrunk = self.limit * (self.backoff if factor is None else factor)
+        self.limit = max(float(self.min_limit), min(shrunk, in_use))

@@ -29,7 +29,7 @@ class Route:
     gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
-        self.gate = Gate(AdaptiveLimiter(max_limit=self.max_concurrency, initial=min(16, self.max_concurrency)))
+        self.gate = Gate(AdaptiveLimiter(max_limit=self.max_concurrency, initial=min(256, self.max_concurrency)))
 
     def matches(self, model: str) -> bool:
         return any(p == model or fnmatch.fnmatchcase(model, p) for p in self.patterns)
@@ -56,9 +56,14 @@ class Router:
             return str(e)
         return None
 
-    def waiting(self) -> int:
-        """Requests queued at every gate: when low, the worker should take on more work."""
-        return sum(r.gate.waiting for r in self.routes)
+    def shortfall(self) -> int:
+        """Requests the worker should add so every gate has a full window waiting behind what is in flight
+        (the window can grow fivefold in one round trip; the requests must already be there)."""
+        total = 0
+        for r in self.routes:
+            lim = r.gate.limiter
+            total += max(0, lim.capacity - lim.inflight) + lim.capacity - r.gate.waiting
+        return total
 
     def list_models(self) -> list[str]:
         seen: dict[str, None] = {}

@@ -47,6 +47,8 @@ class Worker:
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
+        for route in self._router.routes:
+            route.gate.on_hungry = self.notify  # an upstream about to run dry: claim more now, not at the next poll
         await self._release_dead_owners()
         self._loop_task = asyncio.create_task(self._loop(), name="worker-loop")
         self._beat_task = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
@@ -90,6 +92,11 @@ class Worker:
         now = clock.now_f()
         if now - self._last_chores > CHORE_INTERVAL:
             self._last_chores = now
+            for r in self._router.routes:
+                lim = r.gate.limiter
+                if lim.inflight or r.gate.waiting:
+                    log.info("upstream %s: window %d, in flight %d, waiting %d, overloads %d", r.name,
+                             lim.capacity, lim.inflight, r.gate.waiting, lim.overloads)
             await self._release_dead_owners()
             await self._files.purge_expired()
         await self._store.mark_expiring(clock.now())
@@ -102,9 +109,11 @@ class Worker:
                 self._batch_tasks.add(t)
                 t.add_done_callback(self._batch_tasks.discard)
         free = self._s.max_chunks_in_flight - len(self._running)
-        if free > 0 and self._router.waiting() < self._s.chunk_size:
-            # Take more work only while the upstreams would otherwise run dry: other workers get the rest.
-            for claim in await self._store.claim_chunks(self.id, clock.now_f(), self._s.lease_seconds, min(free, 2)):
+        # Take more work only while the upstreams would otherwise run dry: other workers get the rest.
+        need = self._router.shortfall()
+        if free > 0 and need > 0:
+            want = min(free, -(-need // self._s.chunk_size))
+            for claim in await self._store.claim_chunks(self.id, clock.now_f(), self._s.lease_seconds, want):
                 found = True
                 key = (claim.batch_id, claim.spec.index)
                 t = asyncio.create_task(self._run_chunk(claim), name=f"chunk-{key}")

@@ -1,0 +1,110 @@
+"""Shared helpers for the benchmarks: start processes, submit a batch through the official SDK, time it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from openai import OpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def http_json(url: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"null")
+
+
+@contextmanager
+def process(args: list[str], ready_url: str, env: dict[str, str] | None = None,
+            log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    p = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=out, stderr=out if log else None)
+    try:
+        wait_http(ready_url)
+        yield p
+    finally:
+        p.terminate()
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        if log:
+            out.close()  # type: ignore[union-attr]
+
+
+@contextmanager
+def simulator(*args: str) -> Iterator[str]:
+    port = free_port()
+    with process([sys.executable, str(ROOT / "bench" / "simulator.py"), "--port", str(port), *args],
+                 f"http://127.0.0.1:{port}/_stats"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def batchgate(upstream: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bg-bench-") as tmp:
+        with process([sys.executable, "-m", "batchgate", "serve", "--port", str(port), "--data-dir", tmp,
+                      "--upstream", upstream + "/v1"], f"http://127.0.0.1:{port}/health",
+                     env={"BATCHGATE_LOG_LEVEL": "warning", **(env or {})}):
+            yield f"http://127.0.0.1:{port}/v1"
+
+
+def chat_lines(n: int, prompt_of: Any = None, max_tokens: int | None = None) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        messages = prompt_of(i) if prompt_of else [{"role": "user", "content": f"request {i}"}]
+        body: dict[str, Any] = {"model": "sim", "messages": messages}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        out.append({"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions", "body": body})
+    return out
+
+
+def run_batch(base_url: str, lines: list[dict[str, Any]], timeout: float = 1800) -> tuple[float, Any]:
+    """Upload, create, wait for a terminal status. Returns (seconds from create to terminal, batch)."""
+    client = OpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    data = b"".join(json.dumps(x, separators=(",", ":")).encode() + b"\n" for x in lines)
+    f = client.files.create(file=("bench.jsonl", data), purpose="batch")
+    t0 = time.monotonic()
+    b = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    deadline = t0 + timeout
+    while b.status not in ("completed", "failed", "cancelled", "expired"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(b)
+        time.sleep(0.05)
+        b = client.batches.retrieve(b.id)
+    elapsed = time.monotonic() - t0
+    client.close()
+    return elapsed, b

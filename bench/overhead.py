@@ -1,0 +1,64 @@
+"""Overhead of the batch path: N chat requests against an instantly answering upstream, measured two ways
+side by side in one run:
+
+  raw   - a minimal asyncio client (aiohttp, one session, a fixed window) sends the same requests directly;
+  batch - batchgate end to end: create -> completed, output file written.
+
+ratio = batch requests/s / raw requests/s. Run: .venv/bin/python bench/overhead.py [--requests 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+from common import batchgate, chat_lines, run_batch, simulator
+
+
+async def raw_client(url: str, lines: list[dict[str, Any]], window: int) -> float:
+    conn = aiohttp.TCPConnector(limit=window)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for x in lines:
+        queue.put_nowait(x)
+    out: list[bytes] = []
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            x = queue.get_nowait()
+            async with session.post(url + "/v1/chat/completions", data=orjson.dumps(x["body"]),
+                                    headers={"content-type": "application/json"}) as r:
+                out.append(await r.read())
+
+    t0 = time.monotonic()
+    async with aiohttp.ClientSession(connector=conn) as session:
+        await asyncio.gather(*(worker(session) for _ in range(window)))
+    assert len(out) == len(lines)
+    return time.monotonic() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=50_000)
+    ap.add_argument("--window", type=int, default=128, help="raw client's concurrency")
+    args = ap.parse_args()
+    lines = chat_lines(args.requests)
+    with simulator("--slots", "100000", "--base", "0") as sim:
+        raw_s = asyncio.run(raw_client(sim, lines, args.window))
+        with batchgate(sim) as api:
+            batch_s, b = run_batch(api, lines)
+    assert b.status == "completed" and b.request_counts.completed == args.requests, b
+    raw_rps, batch_rps = args.requests / raw_s, args.requests / batch_s
+    print(f"requests: {args.requests}")
+    print(f"raw aiohttp client (window {args.window}): {raw_s:.2f} s, {raw_rps:,.0f} req/s")
+    print(f"batchgate end to end (create -> completed): {batch_s:.2f} s, {batch_rps:,.0f} req/s")
+    print(f"ratio batch/raw: {batch_rps / raw_rps:.2f}")
+    print(f"bench process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""An OpenAI-compatible engine simulator modelling a continuous-batching server (like vLLM).
+
+- `--slots N` requests are served at once (vLLM's max_num_seqs).
+- Service time per request = base + per_token * output_tokens + prefill * (prompt tokens not in the prefix
+  cache). Output tokens = the request's `max_tokens` (default `--tokens`); prompt tokens ~ characters / 4.
+- The prefix cache is an LRU of `--cache` prompt prefixes (every message but the last).
+- `--mode queue`: requests beyond the slots wait in a FIFO queue. `--mode reject`: they get 429 (or 503 with
+  `--reject-status 503`) with `Retry-After` at once.
+- `GET /_stats` reports busy slot-seconds, so saturation = busy / (slots * wall time) can be read;
+  `POST /_reset` clears the counters.
+
+Run: python bench/simulator.py --port 9000 --slots 256 --base 0.5 --mode queue
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import time
+from collections import OrderedDict, deque
+from typing import Any
+
+from aiohttp import web
+
+
+class Engine:
+    def __init__(self, a: argparse.Namespace) -> None:
+        self.a = a
+        self.free = a.slots
+        self.queue: deque[asyncio.Future[None]] = deque()
+        self.cache: OrderedDict[bytes, None] = OrderedDict()
+        self.reset()
+
+    def reset(self) -> None:
+        self.busy = 0.0
+        self.first: float | None = None
+        self.last = 0.0
+        self.served = self.rejected = self.hits = self.misses = 0
+        self.max_busy = 0
+        self.timeline: list[int] = []
+
+    async def acquire(self) -> bool:
+        if self.free > 0 and not self.queue:
+            self.free -= 1
+            return True
+        if self.a.mode == "reject":
+            return False
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queue.append(fut)
+        await fut
+        return True
+
+    def release(self) -> None:
+        while self.queue:
+            fut = self.queue.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self.free += 1
+
+    def prefill(self, body: dict[str, Any]) -> float:
+        msgs = body.get("messages") or [{"content": str(body.get("prompt") or body.get("input") or "")}]
+        total = sum(len(str(m.get("content", ""))) for m in msgs) / 4
+        last = len(str(msgs[-1].get("content", ""))) / 4
+        if len(msgs) < 2:
+            return total
+        key = hashlib.blake2b(json.dumps(msgs[:-1], sort_keys=True).encode(), digest_size=8).digest()
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            self.hits += 1
+            return last
+        self.misses += 1
+        self.cache[key] = None
+        if len(self.cache) > self.a.cache:
+            self.cache.popitem(last=False)
+        return total
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not await self.acquire():
+            self.rejected += 1
+            return web.json_response(
+                {"error": {"message": "engine full", "type": "server_error", "param": None, "code": None}},
+                status=self.a.reject_status, headers={"Retry-After": str(self.a.retry_after)},
+            )
+        start = time.monotonic()
+        self.first = self.first or start
+        tokens = int(body.get("max_tokens") or self.a.tokens)
+        prompt_uncached = self.prefill(body)
+        service = self.a.base + self.a.per_token * tokens + self.a.prefill * prompt_uncached
+        in_use = self.a.slots - self.free
+        self.max_busy = max(self.max_busy, in_use)
+        try:
+            if service > 0:
+                await asyncio.sleep(service)
+        finally:
+            self.release()
+        end = time.monotonic()
+        self.busy += end - start
+        self.last = end
+        self.served += 1
+        return web.json_response({
+            "id": "chatcmpl-sim", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "sim"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": int(prompt_uncached), "completion_tokens": tokens,
+                      "total_tokens": int(prompt_uncached) + tokens},
+        })
+
+    async def sample(self, app: web.Application) -> Any:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(0.5)
+                if self.first is not None:
+                    self.timeline.append(self.a.slots - self.free)
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+
+    async def stats(self, request: web.Request) -> web.Response:
+        wall = (self.last - self.first) if self.first else 0.0
+        return web.json_response({
+            "busy_slot_seconds": self.busy, "wall": wall, "slots": self.a.slots, "served": self.served,
+            "rejected": self.rejected, "cache_hits": self.hits, "cache_misses": self.misses,
+            "saturation": self.busy / (self.a.slots * wall) if wall else 0.0, "max_busy": self.max_busy,
+            "timeline": self.timeline,
+        })
+
+    async def do_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        self.cache.clear()
+        return web.json_response({"ok": True})
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9000)
+    p.add_argument("--slots", type=int, default=256)
+    p.add_argument("--base", type=float, default=0.5, help="seconds per request before tokens")
+    p.add_argument("--per-token", type=float, default=0.0, help="seconds per output token")
+    p.add_argument("--tokens", type=int, default=16, help="output tokens when the request has no max_tokens")
+    p.add_argument("--prefill", type=float, default=0.0, help="seconds per uncached prompt token")
+    p.add_argument("--cache", type=int, default=8, help="prompt prefixes the prefix cache holds")
+    p.add_argument("--mode", choices=["queue", "reject"], default="queue")
+    p.add_argument("--reject-status", type=int, default=429)
+    p.add_argument("--retry-after", type=float, default=1)
+    a = p.parse_args()
+    engine = Engine(a)
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    for path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses"):
+        app.router.add_post(path, engine.handle)
+    app.router.add_get("/_stats", engine.stats)
+    app.cleanup_ctx.append(engine.sample)
+    app.router.add_post("/_reset", engine.do_reset)
+    web.run_app(app, host=a.host, port=a.port, print=None, access_log=None, backlog=4096)
+
+
+if __name__ == "__main__":
+    main()
