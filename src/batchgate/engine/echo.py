@@ -42,9 +42,7 @@ class EchoModel:
     def chat(self, model: str, body: Mapping[str, Any]) -> dict[str, Any]:
         messages = params.messages(body)
         sampling = params.sampling(body)
-        texts = [
-            params.content_text(m.get("content"), f"messages[{i}].content") for i, m in enumerate(messages)
-        ]
+        texts = [params.content_text(m.get("content"), f"messages[{i}].content") for i, m in enumerate(messages)]
         users = [t for m, t in zip(messages, texts, strict=True) if m["role"] == "user"]
         text, reason = shape(users[-1] if users else "", sampling)
         usage = Usage(sum(count_tokens(t) for t in texts), count_tokens(text) * sampling.n)

@@ -120,7 +120,7 @@ class LocalEngine:
             await self._embedding_model()
 
     # The Executor protocol fixes the signature; the timeout is applied here, with wait_for.
-    async def send(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:  # noqa: ASYNC109
+    async def send(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
         """Answer one request. Raises TransportError('timeout') past `timeout` seconds, and
         ModelUnavailable when a known model is not installed or fails its checksum."""
         request_id = ids.request_id()
@@ -152,9 +152,7 @@ class LocalEngine:
         params.refuse_streaming(body)
         return await self._run(spec, path, body, time_limit)
 
-    async def _run(
-        self, spec: ModelSpec, path: str, body: dict[str, Any], time_limit: float
-    ) -> dict[str, Any]:
+    async def _run(self, spec: ModelSpec, path: str, body: dict[str, Any], time_limit: float) -> dict[str, Any]:
         if spec is registry.ECHO:
             if path == "/v1/chat/completions":
                 return self._echo.chat(spec.id, body)

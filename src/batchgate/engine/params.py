@@ -120,9 +120,7 @@ def content_text(content: object, param: str) -> str:
         texts: list[str] = []
         for i, part in enumerate(content):
             if not isinstance(part, dict) or part.get("type") not in ("text", "refusal"):
-                raise InvalidValue(
-                    "Only text content parts are supported by local models.", param=f"{param}[{i}]"
-                )
+                raise InvalidValue("Only text content parts are supported by local models.", param=f"{param}[{i}]")
             text = part.get("text", part.get("refusal"))
             if not isinstance(text, str):
                 raise InvalidType(f"{param}[{i}].text", "a string", text)

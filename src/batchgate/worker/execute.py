@@ -14,7 +14,7 @@ from typing import Any
 
 from batchgate.domain.retry import RetryPolicy, is_retryable
 from batchgate.domain.work import RequestResult
-from batchgate.upstream.executor import TransportError, UpstreamResponse
+from batchgate.upstream.executor import ModelUnavailable, TransportError, UpstreamResponse
 from batchgate.upstream.router import Route
 from batchgate.worker.outcome import error_result, response_result
 
@@ -45,6 +45,8 @@ class RequestExecutor:
                     resp = await route.executor.send(endpoint, body, self._timeout)
                 except TransportError as e:
                     failure = e  # the permit is abandoned on exit: no answer, nothing learned
+                except ModelUnavailable as e:  # a local model whose files went missing: retrying won't help
+                    return error_result(line, custom_id, "model_not_found", str(e), sent - 1)
                 else:
                     overloaded = is_overload(resp)
                     if overloaded:
