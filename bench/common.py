@@ -92,13 +92,14 @@ def chat_lines(n: int, prompt_of: Any = None, max_tokens: int | None = None) -> 
     return out
 
 
-def run_batch(base_url: str, lines: list[dict[str, Any]], timeout: float = 1800) -> tuple[float, Any]:
+def run_batch(base_url: str, lines: list[dict[str, Any]], timeout: float = 1800,
+              endpoint: str = "/v1/chat/completions") -> tuple[float, Any]:
     """Upload, create, wait for a terminal status. Returns (seconds from create to terminal, batch)."""
     client = OpenAI(base_url=base_url, api_key="bench", max_retries=0)
     data = b"".join(json.dumps(x, separators=(",", ":")).encode() + b"\n" for x in lines)
     f = client.files.create(file=("bench.jsonl", data), purpose="batch")
     t0 = time.monotonic()
-    b = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    b = client.batches.create(input_file_id=f.id, endpoint=endpoint, completion_window="24h")  # type: ignore[arg-type]
     deadline = t0 + timeout
     while b.status not in ("completed", "failed", "cancelled", "expired"):
         if time.monotonic() > deadline:

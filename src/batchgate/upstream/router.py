@@ -17,7 +17,7 @@ from batchgate.upstream.http import HttpUpstream
 from batchgate.upstream.limiter import AdaptiveLimiter
 
 ADAPTIVE_CAP = 4096  # upper bound for the adaptive window when no limit is configured
-LOCAL_CAP = 16  # the in-process engine queues internally; more in flight only costs memory
+LOCAL_CAP = 64  # the in-process engine queues internally; enough in flight to fill its model batches
 
 
 @dataclass
