@@ -47,7 +47,7 @@ def http_json(url: str, body: Any = None) -> Any:
 @contextmanager
 def process(args: list[str], ready_url: str, env: dict[str, str] | None = None,
             log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    out: Any = open(log, "ab") if log else subprocess.DEVNULL
     p = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=out, stderr=out if log else None)
     try:
         wait_http(ready_url)

@@ -2,9 +2,10 @@
 
 Slow start multiplies the window by five each round trip while the upstream keeps up; after the first sign of
 overload it grows by ~1% per round trip. Signs of overload: a 429 (or a 503 with Retry-After), or latency
-rising well above the best recently seen (requests queueing inside the engine). On a 429 the window drops to
-what was in flight when it came; on rising latency to three quarters of that; at most once per round trip. No tuning per upstream: the
-window finds the engine's slot count by itself, and backs off when the engine slows down.
+rising well above the best recently seen (requests queueing inside the engine). Each 429 steps the window
+down by one, and once per round trip it drops to what was in flight when the refusal came; rising latency
+cuts it to three quarters of what was in flight. No tuning per upstream: the window finds the engine's slot
+count by itself, and backs off when the engine slows down.
 """
 
 from __future__ import annotations
