@@ -55,7 +55,7 @@ class _Servers:
 
     def stop_all(self) -> None:
         for server in self.started:
-            server.kill()
+            server.stop(grace=5.0)  # SIGTERM, then SIGKILL
 
 
 class _Fakes:

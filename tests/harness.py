@@ -123,7 +123,9 @@ class BatchgateServer:
         env: dict[str, str] | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
+        env_only: bool = False,
     ) -> None:
+        self.env_only = env_only  # pass host/port/data dir/upstream as BATCHGATE_* variables, not flags
         self.data_dir = data_dir
         self.upstream = upstream
         self.args = list(args or [])
@@ -142,6 +144,8 @@ class BatchgateServer:
         return self.data_dir.parent / f"{self.data_dir.name}-server-{self.starts}.log"
 
     def command(self) -> list[str]:
+        if self.env_only:
+            return [sys.executable, "-m", "batchgate", "serve", *self.args]
         cmd = [sys.executable, "-m", "batchgate", "serve", "--host", self.host, "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir)]
         if self.upstream is not None:
@@ -150,6 +154,10 @@ class BatchgateServer:
 
     def environment(self) -> dict[str, str]:
         env = base_env()
+        if self.env_only:
+            env.update(BATCHGATE_HOST=self.host, BATCHGATE_PORT=str(self.port), BATCHGATE_DATA_DIR=str(self.data_dir))
+            if self.upstream is not None:
+                env["BATCHGATE_UPSTREAM"] = self.upstream
         env.update(self.env_overrides)
         return env
 
@@ -208,11 +216,11 @@ class BatchgateServer:
             self._log.close()
             self._log = None
 
-    def stop(self) -> None:
-        """Graceful stop (SIGTERM, SIGKILL after a grace period)."""
+    def stop(self, grace: float = 10.0) -> None:
+        """Graceful stop (SIGTERM, SIGKILL after `grace` seconds)."""
         self._close_clients()
         if self.proc is not None:
-            stop_process(self.proc, signal.SIGTERM)
+            stop_process(self.proc, signal.SIGTERM, grace=grace)
         self._reap()
 
     def kill(self) -> None:

@@ -248,6 +248,7 @@ def assert_envelope(
     """The OpenAI error envelope, as JSON, with the given status (and code/param/message when given)."""
     assert response.status == status, (response.status, response.body[:500])
     assert response.headers.get("content-type", "").split(";")[0].strip().endswith("json"), response.headers
+    assert response.headers.get("x-request-id"), response.headers
     body = response.json()
     assert set(body) == {"error"}, body
     error = body["error"]

@@ -246,3 +246,12 @@ def test_refuses_non_loopback_without_keys(tmp_path: Path) -> None:
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=base_env(), check=False)
     assert result.returncode != 0
+
+
+def test_first_key_created_while_running_turns_auth_on(server_factory: Any) -> None:
+    server = server_factory()
+    assert raw(server.base_url, "GET", "/files", api_key="anything").status == 200
+    key = create_key(server.data_dir, "late")
+    assert_envelope(raw(server.base_url, "GET", "/files", api_key="anything"), 401)
+    assert_envelope(raw(server.base_url, "GET", "/files", api_key=None), 401)
+    assert raw(server.base_url, "GET", "/files", api_key=key).status == 200

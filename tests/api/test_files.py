@@ -228,6 +228,12 @@ def test_list_bad_query(fclient: OpenAI, query: dict[str, Any]) -> None:
     assert info.value.param == next(iter(query))
 
 
+def test_list_unknown_purpose_is_empty(fclient: OpenAI) -> None:
+    page = fclient.files.list(purpose="no-such-purpose")
+    assert page.data == []
+    assert page.has_more is False
+
+
 def test_list_limit_upper_bound_ok(fclient: OpenAI) -> None:
     assert fclient.files.list(limit=10000).has_more is False
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +249,25 @@ def test_part_streamed_from_file_object(client: OpenAI) -> None:
     done = client.uploads.complete(upload.id, part_ids=[part.id])
     assert done.file is not None
     assert client.files.content(done.file.id).content == b"abcdef"
+
+
+@pytest.mark.slow
+def test_part_larger_than_64_mib(client: OpenAI) -> None:
+    size = 64 * 1024 * 1024 + 1
+    upload = create_plain(client, size)
+    with pytest.raises(openai.APIStatusError) as info:
+        client.uploads.parts.create(upload.id, data=b"x" * size)
+    assert info.value.status_code in {400, 413}  # the size limit's status isn't fixed by the contract
+    assert isinstance(info.value.body, dict) and info.value.body["message"]
+    assert client.uploads.parts.create(upload.id, data=b"x").upload_id == upload.id  # still pending
+
+
+def test_parts_added_in_parallel(client: OpenAI) -> None:
+    chunks = [bytes([65 + i]) * (1000 + i) for i in range(12)]
+    upload = create_plain(client, sum(len(c) for c in chunks))
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        ids = list(pool.map(lambda c: client.uploads.parts.create(upload.id, data=c).id, chunks))
+    assert len(set(ids)) == len(ids)
+    done = client.uploads.complete(upload.id, part_ids=ids)
+    assert done.file is not None
+    assert client.files.content(done.file.id).content == b"".join(chunks)

@@ -62,7 +62,16 @@ def test_cancel_in_progress(client: OpenAI, fake_upstream: FakeUpstream) -> None
     assert wait_idle(fake_upstream) == 0  # the hanging requests were really aborted
 
 
-def test_cancel_keeps_pending_requests_out_of_upstream(client: OpenAI, fake_upstream: FakeUpstream) -> None:
+@pytest.fixture(scope="module")
+def narrow_server(module_server_factory: Any) -> Iterator[BatchgateServer]:
+    """Eight requests in flight at most, so a long batch is mostly still queued when it is cancelled."""
+    yield module_server_factory(env={"BATCHGATE_UPSTREAM_CONCURRENCY": "8"})
+
+
+def test_cancel_keeps_pending_requests_out_of_upstream(
+    narrow_server: BatchgateServer, fake_upstream: FakeUpstream
+) -> None:
+    client = narrow_server.client()
     fake_upstream.control(latency=0.5)
     ids = [unique("pend") for _ in range(400)]
     batch = submit_batch(client, [chat_line(c) for c in ids])
@@ -149,7 +158,8 @@ WINDOW_SCALE = 0.0001  # 24h → 8.64 s
 
 @pytest.fixture(scope="module")
 def expiring_server(module_server_factory: Any) -> Iterator[BatchgateServer]:
-    yield module_server_factory(env={"BATCHGATE_WINDOW_SCALE": str(WINDOW_SCALE)})
+    env = {"BATCHGATE_WINDOW_SCALE": str(WINDOW_SCALE), "BATCHGATE_UPSTREAM_CONCURRENCY": "8"}
+    yield module_server_factory(env=env)
 
 
 def test_expiry(expiring_server: BatchgateServer, fake_upstream: FakeUpstream) -> None:
@@ -173,16 +183,17 @@ def test_expiry(expiring_server: BatchgateServer, fake_upstream: FakeUpstream) -
 
 
 def test_expiry_while_validating_or_queued(expiring_server: BatchgateServer, fake_upstream: FakeUpstream) -> None:
-    """Requests never sent at all are expired too (latency keeps most of them waiting)."""
+    """Requests never sent at all are expired too (latency and 8 at a time keep most of them waiting)."""
     client = expiring_server.client()
-    fake_upstream.control(latency=3.0)
+    fake_upstream.control(latency=1.0)
     ids = [unique("queued") for _ in range(300)]
     batch = submit_batch(client, [chat_line(c) for c in ids])
     done = wait_for_batch(client, batch.id, timeout=40)
     assert done.status == "expired"
     _, errors = assert_exactly_once(client, done, ids)
     expired = [c for c, line in errors.items() if line["response"] is None]
-    assert expired
+    assert len(expired) > 100
+    assert fake_upstream.stats()["total"] < len(ids)  # the queued ones were never sent
     assert all(errors[c]["error"]["code"] == "batch_expired" for c in expired)
 
 

@@ -124,8 +124,16 @@ def test_other_endpoints(client: OpenAI, endpoint: str, body: dict[str, Any], ob
         assert outputs[cid]["response"]["status_code"] == 200
         if object_name:
             assert outputs[cid]["response"]["body"]["object"] == object_name
+    assert batch.usage is not None
     if endpoint == RESPONSES:
-        assert batch.usage is not None and batch.usage.total_tokens > 0
+        usages = [outputs[c]["response"]["body"]["usage"] for c in ids]
+        assert batch.usage.input_tokens == sum(u["input_tokens"] for u in usages)
+        assert batch.usage.output_tokens == sum(u["output_tokens"] for u in usages)
+        assert batch.usage.total_tokens == sum(u["total_tokens"] for u in usages)
+    if endpoint == COMPLETIONS:
+        usages = [outputs[c]["response"]["body"]["usage"] for c in ids]
+        assert batch.usage.input_tokens == sum(u["prompt_tokens"] for u in usages)
+        assert batch.usage.output_tokens == sum(u["completion_tokens"] for u in usages)
 
 
 def test_permanent_upstream_error_goes_to_error_file(client: OpenAI, fake_upstream: FakeUpstream) -> None:
@@ -335,3 +343,50 @@ def test_concurrent_batches_do_not_mix(client: OpenAI) -> None:
         assert done.status == "completed"
         outputs, _ = assert_exactly_once(client, done, group)
         assert all(outputs[c]["response"]["body"]["choices"][0]["message"]["content"] == f"echo: {c}" for c in group)
+
+
+@pytest.fixture(scope="module")
+def short_overload_server(module_server_factory: Any) -> Iterator[BatchgateServer]:
+    yield module_server_factory(env={"BATCHGATE_OVERLOAD_MAX_SECONDS": "1", "BATCHGATE_MAX_ATTEMPTS": "3"})
+
+
+@pytest.mark.parametrize("retry_after", [None, 0])
+def test_persistent_429_ends_in_the_error_file(
+    short_overload_server: BatchgateServer, fake_upstream: FakeUpstream, retry_after: int | None
+) -> None:
+    client = short_overload_server.client()
+    body = {"error": {"message": "slow down", "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
+    x_fake: dict[str, Any] = {"fail_times": 10_000, "status": 429, "body": body}
+    if retry_after is not None:
+        x_fake["retry_after"] = retry_after
+    key, line = keyed("p429", **x_fake)
+    batch = run_batch(client, [line], timeout=60)
+    _, errors = assert_exactly_once(client, batch, [key])
+    assert errors[key]["response"]["status_code"] == 429
+    assert errors[key]["response"]["body"] == body
+    assert errors[key]["error"] is None
+    assert fake_upstream.stats()["by_key"][key] >= 3
+
+
+def test_503_with_retry_after_is_honoured(client: OpenAI, fake_upstream: FakeUpstream) -> None:
+    key, line = keyed("ra503", fail_times=1, status=503, retry_after=2)
+    batch = run_batch(client, [line])
+    outputs, _ = assert_exactly_once(client, batch, [key])
+    assert outputs[key]["response"]["status_code"] == 200
+    times = fake_upstream.stats()["times_by_key"][key]
+    assert times[1] - times[0] >= 1.9
+
+
+def test_unicode_and_long_custom_ids(client: OpenAI) -> None:
+    ids = ["ünïcødé-✓-" + unique("u"), "emoji-🚀-" + unique("e"), "x" * 512, 'quote"and\\slash ' + unique("q")]
+    batch = run_batch(client, [chat_line(c, f"text {i}") for i, c in enumerate(ids)])
+    assert batch.status == "completed"
+    outputs, _ = assert_exactly_once(client, batch, ids)
+    assert outputs[ids[1]]["response"]["body"]["choices"][0]["message"]["content"] == "echo: text 1"
+
+
+def test_output_files_listed_as_batch_output(client: OpenAI) -> None:
+    batch = run_batch(client, [chat_line(unique("lo"))])
+    listed = {f.id for f in client.files.list(purpose="batch_output")}
+    assert batch.output_file_id in listed
+    assert batch.input_file_id not in listed

@@ -133,3 +133,17 @@ def test_kill_during_cancel(server_factory: Any, fake_upstream_factory: Any) -> 
     _, errors = assert_exactly_once(client, done, ids)
     assert errors
     assert {line["error"]["code"] for line in errors.values() if line["response"] is None} == {"batch_cancelled"}
+
+
+def test_kill_right_after_create_resumes(server_factory: Any, fake_upstream_factory: Any) -> None:
+    server, fake = start(server_factory, fake_upstream_factory)
+    fake.control(latency=0.0)
+    client = server.client()
+    ids = [f"v-{i}" for i in range(50)]
+    batch = submit_batch(client, [chat_line(c, c) for c in ids])
+    server.kill()
+    server.start()
+    client = server.client()
+    done = wait_for_batch(client, batch.id, timeout=60)
+    assert done.status == "completed"
+    assert_exactly_once(client, done, ids)

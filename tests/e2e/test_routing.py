@@ -137,3 +137,31 @@ def test_upstream_concurrency_setting(server_factory: Any, fake_upstream_factory
     batch = run_batch(client, [chat_line(c) for c in ids])
     assert_exactly_once(client, batch, ids)
     assert fake.stats()["max_in_flight"] == 3
+
+
+def test_serve_configured_only_by_environment(tmp_path: Path, fake_upstream_factory: Any) -> None:
+    fake = fake_upstream_factory()
+    server = BatchgateServer(tmp_path / "envdata", upstream=fake.base_url, env_only=True)
+    try:
+        server.start()
+        client = server.client()
+        batch = run_batch(client, [chat_line(unique("envonly"))])
+        assert batch.status == "completed"
+        assert fake.stats()["total"] == 1
+        assert any((tmp_path / "envdata").iterdir())  # the data dir came from BATCHGATE_DATA_DIR
+    finally:
+        server.stop()
+
+
+def test_config_file_from_environment(tmp_path: Path, server_factory: Any, fake_upstream_factory: Any) -> None:
+    fake = fake_upstream_factory()
+    config = tmp_path / "c.toml"
+    config.write_text(f'[[upstreams]]\nname = "only"\nurl = "{fake.base_url}"\nmodels = ["env-*"]\n')
+    server = server_factory(upstream=None, env={"BATCHGATE_CONFIG": str(config)})
+    client = server.client()
+    ok = run_batch(client, [chat_line(unique("cfg"), model="env-model")])
+    assert ok.status == "completed"
+    bad = run_batch(client, [chat_line(unique("cfg"), model="other-model")])
+    assert bad.status == "failed"
+    assert bad.errors is not None
+    assert [e.code for e in bad.errors.data] == ["model_not_found"]

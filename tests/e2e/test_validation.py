@@ -239,3 +239,10 @@ def test_max_validation_errors_setting(server_factory: Any) -> None:
     assert errors_of(batch)[:3] == [("missing_required_parameter", "url", n) for n in (2, 3, 4)]
     assert len(batch.errors.data) == 4
     assert batch.errors.data[3].code == "too_many_errors"
+
+
+def test_stream_false_is_fine(client: OpenAI) -> None:
+    ids = [unique("nostream") for _ in range(2)]
+    batch = wait_for_batch(client, submit_batch(client, [chat_line(c, stream=False) for c in ids]).id)
+    assert batch.status == "completed", batch.errors
+    assert_exactly_once(client, batch, ids)
