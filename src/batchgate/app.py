@@ -6,13 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from batchgate.blobs.local import LocalBlobStore
+from batchgate.blobs.base import BlobStore
+from batchgate.blobs.factory import make_blobs
 from batchgate.services.auth import AuthService
 from batchgate.services.batches import BatchService
 from batchgate.services.files import FileService
 from batchgate.services.uploads import UploadService
 from batchgate.settings import Settings
-from batchgate.store.sqlite import SQLiteStore
+from batchgate.store.base import Store
+from batchgate.store.factory import make_store
 from batchgate.upstream.router import Router, build_router
 from batchgate.worker.runner import Worker
 
@@ -20,8 +22,8 @@ from batchgate.worker.runner import Worker
 @dataclass
 class Parts:
     settings: Settings
-    store: SQLiteStore
-    blobs: LocalBlobStore
+    store: Store
+    blobs: BlobStore
     router: Router
     auth: AuthService
     files: FileService
@@ -34,8 +36,8 @@ class Parts:
 async def running_parts(settings: Settings, with_worker: bool) -> AsyncIterator[Parts]:
     """Open storage and upstreams, start the worker if asked; undo all of it on exit."""
     router = build_router(settings)
-    store = SQLiteStore(settings.db_path)
-    blobs = LocalBlobStore(settings.blob_dir)
+    store = make_store(settings)
+    blobs = make_blobs(settings)
     await store.open()
     await blobs.open()
     await router.start()
@@ -52,6 +54,7 @@ async def running_parts(settings: Settings, with_worker: bool) -> AsyncIterator[
     finally:
         if parts.worker is not None:
             await parts.worker.stop()
+            await store.release_owner(parts.worker.id)  # whatever stop() interrupted is free for others now
         await router.close()
         await blobs.close()
         await store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,17 @@ def _logging(level: str) -> None:
     )
 
 
+def _storage_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """Where metadata and file bytes live: shared by every command that opens them."""
+    fn = click.option("--s3-endpoint-url", help="S3 API endpoint for non-AWS storage (MinIO, Ceph, ...). "
+                      "[env BATCHGATE_S3_ENDPOINT_URL]")(fn)
+    fn = click.option("--storage-url", help="s3://bucket/prefix for file bytes (default: the data directory). "
+                      "[env BATCHGATE_STORAGE_URL]")(fn)
+    fn = click.option("--database-url", help="postgresql://... for metadata (default: SQLite in the data "
+                      "directory). [env BATCHGATE_DATABASE_URL]")(fn)
+    return fn
+
+
 @click.group()
 @click.version_option(package_name="batchgate")
 def main() -> None:
@@ -45,26 +57,31 @@ def main() -> None:
 @click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="TOML file routing models to upstreams. [env BATCHGATE_CONFIG]")
 @click.option("--worker/--no-worker", default=None, help="Run the worker in this process (default on).")
+@_storage_options
 def serve(**flags: Any) -> None:
     """Run the API and the worker: the Files, Uploads and Batches endpoints under /v1."""
     import uvicorn
 
     from batchgate.api.app import create_app
     from batchgate.services.auth import AuthService
-    from batchgate.store.sqlite import SQLiteStore
+    from batchgate.store.factory import make_store
 
     settings = _settings(**flags)
     _logging(settings.log_level)
 
     async def keys_exist() -> bool:
-        store = SQLiteStore(settings.db_path)
+        store = make_store(settings)
         await store.open()
         try:
             return await AuthService(store).keys_exist()
         finally:
             await store.close()
 
-    if not settings.is_loopback() and not asyncio.run(keys_exist()):
+    try:
+        has_keys = settings.is_loopback() or asyncio.run(keys_exist())
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    if not has_keys:
         raise click.ClickException(
             f"refusing to listen on {settings.host} without API keys: anyone could use it. "
             "Create one with `batchgate keys create --project NAME`, or bind to 127.0.0.1."
@@ -74,6 +91,10 @@ def serve(**flags: Any) -> None:
         from batchgate.upstream.router import build_router
 
         build_router(settings)  # fail fast on a bad config, before binding the port
+        from batchgate.blobs.factory import make_blobs
+
+        make_store(settings)  # likewise for bad database and storage URLs
+        make_blobs(settings)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
@@ -89,15 +110,17 @@ def keys() -> None:
 @click.option("--project", required=True, help="Project the key belongs to; it sees only this project's objects.")
 @click.option("--admin", is_flag=True, help="An admin key sees every project's objects.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory. [env BATCHGATE_DATA_DIR]")
-def keys_create(project: str, admin: bool, data_dir: Path | None) -> None:
+@click.option("--database-url", help="postgresql://... (default: SQLite in the data directory). "
+              "[env BATCHGATE_DATABASE_URL]")
+def keys_create(project: str, admin: bool, data_dir: Path | None, database_url: str | None) -> None:
     """Create an API key and print it (only its hash is stored: it cannot be shown again)."""
     from batchgate.services.auth import AuthService
-    from batchgate.store.sqlite import SQLiteStore
+    from batchgate.store.factory import make_store
 
-    settings = _settings(data_dir=data_dir)
+    settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def go() -> str:
-        store = SQLiteStore(settings.db_path)
+        store = make_store(settings)
         await store.open()
         try:
             return await AuthService(store).create_key(project, admin)
@@ -107,6 +130,48 @@ def keys_create(project: str, admin: bool, data_dir: Path | None) -> None:
     key = asyncio.run(go())
     click.echo(f"Created {'an admin' if admin else 'a'} key for project {project!r}. Store it now:", err=True)
     click.echo(key)
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Database and files. [env BATCHGATE_DATA_DIR]")
+@click.option("--upstream", help="Base URL (…/v1) of an OpenAI-compatible server for every model. "
+                                 "[env BATCHGATE_UPSTREAM]")
+@click.option("--upstream-api-key", help="Bearer key for --upstream. [env BATCHGATE_UPSTREAM_API_KEY]")
+@click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="TOML file routing models to upstreams. [env BATCHGATE_CONFIG]")
+@_storage_options
+def worker(**flags: Any) -> None:
+    """Run workers only (no HTTP): claim and execute batches from the shared database and storage.
+
+    Start as many as you like, on as many machines as you like, next to `serve --no-worker` processes.
+    SIGTERM or SIGINT stops claiming, releases held leases and exits 0."""
+    from batchgate.worker_process import run_worker_process
+
+    settings = _settings(**flags)
+    _logging(settings.log_level)
+    try:
+        asyncio.run(run_worker_process(settings))
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory. [env BATCHGATE_DATA_DIR]")
+@click.option("--database-url", help="postgresql://... (default: SQLite in the data directory). "
+              "[env BATCHGATE_DATABASE_URL]")
+def migrate(**flags: Any) -> None:
+    """Apply pending schema migrations and exit (serve and worker also apply them at start-up)."""
+    from batchgate.store import factory
+
+    settings = _settings(**flags)
+    try:
+        applied = asyncio.run(factory.migrate(settings))
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    if applied:
+        click.echo("applied migrations: " + ", ".join(f"{v:04d}" for v in applied))
+    else:
+        click.echo("schema is up to date")
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""Behaviour every Store adapter must have. Runs on real SQLite (PostgreSQL joins when its adapter lands)."""
+"""Behaviour every Store adapter must have. Runs on real SQLite and on the real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -13,16 +13,25 @@ from batchgate.domain.batch import Batch, RequestCounts, Usage
 from batchgate.domain.files import StoredFile
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.work import ChunkSpec, RequestResult, TaskKind
+from batchgate.store.base import Store
+from batchgate.store.postgres import PostgresStore
 from batchgate.store.sqlite import SQLiteStore
 
 Body = Callable[[Any], Awaitable[None]]
 
 
-@pytest.fixture(params=["sqlite"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "postgres":
+        return PostgresStore(request.getfixturevalue("pg_url"), pool_size=4)
+    return SQLiteStore(tmp_path / "db.sqlite3")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
 def run_with_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Body], None]:
     def run(body: Body) -> None:
+        store = make_store(request, tmp_path)
+
         async def go() -> None:
-            store = SQLiteStore(tmp_path / "db.sqlite3")
             await store.open()
             try:
                 await body(store)
@@ -47,7 +56,7 @@ def result(line: int, ok: bool = True) -> RequestResult:
 
 
 def test_files_pagination_and_scoping(run_with_store: Callable[[Body], None]) -> None:
-    async def body(s: SQLiteStore) -> None:
+    async def body(s: Store) -> None:
         for i in range(5):
             await s.insert_file(StoredFile(f"f{i}", "p", 1, 100 + i, "a", "batch", None))
         await s.insert_file(StoredFile("other", "q", 1, 100, "a", "batch", None))
@@ -65,7 +74,7 @@ def test_files_pagination_and_scoping(run_with_store: Callable[[Body], None]) ->
 
 
 def test_validate_then_chunks_then_finalize_exactly_once(run_with_store: Callable[[Body], None]) -> None:
-    async def body(s: SQLiteStore) -> None:
+    async def body(s: Store) -> None:
         await s.insert_batch(batch())
         task = await s.claim_batch_task("w1", now=1.0, lease=10)
         assert task is not None and task.kind is TaskKind.VALIDATE
@@ -107,7 +116,7 @@ def test_validate_then_chunks_then_finalize_exactly_once(run_with_store: Callabl
 
 
 def test_cancel_stops_claims_and_finalize_waits_for_live_chunks(run_with_store: Callable[[Body], None]) -> None:
-    async def body(s: SQLiteStore) -> None:
+    async def body(s: Store) -> None:
         await s.insert_batch(batch())
         task = await s.claim_batch_task("w1", now=1.0, lease=10)
         assert task is not None
@@ -129,7 +138,7 @@ def test_cancel_stops_claims_and_finalize_waits_for_live_chunks(run_with_store: 
 
 
 def test_expiry_marks_running_batches(run_with_store: Callable[[Body], None]) -> None:
-    async def body(s: SQLiteStore) -> None:
+    async def body(s: Store) -> None:
         await s.insert_batch(batch())
         task = await s.claim_batch_task("w1", now=1.0, lease=10)
         assert task is not None
@@ -144,7 +153,7 @@ def test_expiry_marks_running_batches(run_with_store: Callable[[Body], None]) ->
 
 
 def test_dead_owner_leases_are_released(run_with_store: Callable[[Body], None]) -> None:
-    async def body(s: SQLiteStore) -> None:
+    async def body(s: Store) -> None:
         await s.insert_batch(batch())
         task = await s.claim_batch_task("gone", now=1.0, lease=100)
         assert task is not None
@@ -158,7 +167,7 @@ def test_dead_owner_leases_are_released(run_with_store: Callable[[Body], None]) 
 
 
 def test_keys(run_with_store: Callable[[Body], None]) -> None:
-    async def body(s: SQLiteStore) -> None:
+    async def body(s: Store) -> None:
         assert not await s.has_keys()
         await s.create_key("k1", "proj", "hash1", False, 1)
         assert await s.has_keys()

@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from batchgate.api import batches, files, system, uploads
+from batchgate.api import batches, files, openapi, system, uploads
 from batchgate.api.context import Context
 from batchgate.api.errors import on_batchgate_error, on_http_error, on_unexpected
 from batchgate.api.requestid import RequestIdMiddleware
@@ -26,7 +26,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
 
     return Starlette(
-        routes=[*system.routes, *files.routes, *uploads.routes, *batches.routes],
+        routes=[*system.routes, *openapi.routes, *files.routes, *uploads.routes, *batches.routes],
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={
             BatchgateError: on_batchgate_error,

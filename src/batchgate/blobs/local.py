@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from batchgate.errors import InsufficientStorage
 
-READ_BLOCK = 1 << 20
+READ_BLOCK = 4 << 20
 WRITE_BUFFER = 1 << 20
 _KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from batchgate.domain import limits
@@ -28,6 +30,27 @@ _REQUIRED_INPUT = {
     "/v1/moderations": ("input", "Input parameter is required."),
 }
 
+_EMPTY = msgspec.Raw()
+
+
+class _SkimBody(msgspec.Struct):
+    model: Any = None
+    stream: Any = None
+    messages: list[msgspec.Raw] | None = None
+    input: msgspec.Raw = _EMPTY
+    prompt: msgspec.Raw = _EMPTY
+
+
+class _SkimLine(msgspec.Struct):
+    custom_id: Any = None
+    method: Any = None
+    url: Any = None
+    body: _SkimBody | None = None
+
+
+_SKIM = msgspec.json.Decoder(_SkimLine)
+_HUGE_NUMBER = re.compile(rb"[eE]\+?[0-9]{3}|[0-9]{309}")
+
 ModelCheck = Callable[[str], str | None]
 """Returns None when the model can be served, else the reason it cannot."""
 
@@ -47,9 +70,13 @@ class LineValidator:
     _custom_ids: set[str] = field(default_factory=set)
     _model_verdicts: dict[str, str | None] = field(default_factory=dict)
 
+    @property
+    def _input_field(self) -> str:
+        return _REQUIRED_INPUT[self.endpoint][0]
+
     def feed(self, line_no: int, raw: bytes) -> bool:
         """Check one line (1-based number, without its newline). Returns True if it is a valid request."""
-        if not raw.strip():
+        if not raw or raw.isspace():
             return False  # blank lines (and a trailing newline) are not requests
         self.requests += 1
         err = self._check(line_no, raw)
@@ -90,26 +117,54 @@ class LineValidator:
         return out
 
     def _check(self, n: int, raw: bytes) -> BatchError | None:
+        # Fast path: msgspec checks the whole line is valid JSON but builds objects only for the fields the
+        # checks read, skipping prompts and message contents. Anything unusual takes the full path below,
+        # which gives the precise error.
+        try:
+            line = _SKIM.decode(raw)
+        except msgspec.ValidationError:  # valid JSON of an unexpected shape (a subclass of DecodeError)
+            return self._check_full(n, raw)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # bad UTF-8 / too deep also end here
+            return BatchError("invalid_json_line", "This line is not parseable as valid JSON.", None, n)
+        if not raw.isascii() or _HUGE_NUMBER.search(raw):
+            # msgspec skips the fields it does not read without checking what orjson (which parses the line
+            # again at execution) refuses: bytes that are not UTF-8, numbers that overflow a double.
+            return self._check_full(n, raw)
+        b = line.body
+        if b is None:
+            return self._check_obj(n, line.custom_id, line.method, line.url, None)
+        value: Any
+        if self.endpoint == "/v1/chat/completions":
+            value = b.messages
+        else:
+            skimmed = b.prompt if self.endpoint == "/v1/completions" else b.input
+            value = None if not skimmed or bytes(skimmed) == b"null" else skimmed
+            if value is not None and self.endpoint == "/v1/embeddings":
+                value = orjson.loads(bytes(skimmed))
+        body = {"stream": b.stream, "model": b.model, self._input_field: value}
+        return self._check_obj(n, line.custom_id, line.method, line.url, body)
+
+    def _check_full(self, n: int, raw: bytes) -> BatchError | None:
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return BatchError("invalid_json_line", "This line is not parseable as valid JSON.", None, n)
         if not isinstance(obj, dict):
             return BatchError("invalid_json_line", "This line is not a JSON object.", None, n)
-        for key in ("custom_id", "method", "url", "body"):
-            if key not in obj or obj[key] is None:
-                return BatchError("missing_required_parameter", f"Missing required parameter: '{key}'.", key, n)
-        cid, method, url, body = obj["custom_id"], obj["method"], obj["url"], obj["body"]
-        for key, value, want in (("custom_id", cid, str), ("method", method, str), ("url", url, str)):
-            if not isinstance(value, want):
-                return _type_error(key, "a string", value, n)
-        if not isinstance(body, dict):
-            return _type_error("body", "an object", body, n)
+        return self._check_obj(n, obj.get("custom_id"), obj.get("method"), obj.get("url"), obj.get("body"))
+
+    def _check_obj(self, n: int, cid: Any, method: Any, url: Any, body: Any) -> BatchError | None:
+        if cid is None or method is None or url is None or body is None:
+            values = {"custom_id": cid, "method": method, "url": url, "body": body}
+            key = next(k for k, v in values.items() if v is None)
+            return BatchError("missing_required_parameter", f"Missing required parameter: '{key}'.", key, n)
+        if type(cid) is not str or type(method) is not str or type(url) is not str or type(body) is not dict:
+            return _first_type_error(cid, method, url, body, n)
         if not cid:
             return BatchError("invalid_value", "The custom_id must be a non-empty string.", "custom_id", n)
         if len(cid) > 512:
             return BatchError("invalid_value", "The custom_id must be at most 512 characters.", "custom_id", n)
-        if method.upper() != "POST":
+        if method != "POST" and method.upper() != "POST":
             return BatchError(
                 "invalid_value", f"Invalid value: '{method}'. Only 'POST' is supported.", "method", n
             )
@@ -132,8 +187,8 @@ class LineValidator:
         return None
 
     def _check_body(self, n: int, body: dict[str, Any]) -> BatchError | None:
-        label = _ENDPOINT_LABEL[self.endpoint]
         if body.get("stream") is True:
+            label = _ENDPOINT_LABEL[self.endpoint]
             return BatchError(
                 "streaming_unsupported", f"{label}: Streaming is not supported in the Batch API.", "body.stream", n
             )
@@ -168,6 +223,13 @@ class LineValidator:
         if reason is not None:
             return BatchError("model_not_found", reason, "body.model", n)
         return None
+
+
+def _first_type_error(cid: object, method: object, url: object, body: object, n: int) -> BatchError:
+    for key, value in (("custom_id", cid), ("method", method), ("url", url)):
+        if not isinstance(value, str):
+            return _type_error(key, "a string", value, n)
+    return _type_error("body", "an object", body, n)
 
 
 def _type_error(param: str, expected: str, got: object, n: int) -> BatchError:

@@ -83,6 +83,8 @@ def batch_object(b: Batch) -> dict[str, Any]:
             "total_tokens": u.total_tokens,
         },
         "metadata": b.metadata,
+        # Extension (the SDK keeps unknown keys): upstream attempts beyond the first, i.e. why a batch is slow.
+        "batchgate": {"retries": b.retries},
     }
 
 

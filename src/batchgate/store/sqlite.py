@@ -6,7 +6,6 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,13 +13,10 @@ from batchgate.domain.batch import Batch, BatchError, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.status import CANCELLABLE, BatchStatus, sources_of
 from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
-from batchgate.store import rows
+from batchgate.store import migrate, rows
 from batchgate.store.base import ChunkHeartbeat, KeyInfo, Page
 
 R = TypeVar("R")
-
-SCHEMA_VERSION = 1
-
 
 def _in(values: Sequence[str]) -> str:
     return "(" + ",".join("'" + v + "'" for v in values) + ")"
@@ -31,6 +27,7 @@ class SQLiteStore:
         self._path = path
         self._db: sqlite3.Connection | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self.applied_migrations: list[int] = []
 
     # -- plumbing -----------------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -43,8 +40,7 @@ class SQLiteStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA foreign_keys=ON")
-        db.executescript(resources.files("batchgate.store").joinpath("schema.sql").read_text())
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self.applied_migrations = _migrate(db)
         self._db = db
 
     async def close(self) -> None:
@@ -476,3 +472,26 @@ class SQLiteStore:
             )
 
         await self._tx(q)
+
+
+def _migrate(db: sqlite3.Connection) -> list[int]:
+    """Apply pending migrations, each in its own BEGIN IMMEDIATE transaction (other starters wait)."""
+    db.execute(migrate.CREATE_SQLITE_TABLE)
+    applied = []
+    for m in migrate.migrations("sqlite"):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (m.version,)).fetchone() is None:
+                for statement in migrate.sqlite_statements(m.sql):
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%s'))",
+                    (m.version, m.name),
+                )
+                db.execute(f"PRAGMA user_version={m.version}")
+                applied.append(m.version)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return applied

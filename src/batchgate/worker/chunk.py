@@ -48,14 +48,19 @@ class ChunkRunner:
         if done:
             log.info("%s chunk %d resumed: %d already recorded, %d to run",
                      claim.batch_id, spec.index, len(done), len(todo))
+        tally = [0, 0]  # retries, failed results: logged so that a slow batch says why
         async with ResultBuffer(self._store, claim) as buffer:
             async with asyncio.TaskGroup() as tg:
                 for line_no, custom_id, body, key in todo:
-                    tg.create_task(self._one(buffer, claim, line_no, custom_id, body, key))
+                    tg.create_task(self._one(buffer, claim, line_no, custom_id, body, key, tally))
         await self._store.complete_chunk(claim.batch_id, spec.index, claim.generation, clock.now())
+        if tally[0] or tally[1]:
+            log.info("%s chunk %d done: %d requests, %d upstream retries, %d failed",
+                     claim.batch_id, spec.index, len(todo), tally[0], tally[1])
 
     async def _one(
-        self, buffer: ResultBuffer, claim: ChunkClaim, line: int, custom_id: str, body: dict[str, Any], key: bytes
+        self, buffer: ResultBuffer, claim: ChunkClaim, line: int, custom_id: str, body: dict[str, Any], key: bytes,
+        tally: list[int],
     ) -> None:
         result: RequestResult
         model = body.get("model")
@@ -65,4 +70,6 @@ class ChunkRunner:
                                   f"No upstream is configured for model '{model}'.")
         else:
             result = await self._executor.run(route, claim.endpoint, line, custom_id, body, key)
+        tally[0] += result.retries
+        tally[1] += not result.ok
         buffer.add(result)

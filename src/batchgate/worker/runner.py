@@ -8,8 +8,10 @@ import logging
 
 from batchgate import clock
 from batchgate.blobs.base import BlobStore
+from batchgate.domain.batch import BatchError
 from batchgate.domain.retry import RetryPolicy
 from batchgate.domain.work import BatchTask, ChunkClaim, TaskKind
+from batchgate.errors import BatchgateError, InsufficientStorage
 from batchgate.services.files import FileService
 from batchgate.settings import Settings
 from batchgate.store.base import Store
@@ -24,6 +26,9 @@ from batchgate.worker.validate import validate_batch
 log = logging.getLogger("batchgate.worker")
 
 CHORE_INTERVAL = 5.0
+# A validate or finalize task that keeps failing (e.g. the disk is full) fails its batch after this many tries
+# in this process, instead of being retried at every lease expiry forever.
+MAX_TASK_FAILURES = 3
 
 
 class Worker:
@@ -39,6 +44,7 @@ class Worker:
         self._chunks = ChunkRunner(store, blobs, router, executor, settings.prefix_grouping)
         self._running: dict[tuple[str, int], tuple[ChunkClaim, asyncio.Task[None]]] = {}
         self._batch_tasks: set[asyncio.Task[None]] = set()
+        self._task_failures: dict[str, int] = {}
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -150,12 +156,28 @@ class Worker:
                 await finalize_batch(task, self._store, self._blobs)
         except asyncio.CancelledError:
             log.warning("%s task for batch %s interrupted", task.kind, b.id)
-        except Exception:
-            log.exception("%s task for batch %s failed; it will be retried", task.kind, b.id)
+        except Exception as e:
+            failures = self._task_failures.get(b.id, 0) + 1
+            self._task_failures[b.id] = failures
+            if failures < MAX_TASK_FAILURES:
+                log.exception("%s task for batch %s failed (%d/%d); it will be retried", task.kind, b.id, failures,
+                              MAX_TASK_FAILURES)
+            else:
+                log.exception("%s task for batch %s failed %d times; failing the batch", task.kind, b.id, failures)
+                await self._give_up(task, e)
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
             self._wake.set()
+
+    async def _give_up(self, task: BatchTask, e: Exception) -> None:
+        code = "storage_error" if isinstance(e, InsufficientStorage) else "internal_error"
+        message = e.message if isinstance(e, BatchgateError) else f"{type(e).__name__} while processing the batch."
+        try:
+            if await self._store.fail_batch(task.batch.id, task.generation, [BatchError(code, message)], clock.now()):
+                self._task_failures.pop(task.batch.id, None)
+        except Exception:
+            log.exception("could not mark batch %s failed; it will be retried", task.batch.id)
 
     async def _keep_batch_lease(self, task: BatchTask, owner: asyncio.Task[None] | None) -> None:
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from batchgate import clock
 from batchgate.blobs.base import BlobStore
@@ -73,6 +74,7 @@ async def validate_batch(
         validator.requests = 1
         await store.fail_batch(b.id, task.generation, validator.finish(f.bytes), clock.now())
         return
+    started = time.perf_counter()
     cutter = ChunkCutter(chunk_size)
     async for lines in stream_lines(blobs.read(f.id)):
         for line in lines:
@@ -86,4 +88,5 @@ async def validate_batch(
         return
     chunks = cutter.finish()
     await store.start_batch(b.id, task.generation, chunks, validator.model, clock.now())
-    log.info("batch %s validated: %d requests in %d chunks", b.id, validator.requests, len(chunks))
+    log.info("batch %s validated: %d requests in %d chunks (%d bytes in %.2f s)", b.id, validator.requests,
+             len(chunks), f.bytes, time.perf_counter() - started)

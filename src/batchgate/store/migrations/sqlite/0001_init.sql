@@ -1,4 +1,5 @@
--- batchgate schema, version 1 (SQLite). Every statement is idempotent.
+-- batchgate migration 0001 (SQLite): the first schema. Idempotent, so that databases created before
+-- schema_migrations existed are adopted unchanged.
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY,
     project TEXT NOT NULL,

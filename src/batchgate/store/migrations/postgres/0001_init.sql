@@ -1,0 +1,106 @@
+-- batchgate migration 0001 (PostgreSQL): the first schema, the same tables as SQLite's 0001.
+-- Timestamps are Unix seconds (BIGINT) as in the API; leases are fractional seconds (DOUBLE PRECISION).
+-- metadata and errors stay TEXT (not JSONB) so that a batch's metadata keeps the key order it was given.
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    admin BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE files (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    project TEXT NOT NULL,
+    bytes BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    expires_at BIGINT,
+    deleted BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX files_by_project ON files (project, deleted, seq);
+CREATE INDEX files_expiring ON files (expires_at) WHERE NOT deleted AND expires_at IS NOT NULL;
+CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    bytes BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    mime_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    file_expires_after BIGINT,
+    file_id TEXT
+);
+CREATE TABLE upload_parts (
+    id TEXT PRIMARY KEY,
+    upload_id TEXT NOT NULL REFERENCES uploads (id),
+    created_at BIGINT NOT NULL,
+    bytes BIGINT NOT NULL,
+    md5 TEXT NOT NULL
+);
+CREATE INDEX parts_by_upload ON upload_parts (upload_id);
+CREATE TABLE batches (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    project TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    input_file_id TEXT NOT NULL,
+    completion_window TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    metadata TEXT,
+    output_expires_after BIGINT,
+    model TEXT,
+    in_progress_at BIGINT,
+    finalizing_at BIGINT,
+    completed_at BIGINT,
+    failed_at BIGINT,
+    expired_at BIGINT,
+    cancelling_at BIGINT,
+    cancelled_at BIGINT,
+    output_file_id TEXT,
+    error_file_id TEXT,
+    errors TEXT,
+    total BIGINT NOT NULL DEFAULT 0,
+    completed BIGINT NOT NULL DEFAULT 0,
+    failed BIGINT NOT NULL DEFAULT 0,
+    input_tokens BIGINT NOT NULL DEFAULT 0,
+    cached_tokens BIGINT NOT NULL DEFAULT 0,
+    output_tokens BIGINT NOT NULL DEFAULT 0,
+    reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+    total_tokens BIGINT NOT NULL DEFAULT 0,
+    retries BIGINT NOT NULL DEFAULT 0,
+    expiring BOOLEAN NOT NULL DEFAULT FALSE,
+    lease_owner TEXT,
+    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+    generation BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX batches_by_project ON batches (project, seq);
+CREATE INDEX batches_by_status ON batches (status);
+CREATE TABLE chunks (
+    batch_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    first_line INTEGER NOT NULL,
+    last_line INTEGER NOT NULL,
+    byte_start BIGINT NOT NULL,
+    byte_end BIGINT NOT NULL,
+    requests INTEGER NOT NULL,
+    done BOOLEAN NOT NULL DEFAULT FALSE,
+    lease_owner TEXT,
+    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+    generation BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (batch_id, idx)
+);
+-- Claims scan only the chunks still to do.
+CREATE INDEX chunks_open ON chunks (batch_id, idx) WHERE NOT done;
+CREATE TABLE results (
+    batch_id TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    ok BOOLEAN NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (batch_id, line)
+);

@@ -1,0 +1,323 @@
+"""The PostgreSQL adapter (asyncpg pool): the same behaviour as the SQLite adapter, for many processes on many
+machines. Each method is one short READ COMMITTED transaction; the SQL is in postgres_queries.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+
+from batchgate.domain.batch import Batch, BatchError, RequestCounts
+from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
+from batchgate.domain.status import BatchStatus
+from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
+from batchgate.store import migrate, rows
+from batchgate.store import postgres_queries as q
+from batchgate.store.base import ChunkHeartbeat, KeyInfo, Page
+
+R = TypeVar("R")
+Conn = Any  # an asyncpg connection (pooled); asyncpg ships no usable types for it
+log = logging.getLogger("batchgate.store")
+
+# A deadlock or serialization failure aborts one transaction; running it again is always safe here.
+RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+ATTEMPTS = 5
+
+
+def _count(status: str) -> int:
+    """Rows touched, from asyncpg's command tag ("UPDATE 3")."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore:
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self._url = url
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self.applied_migrations: list[int] = []
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._pool_size)
+        self.applied_migrations = await self._tx(_migrate)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        return self._pool
+
+    async def _tx(self, fn: Callable[[Conn], Awaitable[R]]) -> R:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    return await fn(conn)
+            except RETRYABLE as e:
+                if attempt == ATTEMPTS:
+                    raise
+                log.info("transaction retried after %s", type(e).__name__)
+                await asyncio.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
+
+    async def _one(self, sql: str, *args: Any) -> Any:
+        return await self.pool.fetchrow(sql, *args)
+
+    async def _all(self, sql: str, *args: Any) -> list[Any]:
+        return list(await self.pool.fetch(sql, *args))
+
+    async def _exec(self, sql: str, *args: Any) -> int:
+        return _count(await self.pool.execute(sql, *args))
+
+    # -- keys ---------------------------------------------------------------------------------------------
+    async def create_key(self, key_id: str, project: str, key_hash: str, admin: bool, now: int) -> None:
+        await self._exec(q.INSERT_KEY, key_id, project, key_hash, admin, now)
+
+    async def find_key(self, key_hash: str) -> KeyInfo | None:
+        r = await self._one(q.FIND_KEY, key_hash)
+        return KeyInfo(r[0], r[1], bool(r[2])) if r else None
+
+    async def has_keys(self) -> bool:
+        return bool(await self.pool.fetchval(q.HAS_KEYS))
+
+    # -- files --------------------------------------------------------------------------------------------
+    async def insert_file(self, f: StoredFile) -> None:
+        await self._exec(q.INSERT_FILE, f.id, f.project, f.bytes, f.created_at, f.filename, f.purpose, f.expires_at)
+
+    async def get_file(self, file_id: str) -> StoredFile | None:
+        r = await self._one(q.GET_FILE, file_id)
+        return rows.file_from_row(r) if r else None
+
+    async def list_files(
+        self, project: str, purpose: str | None, ascending: bool, after: str | None, limit: int, now: int
+    ) -> Page[StoredFile]:
+        seq = None
+        if after is not None:
+            seq = await self.pool.fetchval(q.FILE_SEQ, after, project)
+            if seq is None:
+                return Page([], False)
+        found = await self._all(q.LIST_FILES_ASC if ascending else q.LIST_FILES_DESC, project, now, purpose, seq,
+                                limit + 1)
+        return Page([rows.file_from_row(r) for r in found[:limit]], len(found) > limit)
+
+    async def delete_file(self, file_id: str) -> bool:
+        return await self._exec(q.DELETE_FILE, file_id) > 0
+
+    async def expired_files(self, now: int, limit: int) -> list[StoredFile]:
+        return [rows.file_from_row(r) for r in await self._all(q.EXPIRED_FILES, now, limit)]
+
+    # -- uploads ------------------------------------------------------------------------------------------
+    async def insert_upload(self, u: Upload) -> None:
+        await self._exec(q.INSERT_UPLOAD, u.id, u.project, u.bytes, u.created_at, u.expires_at, u.filename,
+                         u.purpose, u.mime_type, u.status.value, u.file_expires_after, u.file_id)
+
+    async def get_upload(self, upload_id: str) -> Upload | None:
+        r = await self._one(q.GET_UPLOAD, upload_id)
+        return rows.upload_from_row(r) if r else None
+
+    async def insert_part(self, p: UploadPart) -> None:
+        await self._exec(q.INSERT_PART, p.id, p.upload_id, p.created_at, p.bytes, p.md5)
+
+    async def get_parts(self, upload_id: str) -> list[UploadPart]:
+        return [rows.part_from_row(r) for r in await self._all(q.GET_PARTS, upload_id)]
+
+    async def set_upload_status(self, upload_id: str, status: UploadStatus, file_id: str | None = None) -> bool:
+        return await self._exec(q.SET_UPLOAD_STATUS, status.value, file_id, upload_id) > 0
+
+    # -- batches: API side --------------------------------------------------------------------------------
+    async def insert_batch(self, b: Batch) -> None:
+        await self._exec(q.INSERT_BATCH, *rows.batch_to_params(b))
+
+    async def get_batch(self, batch_id: str) -> Batch | None:
+        r = await self._one(q.GET_BATCH, batch_id)
+        return rows.batch_from_row(r) if r else None
+
+    async def list_batches(self, project: str, after: str | None, limit: int) -> Page[Batch]:
+        seq = None
+        if after is not None:
+            seq = await self.pool.fetchval(q.BATCH_SEQ, after, project)
+            if seq is None:
+                return Page([], False)
+        found = await self._all(q.LIST_BATCHES, project, seq, limit + 1)
+        return Page([rows.batch_from_row(r) for r in found[:limit]], len(found) > limit)
+
+    async def request_cancel(self, batch_id: str, now: int) -> Batch | None:
+        async def go(conn: Conn) -> Batch | None:
+            await conn.execute(q.REQUEST_CANCEL, batch_id, now)
+            r = await conn.fetchrow(q.GET_BATCH, batch_id)
+            return rows.batch_from_row(r) if r else None
+
+        return await self._tx(go)
+
+    # -- batches: worker side -----------------------------------------------------------------------------
+    async def mark_expiring(self, now: int) -> int:
+        return await self._exec(q.MARK_EXPIRING, now)
+
+    async def claim_batch_task(self, owner: str, now: float, lease: float) -> BatchTask | None:
+        async def go(conn: Conn) -> BatchTask | None:
+            picked = await conn.fetchrow(q.PICK_BATCH_TASK, now)
+            if picked is None:
+                return None
+            batch_id, status = picked
+            row = await conn.fetchrow(q.LEASE_BATCH, batch_id, owner, now + lease)
+            if status != "validating":
+                await conn.execute(q.FENCE_CHUNKS, batch_id)
+            kind = TaskKind.VALIDATE if status == "validating" else TaskKind.FINALIZE
+            return BatchTask(kind, rows.batch_from_row(row), row[-2], bool(row[-1]))
+
+        return await self._tx(go)
+
+    async def renew_batch(self, batch_id: str, generation: int, until: float) -> BatchStatus | None:
+        status = await self.pool.fetchval(q.RENEW_BATCH, batch_id, generation, until)
+        return BatchStatus(status) if status is not None else None
+
+    async def start_batch(
+        self, batch_id: str, generation: int, chunks: Sequence[ChunkSpec], model: str | None, now: int
+    ) -> bool:
+        async def go(conn: Conn) -> bool:
+            total = sum(c.requests for c in chunks)
+            if _count(await conn.execute(q.START_BATCH, batch_id, generation, total, model, now)) == 0:
+                return False
+            await conn.execute(
+                q.INSERT_CHUNKS, batch_id, [c.index for c in chunks], [c.first_line for c in chunks],
+                [c.last_line for c in chunks], [c.byte_start for c in chunks], [c.byte_end for c in chunks],
+                [c.requests for c in chunks],
+            )
+            return True
+
+        return await self._tx(go)
+
+    async def fail_batch(self, batch_id: str, generation: int, errors: Sequence[BatchError], now: int) -> bool:
+        return await self._exec(q.FAIL_BATCH, batch_id, generation, rows.errors_json(errors), now) > 0
+
+    async def enter_finalizing(self, batch_id: str, generation: int, now: int) -> bool:
+        return await self._exec(q.ENTER_FINALIZING, batch_id, generation, now) > 0
+
+    async def finish_batch(
+        self,
+        batch_id: str,
+        generation: int,
+        status: BatchStatus,
+        now: int,
+        output_file_id: str | None,
+        error_file_id: str | None,
+        counts: RequestCounts,
+    ) -> bool:
+        return await self._exec(
+            q.finish_batch(status), batch_id, generation, status.value, now, output_file_id, error_file_id,
+            counts.total, counts.completed, counts.failed,
+        ) > 0
+
+    async def claim_chunks(self, owner: str, now: float, lease: float, limit: int) -> list[ChunkClaim]:
+        found = await self._tx(lambda conn: conn.fetch(q.CLAIM_CHUNKS, now, owner, now + lease, limit))
+        found = sorted(found, key=lambda r: (r["seq"], r["idx"]))
+        return [ChunkClaim(r[0], r[1], r[2], rows.chunk_from_row(r[3:9]), r[9]) for r in found]
+
+    async def renew_chunks(self, claims: Sequence[tuple[str, int, int]], until: float) -> ChunkHeartbeat:
+        if not claims:
+            return ChunkHeartbeat(frozenset(), frozenset())
+
+        async def go(conn: Conn) -> ChunkHeartbeat:
+            renewed = await conn.fetch(
+                q.RENEW_CHUNKS, until, [c[0] for c in claims], [c[1] for c in claims], [c[2] for c in claims]
+            )
+            kept = {(r[0], r[1]) for r in renewed}
+            lost = {(c[0], c[1]) for c in claims} - kept
+            stop = await conn.fetch(q.STOPPED_BATCHES, sorted({c[0] for c in claims}))
+            return ChunkHeartbeat(frozenset(lost), frozenset(r[0] for r in stop))
+
+        return await self._tx(go)
+
+    async def record_results(
+        self, batch_id: str, chunk: int, generation: int, results: Sequence[RequestResult]
+    ) -> bool:
+        async def go(conn: Conn) -> bool:
+            await conn.execute(q.LOCK_BATCH, batch_id)
+            if await conn.fetchval(q.CHUNK_GENERATION, batch_id, chunk) != generation:
+                return False
+            inserted = await conn.fetch(
+                q.INSERT_RESULTS, batch_id, [r.line for r in results], [r.ok for r in results],
+                [r.data for r in results],
+            )
+            new = {r[0] for r in inserted}
+            ok = bad = inp = cached = out = reasoning = total = retries = 0
+            for res in results:
+                if res.line not in new:
+                    continue  # already recorded by an earlier claim: never counted twice
+                new.discard(res.line)
+                if res.ok:
+                    ok += 1
+                else:
+                    bad += 1
+                u = res.usage
+                inp, cached, out = inp + u.input_tokens, cached + u.cached_tokens, out + u.output_tokens
+                reasoning, total = reasoning + u.reasoning_tokens, total + u.total_tokens
+                retries += res.retries
+            await conn.execute(q.ADD_COUNTS, batch_id, ok, bad, inp, cached, out, reasoning, total, retries)
+            return True
+
+        return await self._tx(go)
+
+    async def done_lines(self, batch_id: str, first_line: int, last_line: int) -> set[int]:
+        return {r[0] for r in await self._all(q.DONE_LINES, batch_id, first_line, last_line)}
+
+    async def complete_chunk(self, batch_id: str, chunk: int, generation: int, now: int) -> bool:
+        async def go(conn: Conn) -> bool:
+            # The batch row first: two workers finishing the last two chunks see each other's `done`.
+            await conn.execute(q.LOCK_BATCH, batch_id)
+            if _count(await conn.execute(q.COMPLETE_CHUNK, batch_id, chunk, generation)) == 0:
+                return False
+            await conn.execute(q.FINALIZE_IF_ALL_DONE, batch_id, now)
+            return True
+
+        return await self._tx(go)
+
+    async def release_chunk(self, batch_id: str, chunk: int, generation: int) -> None:
+        await self._exec(q.RELEASE_CHUNK, batch_id, chunk, generation)
+
+    async def results_in(self, batch_id: str, first_line: int, last_line: int) -> list[tuple[int, bool, bytes]]:
+        found = await self._all(q.RESULTS_IN, batch_id, first_line, last_line)
+        return [(r[0], bool(r[1]), bytes(r[2])) for r in found]
+
+    async def chunk_specs(self, batch_id: str) -> list[ChunkSpec]:
+        return [rows.chunk_from_row(r) for r in await self._all(q.CHUNK_SPECS, batch_id)]
+
+    async def drop_results(self, batch_id: str) -> None:
+        await self._exec(q.DROP_RESULTS, batch_id)
+
+    # -- leases of gone processes -------------------------------------------------------------------------
+    async def lease_owners(self) -> set[str]:
+        return {r[0] for r in await self._all(q.LEASE_OWNERS)}
+
+    async def release_owner(self, owner: str) -> None:
+        async def go(conn: Conn) -> None:
+            await conn.execute(q.RELEASE_OWNER_BATCHES, owner)
+            await conn.execute(q.RELEASE_OWNER_CHUNKS, owner)
+
+        await self._tx(go)
+
+
+async def _migrate(conn: Conn) -> list[int]:
+    """Apply pending migrations in one transaction, under an advisory lock that other starters wait for."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", migrate.POSTGRES_LOCK_KEY)
+    await conn.execute(migrate.CREATE_POSTGRES_TABLE)
+    done = {r[0] for r in await conn.fetch(migrate.APPLIED)}
+    applied = []
+    for m in migrate.migrations("postgres"):
+        if m.version in done:
+            continue
+        await conn.execute(m.sql)
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            m.version, m.name, int(time.time()),
+        )
+        applied.append(m.version)
+    return applied

@@ -1,0 +1,191 @@
+"""The PostgreSQL adapter's SQL, one named query each. The adapter (postgres.py) only sequences them.
+
+Lock order, to keep concurrent workers free of deadlocks: a batch row before any of its chunk rows, and
+several chunk rows in (batch_id, idx) order. Claims never wait: they skip rows another worker has locked.
+"""
+
+from __future__ import annotations
+
+from batchgate.domain.status import CANCELLABLE, BatchStatus, sources_of
+from batchgate.store.rows import BATCH_COLUMNS, CHUNK_COLUMNS, FILE_COLUMNS, UPLOAD_COLUMNS
+
+
+def _in(values: frozenset[BatchStatus]) -> str:
+    return "(" + ",".join(f"'{v.value}'" for v in sorted(values)) + ")"
+
+
+def _marks(n: int, start: int = 1) -> str:
+    return ", ".join(f"${i}" for i in range(start, start + n))
+
+
+# -- keys --------------------------------------------------------------------------------------------------
+INSERT_KEY = "INSERT INTO api_keys (id, project, key_hash, admin, created_at) VALUES ($1, $2, $3, $4, $5)"
+FIND_KEY = "SELECT id, project, admin FROM api_keys WHERE key_hash = $1"
+HAS_KEYS = "SELECT EXISTS (SELECT 1 FROM api_keys)"
+
+# -- files -------------------------------------------------------------------------------------------------
+INSERT_FILE = f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({_marks(7)})"
+GET_FILE = f"SELECT {FILE_COLUMNS} FROM files WHERE id = $1 AND NOT deleted"
+FILE_SEQ = "SELECT seq FROM files WHERE id = $1 AND project = $2"
+# $1 project, $2 now, $3 purpose (NULL: any), $4 cursor seq (NULL: from the start), $5 limit
+LIST_FILES_ASC = (
+    f"SELECT {FILE_COLUMNS} FROM files WHERE project = $1 AND NOT deleted "
+    "AND (expires_at IS NULL OR expires_at > $2) AND ($3::text IS NULL OR purpose = $3) "
+    "AND ($4::bigint IS NULL OR seq > $4) ORDER BY seq ASC LIMIT $5"
+)
+LIST_FILES_DESC = (
+    f"SELECT {FILE_COLUMNS} FROM files WHERE project = $1 AND NOT deleted "
+    "AND (expires_at IS NULL OR expires_at > $2) AND ($3::text IS NULL OR purpose = $3) "
+    "AND ($4::bigint IS NULL OR seq < $4) ORDER BY seq DESC LIMIT $5"
+)
+DELETE_FILE = "UPDATE files SET deleted = TRUE WHERE id = $1 AND NOT deleted"
+EXPIRED_FILES = (
+    f"SELECT {FILE_COLUMNS} FROM files WHERE NOT deleted AND expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2"
+)
+
+# -- uploads -----------------------------------------------------------------------------------------------
+INSERT_UPLOAD = f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ({_marks(11)})"
+GET_UPLOAD = f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1"
+INSERT_PART = "INSERT INTO upload_parts (id, upload_id, created_at, bytes, md5) VALUES ($1, $2, $3, $4, $5)"
+GET_PARTS = "SELECT id, upload_id, created_at, bytes, md5 FROM upload_parts WHERE upload_id = $1"
+SET_UPLOAD_STATUS = "UPDATE uploads SET status = $1, file_id = $2 WHERE id = $3 AND status = 'pending'"
+
+# -- batches: API side -------------------------------------------------------------------------------------
+INSERT_BATCH = f"INSERT INTO batches ({BATCH_COLUMNS}) VALUES ({_marks(len(BATCH_COLUMNS.split(',')))})"
+GET_BATCH = f"SELECT {BATCH_COLUMNS} FROM batches WHERE id = $1"
+BATCH_SEQ = "SELECT seq FROM batches WHERE id = $1 AND project = $2"
+# $1 project, $2 cursor seq (NULL: newest first from the start), $3 limit
+LIST_BATCHES = (
+    f"SELECT {BATCH_COLUMNS} FROM batches WHERE project = $1 AND ($2::bigint IS NULL OR seq < $2) "
+    "ORDER BY seq DESC LIMIT $3"
+)
+REQUEST_CANCEL = (
+    f"UPDATE batches SET status = 'cancelling', cancelling_at = $2 WHERE id = $1 AND status IN {_in(CANCELLABLE)}"
+)
+
+# -- batches: worker side ----------------------------------------------------------------------------------
+MARK_EXPIRING = (
+    "UPDATE batches SET expiring = TRUE WHERE status = 'in_progress' AND NOT expiring AND expires_at <= $1"
+)
+# A batch needs a batch-level task when it waits for validation, or for finalization: cancelling,
+# finalizing, expiring, or in progress with every chunk done. Finalization also waits until no chunk lease
+# is live. SKIP LOCKED: a batch another worker is claiming (or recording results into) is left for later.
+PICK_BATCH_TASK = """
+SELECT id, status FROM batches b
+WHERE lease_until < $1 AND (
+    status = 'validating'
+    OR (status IN ('finalizing', 'cancelling')
+        OR (status = 'in_progress' AND (expiring OR NOT EXISTS (
+            SELECT 1 FROM chunks c WHERE c.batch_id = b.id AND NOT c.done))))
+       AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.batch_id = b.id AND NOT c.done AND c.lease_until >= $1)
+)
+ORDER BY seq LIMIT 1
+FOR NO KEY UPDATE SKIP LOCKED
+"""
+LEASE_BATCH = (
+    "UPDATE batches SET lease_owner = $2, lease_until = $3, generation = generation + 1 WHERE id = $1 "
+    f"RETURNING {BATCH_COLUMNS}, generation, expiring"
+)
+# Fence out any worker still holding a stale claim on one of the batch's chunks (rows locked in idx order).
+FENCE_CHUNKS = """
+UPDATE chunks SET generation = generation + 1, lease_until = 0
+WHERE batch_id = $1 AND idx IN (
+    SELECT idx FROM chunks WHERE batch_id = $1 AND NOT done ORDER BY idx FOR NO KEY UPDATE)
+"""
+RENEW_BATCH = "UPDATE batches SET lease_until = $3 WHERE id = $1 AND generation = $2 RETURNING status"
+START_BATCH = """
+UPDATE batches SET total = $3, model = $4, lease_until = 0,
+    in_progress_at = CASE WHEN status = 'validating' THEN $5 ELSE in_progress_at END,
+    status = CASE WHEN status = 'validating' THEN 'in_progress' ELSE status END
+WHERE id = $1 AND generation = $2
+"""
+INSERT_CHUNKS = f"""
+INSERT INTO chunks (batch_id, {CHUNK_COLUMNS})
+SELECT $1, * FROM unnest($2::int[], $3::int[], $4::int[], $5::bigint[], $6::bigint[], $7::int[])
+ON CONFLICT DO NOTHING
+"""
+FAIL_BATCH = (
+    "UPDATE batches SET status = 'failed', failed_at = $4, errors = $3, lease_until = 0 "
+    f"WHERE id = $1 AND generation = $2 AND status IN {_in(sources_of(BatchStatus.FAILED))}"
+)
+ENTER_FINALIZING = (
+    "UPDATE batches SET status = 'finalizing', finalizing_at = $3 "
+    "WHERE id = $1 AND generation = $2 AND status = 'in_progress'"
+)
+
+
+def finish_batch(status: BatchStatus) -> str:
+    """The conditional UPDATE entering terminal `status` (its timestamp column differs per status)."""
+    return (
+        f"UPDATE batches SET status = $3, {status.timestamp_field} = $4, output_file_id = $5, error_file_id = $6, "
+        "total = $7, completed = $8, failed = $9, lease_until = 0 "
+        f"WHERE id = $1 AND generation = $2 AND status IN {_in(sources_of(status))}"
+    )
+
+
+# Chunks are claimed in batch order, skipping rows another worker is claiming right now; the WHERE clause is
+# re-checked on the locked row, so a chunk is never handed to two workers under the same generation.
+CLAIM_CHUNKS = """
+WITH picked AS (
+    SELECT c.batch_id, c.idx FROM chunks c JOIN batches b ON b.id = c.batch_id
+    WHERE NOT c.done AND c.lease_until < $1 AND b.status = 'in_progress' AND NOT b.expiring
+    ORDER BY b.seq, c.idx LIMIT $4
+    FOR NO KEY UPDATE OF c SKIP LOCKED
+)
+UPDATE chunks c SET lease_owner = $2, lease_until = $3, generation = c.generation + 1
+FROM picked p, batches b
+WHERE c.batch_id = p.batch_id AND c.idx = p.idx AND b.id = c.batch_id
+RETURNING c.batch_id, b.endpoint, b.input_file_id, c.idx, c.first_line, c.last_line, c.byte_start, c.byte_end,
+    c.requests, c.generation, b.seq
+"""
+RENEW_CHUNKS = """
+WITH mine AS (
+    SELECT c.batch_id, c.idx FROM chunks c
+    JOIN unnest($2::text[], $3::int[], $4::bigint[]) AS k(batch_id, idx, generation)
+      ON c.batch_id = k.batch_id AND c.idx = k.idx AND c.generation = k.generation
+    WHERE NOT c.done ORDER BY c.batch_id, c.idx FOR NO KEY UPDATE OF c
+)
+UPDATE chunks c SET lease_until = $1 FROM mine WHERE c.batch_id = mine.batch_id AND c.idx = mine.idx
+RETURNING c.batch_id, c.idx
+"""
+STOPPED_BATCHES = "SELECT id FROM batches WHERE id = ANY($1::text[]) AND (status <> 'in_progress' OR expiring)"
+LOCK_BATCH = "SELECT 1 FROM batches WHERE id = $1 FOR NO KEY UPDATE"
+# FOR SHARE: a concurrent claim (which bumps the generation) waits for this transaction, or we see its bump.
+CHUNK_GENERATION = "SELECT generation FROM chunks WHERE batch_id = $1 AND idx = $2 FOR SHARE"
+INSERT_RESULTS = """
+INSERT INTO results (batch_id, line, ok, data)
+SELECT $1, * FROM unnest($2::int[], $3::boolean[], $4::bytea[])
+ON CONFLICT DO NOTHING
+RETURNING line
+"""
+ADD_COUNTS = """
+UPDATE batches SET completed = completed + $2, failed = failed + $3, input_tokens = input_tokens + $4,
+    cached_tokens = cached_tokens + $5, output_tokens = output_tokens + $6,
+    reasoning_tokens = reasoning_tokens + $7, total_tokens = total_tokens + $8, retries = retries + $9
+WHERE id = $1
+"""
+DONE_LINES = "SELECT line FROM results WHERE batch_id = $1 AND line BETWEEN $2 AND $3"
+COMPLETE_CHUNK = "UPDATE chunks SET done = TRUE, lease_until = 0 WHERE batch_id = $1 AND idx = $2 AND generation = $3"
+FINALIZE_IF_ALL_DONE = """
+UPDATE batches SET status = 'finalizing', finalizing_at = $2
+WHERE id = $1 AND status = 'in_progress' AND NOT expiring
+  AND NOT EXISTS (SELECT 1 FROM chunks WHERE batch_id = $1 AND NOT done)
+"""
+RELEASE_CHUNK = "UPDATE chunks SET lease_until = 0 WHERE batch_id = $1 AND idx = $2 AND generation = $3"
+RESULTS_IN = "SELECT line, ok, data FROM results WHERE batch_id = $1 AND line BETWEEN $2 AND $3"
+CHUNK_SPECS = f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE batch_id = $1 ORDER BY idx"
+DROP_RESULTS = "DELETE FROM results WHERE batch_id = $1"
+
+# -- leases of gone processes ------------------------------------------------------------------------------
+LEASE_OWNERS = """
+SELECT lease_owner FROM chunks WHERE NOT done AND lease_until > 0 AND lease_owner IS NOT NULL
+UNION SELECT lease_owner FROM batches WHERE lease_until > 0 AND lease_owner IS NOT NULL
+"""
+RELEASE_OWNER_BATCHES = (
+    "UPDATE batches SET lease_until = 0, generation = generation + 1 WHERE id IN ("
+    "SELECT id FROM batches WHERE lease_owner = $1 ORDER BY id FOR NO KEY UPDATE)"
+)
+RELEASE_OWNER_CHUNKS = """
+UPDATE chunks SET lease_until = 0, generation = generation + 1 WHERE (batch_id, idx) IN (
+    SELECT batch_id, idx FROM chunks WHERE lease_owner = $1 AND NOT done ORDER BY batch_id, idx FOR NO KEY UPDATE)
+"""

@@ -1,0 +1,103 @@
+-- The current SQLite schema at a glance: all migrations applied. tests/store/test_migrations.py fails
+-- when this file and migrations/sqlite/ disagree; update both in the same change.
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    admin INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    project TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    expires_at INTEGER,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS files_by_project ON files (project, deleted, seq);
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    mime_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    file_expires_after INTEGER,
+    file_id TEXT
+);
+CREATE TABLE IF NOT EXISTS upload_parts (
+    id TEXT PRIMARY KEY,
+    upload_id TEXT NOT NULL REFERENCES uploads (id),
+    created_at INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    md5 TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS parts_by_upload ON upload_parts (upload_id);
+CREATE TABLE IF NOT EXISTS batches (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    project TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    input_file_id TEXT NOT NULL,
+    completion_window TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    metadata TEXT,
+    output_expires_after INTEGER,
+    model TEXT,
+    in_progress_at INTEGER,
+    finalizing_at INTEGER,
+    completed_at INTEGER,
+    failed_at INTEGER,
+    expired_at INTEGER,
+    cancelling_at INTEGER,
+    cancelled_at INTEGER,
+    output_file_id TEXT,
+    error_file_id TEXT,
+    errors TEXT,
+    total INTEGER NOT NULL DEFAULT 0,
+    completed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    total_tokens INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    expiring INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until REAL NOT NULL DEFAULT 0,
+    generation INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS batches_by_project ON batches (project, seq);
+CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status);
+CREATE TABLE IF NOT EXISTS chunks (
+    batch_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    first_line INTEGER NOT NULL,
+    last_line INTEGER NOT NULL,
+    byte_start INTEGER NOT NULL,
+    byte_end INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until REAL NOT NULL DEFAULT 0,
+    generation INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (batch_id, idx)
+);
+CREATE INDEX IF NOT EXISTS chunks_open ON chunks (done, batch_id, idx);
+CREATE TABLE IF NOT EXISTS results (
+    batch_id TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (batch_id, line)
+) WITHOUT ROWID;
