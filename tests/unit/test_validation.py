@@ -17,7 +17,10 @@ def line(**over: object) -> bytes:
     return orjson.dumps(obj)
 
 
-def check(*lines: bytes, endpoint: str = CHAT, known: tuple[str, ...] = ("m", "other")) -> list[tuple[str, object, object]]:
+Verdict = list[tuple[str, object, object]]
+
+
+def check(*lines: bytes, endpoint: str = CHAT, known: tuple[str, ...] = ("m", "other")) -> Verdict:
     v = LineValidator(endpoint, lambda m: None if m in known else f"unknown {m}")
     for i, raw in enumerate(lines, 1):
         v.feed(i, raw)
