@@ -12,7 +12,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from batchgate.errors import ConfigError
+from batchgate.errors import BatchgateError, ConfigError
 from batchgate.settings import Settings
 
 
@@ -127,7 +127,10 @@ def keys_create(project: str, admin: bool, data_dir: Path | None, database_url: 
         finally:
             await store.close()
 
-    key = asyncio.run(go())
+    try:
+        key = asyncio.run(go())
+    except BatchgateError as e:
+        raise click.ClickException(e.message) from None
     click.echo(f"Created {'an admin' if admin else 'a'} key for project {project!r}. Store it now:", err=True)
     click.echo(key)
 

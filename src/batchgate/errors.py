@@ -56,6 +56,29 @@ class Unauthorized(BatchgateError):
     error_type = "invalid_request_error"
 
 
+class PermissionDenied(BatchgateError):
+    status_code = 403
+    error_type = "invalid_request_error"
+    default_code = "insufficient_permissions"
+
+
+class RateLimited(BatchgateError):
+    """Too many requests of one kind from one key; `retry_after` seconds until the next is allowed."""
+
+    status_code = 429
+    error_type = "requests"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(max(1, round(self.retry_after + 0.5))),
+                "retry-after-ms": str(max(1, int(self.retry_after * 1000)))}
+
+
 class NotFound(BatchgateError):
     status_code = 404
     error_type = "invalid_request_error"

@@ -87,6 +87,19 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         512 * 1024 * 1024, ge=1, description="Largest file accepted by POST /v1/files (OpenAI: 512 MB)."
     )
+    upload_rate_limit: int = Field(
+        1000, ge=0, description="File uploads (POST /v1/files and /v1/uploads) per minute per API key; 0: no limit."
+    )
+    batch_rate_limit: int = Field(2000, ge=0, description="Batches created per hour per API key; 0: no limit.")
+    enqueued_token_limit: int | None = Field(
+        None, ge=1, description="Most prompt tokens one project may have enqueued per model, counted with the "
+        "o200k_base tokenizer (needs batchgate[tokens]); a batch over it fails with token_limit_exceeded. "
+        "Unset: no limit.",
+    )
+    max_json_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest JSON request body (413 beyond it); file bytes go through "
+        "multipart uploads, not JSON."
+    )
     worker: bool = Field(True, description="Run the worker inside `serve` (false: API only).")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 

@@ -176,3 +176,31 @@ def test_keys(run_with_store: Callable[[Body], None]) -> None:
         assert await s.find_key("nope") is None
 
     run_with_store(body)
+
+
+def test_admin_listing_keys_and_enqueued_tokens(run_with_store: Callable[[Body], None]) -> None:
+    async def body(s: Store) -> None:
+        await s.create_key("k1", "a", "h1", False, 1)
+        await s.create_key("k2", "b", "h2", True, 2)
+        assert [(k.id, k.project, k.admin, k.created_at) for k in await s.list_keys()] == [
+            ("k1", "a", False, 1), ("k2", "b", True, 2)]
+        assert await s.delete_key("k1") and not await s.delete_key("k1")
+        assert await s.find_key("h1") is None
+
+        await s.insert_file(StoredFile("fa", "a", 1, 100, "x", "batch", None))
+        await s.insert_file(StoredFile("fb", "b", 1, 101, "x", "batch", None))
+        assert [f.id for f in (await s.list_files(None, None, True, None, 10, now=1)).items] == ["fa", "fb"]
+        assert [f.id for f in (await s.list_files(None, None, True, "fa", 10, now=1)).items] == ["fb"]
+        await s.insert_batch(batch(0, "a"))
+        await s.insert_batch(batch(1, "b"))
+        assert [b.id for b in (await s.list_batches(None, None, 10)).items] == ["batch_1", "batch_0"]
+        assert [b.id for b in (await s.list_batches("a", None, 10)).items] == ["batch_0"]
+
+        assert await s.enqueued_tokens("a", "m") == 0
+        task = await s.claim_batch_task("w", now=1.0, lease=10)
+        assert task is not None and task.batch.id == "batch_0"
+        assert await s.start_batch("batch_0", task.generation, CHUNKS, "m", now=1, prompt_tokens=1234)
+        assert await s.enqueued_tokens("a", "m") == 1234
+        assert await s.enqueued_tokens("a", "other") == 0 and await s.enqueued_tokens("b", "m") == 0
+
+    run_with_store(body)

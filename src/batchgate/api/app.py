@@ -9,12 +9,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from batchgate.api import batches, files, openapi, system, uploads
+from batchgate.api import admin, batches, files, openapi, system, uploads
 from batchgate.api.context import Context
 from batchgate.api.errors import on_batchgate_error, on_http_error, on_unexpected
 from batchgate.api.requestid import RequestIdMiddleware
 from batchgate.app import running_parts
 from batchgate.errors import BatchgateError
+from batchgate.services.ratelimit import Rate, RateLimiter
 from batchgate.settings import Settings
 
 
@@ -22,11 +23,16 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with running_parts(settings, with_worker=settings.worker) as p:
-            app.state.ctx = Context(settings, p.auth, p.files, p.uploads, p.batches, p.router, p.worker, ready=True)
+            limiter = RateLimiter({
+                "uploads": Rate(settings.upload_rate_limit, 60.0),
+                "batches": Rate(settings.batch_rate_limit, 3600.0),
+            })
+            app.state.ctx = Context(settings, p.auth, p.files, p.uploads, p.batches, p.router, p.worker, limiter,
+                                    ready=True)
             yield
 
     return Starlette(
-        routes=[*system.routes, *openapi.routes, *files.routes, *uploads.routes, *batches.routes],
+        routes=[*system.routes, *openapi.routes, *files.routes, *uploads.routes, *batches.routes, *admin.routes],
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={
             BatchgateError: on_batchgate_error,

@@ -6,14 +6,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from batchgate.api.context import JSON, ctx, principal
+from batchgate.api.context import JSON, ctx, json_body, principal
 from batchgate.domain import limits
 from batchgate.protocol import objects, params
 
 
 async def create_batch(request: Request) -> Response:
-    who = await principal(request)
-    body = params.parse_json_body(await request.body())
+    who = await principal(request, rate="batches")
+    body = await json_body(request)
     c = ctx(request)
     batch = await c.batches.create(who, body)
     if c.worker is not None:

@@ -9,9 +9,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from batchgate.errors import PayloadTooLarge
+from batchgate.protocol import params
 from batchgate.services.auth import AuthService, Principal
 from batchgate.services.batches import BatchService
 from batchgate.services.files import FileService
+from batchgate.services.ratelimit import RateLimiter
 from batchgate.services.uploads import UploadService
 from batchgate.settings import Settings
 from batchgate.upstream.router import Router
@@ -27,6 +30,7 @@ class Context:
     batches: BatchService
     router: Router
     worker: Worker | None
+    limiter: RateLimiter
     ready: bool = False
 
 
@@ -35,8 +39,27 @@ def ctx(request: Request) -> Context:
     return c
 
 
-async def principal(request: Request) -> Principal:
-    return await ctx(request).auth.authenticate(request.headers.get("authorization"))
+async def principal(request: Request, rate: str | None = None) -> Principal:
+    """Who is calling (401 otherwise); with `rate`, also spend one request of that per-key rate limit."""
+    c = ctx(request)
+    who = await c.auth.authenticate(request.headers.get("authorization"))
+    if rate is not None:
+        c.limiter.hit(who.key_id or "anonymous", rate)
+    return who
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, read with a size cap (413 beyond it), never trusted to be small."""
+    limit = ctx(request).settings.max_json_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than the {limit} byte limit for JSON requests.")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The request body is larger than the {limit} byte limit for JSON requests.")
+    return params.parse_json_body(bytes(raw))
 
 
 class JSON(Response):

@@ -17,7 +17,7 @@ from batchgate.services.files import IncomingFile, check_purpose
 
 
 async def create_file(request: Request) -> Response:
-    who = await principal(request)
+    who = await principal(request, rate="uploads")
     c = ctx(request)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > c.settings.max_upload_bytes + 1024 * 1024:

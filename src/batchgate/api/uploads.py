@@ -7,16 +7,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from batchgate import clock
-from batchgate.api.context import JSON, ctx, principal
+from batchgate.api.context import JSON, ctx, json_body, principal
 from batchgate.api.multipart import read_form
 from batchgate.errors import MissingParameter
-from batchgate.protocol import objects, params
+from batchgate.protocol import objects
 from batchgate.services.uploads import IncomingPart
 
 
 async def create_upload(request: Request) -> Response:
-    who = await principal(request)
-    body = params.parse_json_body(await request.body())
+    who = await principal(request, rate="uploads")
+    body = await json_body(request)
     u = await ctx(request).uploads.create(who, body)
     return JSON(objects.upload_object(u, clock.now()))
 
@@ -43,7 +43,7 @@ async def add_part(request: Request) -> Response:
 
 async def complete_upload(request: Request) -> Response:
     who = await principal(request)
-    body = params.parse_json_body(await request.body())
+    body = await json_body(request)
     u, f = await ctx(request).uploads.complete(who, request.path_params["upload_id"], body)
     return JSON(objects.upload_object(u, clock.now(), f))
 

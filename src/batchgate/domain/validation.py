@@ -62,6 +62,8 @@ class LineValidator:
     endpoint: str
     check_model: ModelCheck
     max_errors: int = 100
+    count_tokens: Callable[[bytes], int] | None = None  # prompt tokens of a valid line, when a limit applies
+    prompt_tokens: int = 0
     requests: int = 0
     embedding_inputs: int = 0
     model: str | None = None
@@ -85,6 +87,8 @@ class LineValidator:
             if len(self.errors) < self.max_errors:
                 self.errors.append(err)
             return False
+        if self.count_tokens is not None:
+            self.prompt_tokens += self.count_tokens(raw)
         return True
 
     def finish(self, file_bytes: int) -> list[BatchError]:

@@ -8,8 +8,8 @@ import secrets
 from dataclasses import dataclass
 
 from batchgate import clock, ids
-from batchgate.errors import Unauthorized
-from batchgate.store.base import Store
+from batchgate.errors import InvalidValue, NotFound, PermissionDenied, Unauthorized
+from batchgate.store.base import KeyInfo, Store
 
 ANONYMOUS_PROJECT = "default"
 
@@ -52,10 +52,30 @@ class AuthService:
         return Principal(info.project, info.admin, info.id)
 
     async def create_key(self, project: str, admin: bool = False) -> str:
-        key = ids.api_key()
-        await self._store.create_key("key_" + secrets.token_hex(8), project, hash_key(key), admin, clock.now())
+        return (await self.issue_key(project, admin))[1]
+
+    async def issue_key(self, project: str, admin: bool = False) -> tuple[KeyInfo, str]:
+        """A new key: its record and the secret (shown once; only its hash is stored)."""
+        if not project or len(project) > 128 or not project.replace("-", "").replace("_", "").isalnum():
+            raise InvalidValue("A project name is 1-128 letters, digits, '-' or '_'.", param="project")
+        key, key_id, now = ids.api_key(), "key_" + secrets.token_hex(8), clock.now()
+        await self._store.create_key(key_id, project, hash_key(key), admin, now)
         self._keys_exist = True
-        return key
+        return KeyInfo(key_id, project, admin, now), key
+
+    async def list_keys(self, who: Principal) -> list[KeyInfo]:
+        require_admin(who)
+        return await self._store.list_keys()
+
+    async def revoke(self, who: Principal, key_id: str) -> None:
+        require_admin(who)
+        if not await self._store.delete_key(key_id):
+            raise NotFound(f"No such API key: {key_id}", param="key_id")
+
+
+def require_admin(who: Principal) -> None:
+    if not who.admin:
+        raise PermissionDenied("You have insufficient permissions for this operation: it needs an admin key.")
 
 
 def _bearer(header: str | None) -> str | None:

@@ -58,7 +58,7 @@ class BatchService:
         return b
 
     async def list(self, who: Principal, after: str | None, limit: int) -> Page[Batch]:
-        return await self._store.list_batches(who.project, after, limit)
+        return await self._store.list_batches(None if who.admin else who.project, after, limit)
 
     async def cancel(self, who: Principal, batch_id: str) -> Batch:
         await self.get(who, batch_id)

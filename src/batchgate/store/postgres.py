@@ -89,6 +89,12 @@ class PostgresStore:
         return bool(await self.pool.fetchval(q.HAS_KEYS))
 
     # -- files --------------------------------------------------------------------------------------------
+    async def list_keys(self) -> list[KeyInfo]:
+        return [KeyInfo(r[0], r[1], bool(r[2]), r[3]) for r in await self._all(q.LIST_KEYS)]
+
+    async def delete_key(self, key_id: str) -> bool:
+        return await self._exec(q.DELETE_KEY, key_id) > 0
+
     async def insert_file(self, f: StoredFile) -> None:
         await self._exec(q.INSERT_FILE, f.id, f.project, f.bytes, f.created_at, f.filename, f.purpose, f.expires_at)
 
@@ -97,7 +103,7 @@ class PostgresStore:
         return rows.file_from_row(r) if r else None
 
     async def list_files(
-        self, project: str, purpose: str | None, ascending: bool, after: str | None, limit: int, now: int
+        self, project: str | None, purpose: str | None, ascending: bool, after: str | None, limit: int, now: int
     ) -> Page[StoredFile]:
         seq = None
         if after is not None:
@@ -140,7 +146,7 @@ class PostgresStore:
         r = await self._one(q.GET_BATCH, batch_id)
         return rows.batch_from_row(r) if r else None
 
-    async def list_batches(self, project: str, after: str | None, limit: int) -> Page[Batch]:
+    async def list_batches(self, project: str | None, after: str | None, limit: int) -> Page[Batch]:
         seq = None
         if after is not None:
             seq = await self.pool.fetchval(q.BATCH_SEQ, after, project)
@@ -148,6 +154,9 @@ class PostgresStore:
                 return Page([], False)
         found = await self._all(q.LIST_BATCHES, project, seq, limit + 1)
         return Page([rows.batch_from_row(r) for r in found[:limit]], len(found) > limit)
+
+    async def enqueued_tokens(self, project: str, model: str) -> int:
+        return int(await self.pool.fetchval(q.ENQUEUED_TOKENS, project, model))
 
     async def request_cancel(self, batch_id: str, now: int) -> Batch | None:
         async def go(conn: Conn) -> Batch | None:
@@ -180,11 +189,12 @@ class PostgresStore:
         return BatchStatus(status) if status is not None else None
 
     async def start_batch(
-        self, batch_id: str, generation: int, chunks: Sequence[ChunkSpec], model: str | None, now: int
+        self, batch_id: str, generation: int, chunks: Sequence[ChunkSpec], model: str | None, now: int,
+        prompt_tokens: int = 0,
     ) -> bool:
         async def go(conn: Conn) -> bool:
             total = sum(c.requests for c in chunks)
-            if _count(await conn.execute(q.START_BATCH, batch_id, generation, total, model, now)) == 0:
+            if _count(await conn.execute(q.START_BATCH, batch_id, generation, total, model, now, prompt_tokens)) == 0:
                 return False
             await conn.execute(
                 q.INSERT_CHUNKS, batch_id, [c.index for c in chunks], [c.first_line for c in chunks],

@@ -22,19 +22,21 @@ def _marks(n: int, start: int = 1) -> str:
 INSERT_KEY = "INSERT INTO api_keys (id, project, key_hash, admin, created_at) VALUES ($1, $2, $3, $4, $5)"
 FIND_KEY = "SELECT id, project, admin FROM api_keys WHERE key_hash = $1"
 HAS_KEYS = "SELECT EXISTS (SELECT 1 FROM api_keys)"
+LIST_KEYS = "SELECT id, project, admin, created_at FROM api_keys ORDER BY created_at, id"
+DELETE_KEY = "DELETE FROM api_keys WHERE id = $1"
 
 # -- files -------------------------------------------------------------------------------------------------
 INSERT_FILE = f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({_marks(7)})"
 GET_FILE = f"SELECT {FILE_COLUMNS} FROM files WHERE id = $1 AND NOT deleted"
-FILE_SEQ = "SELECT seq FROM files WHERE id = $1 AND project = $2"
-# $1 project, $2 now, $3 purpose (NULL: any), $4 cursor seq (NULL: from the start), $5 limit
+FILE_SEQ = "SELECT seq FROM files WHERE id = $1 AND ($2::text IS NULL OR project = $2)"
+# $1 project (NULL: every project), $2 now, $3 purpose (NULL: any), $4 cursor seq (NULL: from the start), $5 limit
 LIST_FILES_ASC = (
-    f"SELECT {FILE_COLUMNS} FROM files WHERE project = $1 AND NOT deleted "
+    f"SELECT {FILE_COLUMNS} FROM files WHERE ($1::text IS NULL OR project = $1) AND NOT deleted "
     "AND (expires_at IS NULL OR expires_at > $2) AND ($3::text IS NULL OR purpose = $3) "
     "AND ($4::bigint IS NULL OR seq > $4) ORDER BY seq ASC LIMIT $5"
 )
 LIST_FILES_DESC = (
-    f"SELECT {FILE_COLUMNS} FROM files WHERE project = $1 AND NOT deleted "
+    f"SELECT {FILE_COLUMNS} FROM files WHERE ($1::text IS NULL OR project = $1) AND NOT deleted "
     "AND (expires_at IS NULL OR expires_at > $2) AND ($3::text IS NULL OR purpose = $3) "
     "AND ($4::bigint IS NULL OR seq < $4) ORDER BY seq DESC LIMIT $5"
 )
@@ -53,11 +55,16 @@ SET_UPLOAD_STATUS = "UPDATE uploads SET status = $1, file_id = $2 WHERE id = $3 
 # -- batches: API side -------------------------------------------------------------------------------------
 INSERT_BATCH = f"INSERT INTO batches ({BATCH_COLUMNS}) VALUES ({_marks(len(BATCH_COLUMNS.split(',')))})"
 GET_BATCH = f"SELECT {BATCH_COLUMNS} FROM batches WHERE id = $1"
-BATCH_SEQ = "SELECT seq FROM batches WHERE id = $1 AND project = $2"
-# $1 project, $2 cursor seq (NULL: newest first from the start), $3 limit
+BATCH_SEQ = "SELECT seq FROM batches WHERE id = $1 AND ($2::text IS NULL OR project = $2)"
+# $1 project (NULL: every project), $2 cursor seq (NULL: newest first from the start), $3 limit
 LIST_BATCHES = (
-    f"SELECT {BATCH_COLUMNS} FROM batches WHERE project = $1 AND ($2::bigint IS NULL OR seq < $2) "
+    f"SELECT {BATCH_COLUMNS} FROM batches WHERE ($1::text IS NULL OR project = $1) "
+    "AND ($2::bigint IS NULL OR seq < $2) "
     "ORDER BY seq DESC LIMIT $3"
+)
+ENQUEUED_TOKENS = (
+    "SELECT COALESCE(SUM(prompt_tokens), 0) FROM batches WHERE project = $1 AND model = $2 "
+    "AND status IN ('in_progress', 'finalizing')"
 )
 REQUEST_CANCEL = (
     f"UPDATE batches SET status = 'cancelling', cancelling_at = $2 WHERE id = $1 AND status IN {_in(CANCELLABLE)}"
@@ -94,7 +101,7 @@ WHERE batch_id = $1 AND idx IN (
 """
 RENEW_BATCH = "UPDATE batches SET lease_until = $3 WHERE id = $1 AND generation = $2 RETURNING status"
 START_BATCH = """
-UPDATE batches SET total = $3, model = $4, lease_until = 0,
+UPDATE batches SET total = $3, model = $4, lease_until = 0, prompt_tokens = $6,
     in_progress_at = CASE WHEN status = 'validating' THEN $5 ELSE in_progress_at END,
     status = CASE WHEN status = 'validating' THEN 'in_progress' ELSE status END
 WHERE id = $1 AND generation = $2

@@ -94,6 +94,14 @@ class SQLiteStore:
     async def has_keys(self) -> bool:
         return bool(await self._one("SELECT 1 FROM api_keys LIMIT 1"))
 
+    async def list_keys(self) -> list[KeyInfo]:
+        found = await self._all("SELECT id, project, admin, created_at FROM api_keys ORDER BY created_at, id")
+        return [KeyInfo(r[0], r[1], bool(r[2]), r[3]) for r in found]
+
+    async def delete_key(self, key_id: str) -> bool:
+        cur = await self._tx(lambda db: db.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)))
+        return cur.rowcount > 0
+
     # -- files --------------------------------------------------------------------------------------------
     async def insert_file(self, f: StoredFile) -> None:
         await self._tx(lambda db: db.execute(
@@ -106,16 +114,18 @@ class SQLiteStore:
         return rows.file_from_row(r) if r else None
 
     async def list_files(
-        self, project: str, purpose: str | None, ascending: bool, after: str | None, limit: int, now: int
+        self, project: str | None, purpose: str | None, ascending: bool, after: str | None, limit: int, now: int
     ) -> Page[StoredFile]:
         def q(db: sqlite3.Connection) -> Page[StoredFile]:
-            where = ["project = ?", "deleted = 0", "(expires_at IS NULL OR expires_at > ?)"]
-            params: list[Any] = [project, now]
+            where = ["(? IS NULL OR project = ?)", "deleted = 0", "(expires_at IS NULL OR expires_at > ?)"]
+            params: list[Any] = [project, project, now]
             if purpose is not None:
                 where.append("purpose = ?")
                 params.append(purpose)
             if after is not None:
-                row = db.execute("SELECT seq FROM files WHERE id = ? AND project = ?", (after, project)).fetchone()
+                row = db.execute(
+                    "SELECT seq FROM files WHERE id = ? AND (? IS NULL OR project = ?)", (after, project, project)
+                ).fetchone()
                 if row is None:
                     return Page([], False)
                 where.append("seq > ?" if ascending else "seq < ?")
@@ -185,12 +195,14 @@ class SQLiteStore:
         r = await self._one(f"SELECT {rows.BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,))
         return rows.batch_from_row(r) if r else None
 
-    async def list_batches(self, project: str, after: str | None, limit: int) -> Page[Batch]:
+    async def list_batches(self, project: str | None, after: str | None, limit: int) -> Page[Batch]:
         def q(db: sqlite3.Connection) -> Page[Batch]:
-            params: list[Any] = [project]
-            where = "project = ?"
+            params: list[Any] = [project, project]
+            where = "(? IS NULL OR project = ?)"
             if after is not None:
-                row = db.execute("SELECT seq FROM batches WHERE id = ? AND project = ?", (after, project)).fetchone()
+                row = db.execute(
+                    "SELECT seq FROM batches WHERE id = ? AND (? IS NULL OR project = ?)", (after, project, project)
+                ).fetchone()
                 if row is None:
                     return Page([], False)
                 where += " AND seq < ?"
@@ -202,6 +214,14 @@ class SQLiteStore:
             return Page([rows.batch_from_row(r) for r in found[:limit]], len(found) > limit)
 
         return await self._run(q, self._conn)
+
+    async def enqueued_tokens(self, project: str, model: str) -> int:
+        r = await self._one(
+            "SELECT COALESCE(SUM(prompt_tokens), 0) FROM batches WHERE project = ? AND model = ? "
+            "AND status IN ('in_progress', 'finalizing')",
+            (project, model),
+        )
+        return int(r[0])
 
     async def request_cancel(self, batch_id: str, now: int) -> Batch | None:
         def q(db: sqlite3.Connection) -> Batch | None:
@@ -269,15 +289,16 @@ class SQLiteStore:
         return await self._tx(q)
 
     async def start_batch(
-        self, batch_id: str, generation: int, chunks: Sequence[ChunkSpec], model: str | None, now: int
+        self, batch_id: str, generation: int, chunks: Sequence[ChunkSpec], model: str | None, now: int,
+        prompt_tokens: int = 0,
     ) -> bool:
         def q(db: sqlite3.Connection) -> bool:
             cur = db.execute(
-                "UPDATE batches SET total = ?, model = ?, lease_until = 0, "
+                "UPDATE batches SET total = ?, model = ?, lease_until = 0, prompt_tokens = ?, "
                 "in_progress_at = CASE WHEN status = 'validating' THEN ? ELSE in_progress_at END, "
                 "status = CASE WHEN status = 'validating' THEN 'in_progress' ELSE status END "
                 "WHERE id = ? AND generation = ?",
-                (sum(c.requests for c in chunks), model, now, batch_id, generation),
+                (sum(c.requests for c in chunks), model, prompt_tokens, now, batch_id, generation),
             )
             if cur.rowcount == 0:
                 return False

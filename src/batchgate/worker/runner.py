@@ -13,6 +13,7 @@ from batchgate.domain.retry import RetryPolicy
 from batchgate.domain.work import BatchTask, ChunkClaim, TaskKind
 from batchgate.errors import BatchgateError, InsufficientStorage
 from batchgate.services.files import FileService
+from batchgate.services.tokens import PromptTokenCounter
 from batchgate.settings import Settings
 from batchgate.store.base import Store
 from batchgate.upstream.router import Router
@@ -45,6 +46,7 @@ class Worker:
         self._running: dict[tuple[str, int], tuple[ChunkClaim, asyncio.Task[None]]] = {}
         self._batch_tasks: set[asyncio.Task[None]] = set()
         self._task_failures: dict[str, int] = {}
+        self._tokens = PromptTokenCounter() if settings.enqueued_token_limit is not None else None
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -151,7 +153,7 @@ class Worker:
         try:
             if task.kind is TaskKind.VALIDATE:
                 await validate_batch(task, self._store, self._blobs, self._router, self._s.chunk_size,
-                                     self._s.max_validation_errors)
+                                     self._s.max_validation_errors, self._s.enqueued_token_limit, self._tokens)
             else:
                 await finalize_batch(task, self._store, self._blobs)
         except asyncio.CancelledError:

@@ -12,6 +12,7 @@ from batchgate.domain import limits
 from batchgate.domain.batch import BatchError
 from batchgate.domain.validation import LineValidator
 from batchgate.domain.work import BatchTask, ChunkSpec
+from batchgate.services.tokens import PromptTokenCounter
 from batchgate.store.base import Store
 from batchgate.upstream.router import Router
 from batchgate.worker.lines import stream_lines
@@ -50,7 +51,8 @@ class ChunkCutter:
 
 
 async def validate_batch(
-    task: BatchTask, store: Store, blobs: BlobStore, router: Router, chunk_size: int, max_errors: int
+    task: BatchTask, store: Store, blobs: BlobStore, router: Router, chunk_size: int, max_errors: int,
+    token_limit: int | None = None, counter: PromptTokenCounter | None = None,
 ) -> None:
     b = task.batch
     f = await store.get_file(b.input_file_id)
@@ -68,7 +70,8 @@ async def validate_batch(
             "file_id",
         )], clock.now())
         return
-    validator = LineValidator(b.endpoint, router.check_model, max_errors)
+    validator = LineValidator(b.endpoint, router.check_model, max_errors,
+                              counter.count_line if token_limit is not None and counter is not None else None)
     if f.bytes > limits.MAX_BATCH_FILE_BYTES:
         # Too large to accept whatever it holds: say so without reading 200+ MB.
         validator.requests = 1
@@ -86,7 +89,17 @@ async def validate_batch(
         log.info("batch %s failed validation with %d error(s)", b.id, len(errors))
         await store.fail_batch(b.id, task.generation, errors, clock.now())
         return
+    if token_limit is not None and validator.model is not None:
+        queued = await store.enqueued_tokens(b.project, validator.model)
+        if queued + validator.prompt_tokens > token_limit:
+            await store.fail_batch(b.id, task.generation, [BatchError(
+                "token_limit_exceeded",
+                f"Enqueued token limit reached for {validator.model} in project {b.project}. Limit: "
+                f"{token_limit} enqueued tokens; {queued} are enqueued and this batch needs "
+                f"{validator.prompt_tokens}. Please try again once some in_progress batches have been completed.",
+            )], clock.now())
+            return
     chunks = cutter.finish()
-    await store.start_batch(b.id, task.generation, chunks, validator.model, clock.now())
+    await store.start_batch(b.id, task.generation, chunks, validator.model, clock.now(), validator.prompt_tokens)
     log.info("batch %s validated: %d requests in %d chunks (%d bytes in %.2f s)", b.id, validator.requests,
              len(chunks), f.bytes, time.perf_counter() - started)

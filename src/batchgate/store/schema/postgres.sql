@@ -78,10 +78,12 @@ CREATE TABLE batches (
     expiring BOOLEAN NOT NULL DEFAULT FALSE,
     lease_owner TEXT,
     lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
-    generation BIGINT NOT NULL DEFAULT 0
+    generation BIGINT NOT NULL DEFAULT 0,
+    prompt_tokens BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX batches_by_project ON batches (project, seq);
 CREATE INDEX batches_by_status ON batches (status);
+CREATE INDEX batches_enqueued ON batches (project, model, status);
 CREATE TABLE chunks (
     batch_id TEXT NOT NULL,
     idx INTEGER NOT NULL,

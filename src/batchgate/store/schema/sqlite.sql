@@ -75,10 +75,12 @@ CREATE TABLE IF NOT EXISTS batches (
     expiring INTEGER NOT NULL DEFAULT 0,
     lease_owner TEXT,
     lease_until REAL NOT NULL DEFAULT 0,
-    generation INTEGER NOT NULL DEFAULT 0
+    generation INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS batches_by_project ON batches (project, seq);
 CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status);
+CREATE INDEX IF NOT EXISTS batches_enqueued ON batches (project, model, status);
 CREATE TABLE IF NOT EXISTS chunks (
     batch_id TEXT NOT NULL,
     idx INTEGER NOT NULL,

@@ -1,0 +1,67 @@
+"""/v1/admin: API keys and projects (admin keys only). Bootstrap the first admin key with
+`batchgate keys create --project NAME --admin`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from batchgate.api.context import JSON, ctx, json_body, principal
+from batchgate.errors import InvalidType
+from batchgate.protocol import params
+from batchgate.services.auth import require_admin
+from batchgate.store.base import KeyInfo
+
+
+def key_object(k: KeyInfo, secret: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": k.id, "object": "api_key", "project": k.project, "admin": k.admin,
+                           "created_at": k.created_at}
+    if secret is not None:
+        out["key"] = secret  # shown once, at creation
+    return out
+
+
+async def create_key(request: Request) -> Response:
+    who = await principal(request)
+    require_admin(who)
+    body = await json_body(request)
+    project = params.require_str(body, "project")
+    admin = body.get("admin", False)
+    if not isinstance(admin, bool):
+        raise InvalidType("admin", "a boolean", admin)
+    info, secret = await ctx(request).auth.issue_key(project, admin)
+    return JSON(key_object(info, secret))
+
+
+async def list_keys(request: Request) -> Response:
+    who = await principal(request)
+    keys = await ctx(request).auth.list_keys(who)
+    data = [key_object(k) for k in keys]
+    return JSON({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                 "last_id": data[-1]["id"] if data else None, "has_more": False})
+
+
+async def delete_key(request: Request) -> Response:
+    who = await principal(request)
+    key_id = request.path_params["key_id"]
+    await ctx(request).auth.revoke(who, key_id)
+    return JSON({"id": key_id, "object": "api_key", "deleted": True})
+
+
+async def list_projects(request: Request) -> Response:
+    who = await principal(request)
+    keys = await ctx(request).auth.list_keys(who)
+    names = sorted({k.project for k in keys})
+    return JSON({"object": "list", "data": [{"id": n, "object": "project", "name": n} for n in names],
+                 "has_more": False})
+
+
+routes = [
+    Route("/v1/admin/keys", create_key, methods=["POST"]),
+    Route("/v1/admin/keys", list_keys, methods=["GET"]),
+    Route("/v1/admin/keys/{key_id}", delete_key, methods=["DELETE"]),
+    Route("/v1/admin/projects", list_projects, methods=["GET"]),
+]
