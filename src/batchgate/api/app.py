@@ -17,19 +17,27 @@ from batchgate.app import running_parts
 from batchgate.errors import BatchgateError
 from batchgate.services.ratelimit import Rate, RateLimiter
 from batchgate.settings import Settings
+from batchgate.worker.thread import WorkerThread
 
 
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with running_parts(settings, with_worker=settings.worker) as p:
+        async with running_parts(settings, with_worker=False) as p:
+            worker = WorkerThread(settings) if settings.worker else None
+            if worker is not None:
+                await worker.start()
             limiter = RateLimiter({
                 "uploads": Rate(settings.upload_rate_limit, 60.0),
                 "batches": Rate(settings.batch_rate_limit, 3600.0),
             })
-            app.state.ctx = Context(settings, p.auth, p.files, p.uploads, p.batches, p.router, p.worker, limiter,
+            app.state.ctx = Context(settings, p.auth, p.files, p.uploads, p.batches, p.router, worker, limiter,
                                     ready=True)
-            yield
+            try:
+                yield
+            finally:
+                if worker is not None:
+                    await worker.stop()
 
     return Starlette(
         routes=[*system.routes, *openapi.routes, *files.routes, *uploads.routes, *batches.routes, *admin.routes],

@@ -18,7 +18,7 @@ from batchgate.services.ratelimit import RateLimiter
 from batchgate.services.uploads import UploadService
 from batchgate.settings import Settings
 from batchgate.upstream.router import Router
-from batchgate.worker.runner import Worker
+from batchgate.worker.thread import WorkerThread
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Context:
     uploads: UploadService
     batches: BatchService
     router: Router
-    worker: Worker | None
+    worker: WorkerThread | None
     limiter: RateLimiter
     ready: bool = False
 

@@ -28,9 +28,10 @@ def hash_key(key: str) -> str:
 class AuthService:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._keys_exist = False  # once true it stays true: keys are never removed while running
+        self._keys_exist = False  # once true it stays true: an API without keys again stays locked
 
     async def keys_exist(self) -> bool:
+        # Asked on every request until the first key exists, so a key created by the CLI takes effect at once.
         if not self._keys_exist:
             self._keys_exist = await self._store.has_keys()
         return self._keys_exist

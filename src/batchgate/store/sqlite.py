@@ -1,4 +1,6 @@
-"""The SQLite adapter (WAL). One connection on one dedicated thread; each method is one short transaction."""
+"""The SQLite adapter (WAL). Writes go through one connection on one dedicated thread, each method one short
+transaction; reads use a second connection on a second thread, so an API read never queues behind the
+worker's writes (WAL readers don't block on the writer)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class SQLiteStore:
         self._path = path
         self._db: sqlite3.Connection | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._rdb: sqlite3.Connection | None = None
+        self._rpool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
         self.applied_migrations: list[int] = []
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -42,12 +46,29 @@ class SQLiteStore:
         db.execute("PRAGMA foreign_keys=ON")
         self.applied_migrations = _migrate(db)
         self._db = db
+        rdb = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        rdb.execute("PRAGMA busy_timeout=10000")
+        rdb.execute("PRAGMA query_only=ON")
+        self._rdb = rdb
 
     async def close(self) -> None:
+        if self._rdb is not None:
+            await self._read(self._rdb.close)
+            self._rdb = None
         if self._db is not None:
             await self._run(self._db.close)
             self._db = None
         self._pool.shutdown(wait=True)
+        self._rpool.shutdown(wait=True)
+
+    async def _read(self, fn: Callable[..., R], *args: Any) -> R:
+        return await asyncio.get_running_loop().run_in_executor(self._rpool, fn, *args)
+
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        if self._rdb is None:
+            raise RuntimeError("store is not open")
+        return self._rdb
 
     async def _run(self, fn: Callable[..., R], *args: Any) -> R:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -69,10 +90,10 @@ class SQLiteStore:
         return await self._run(run)
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return await self._run(lambda: self._conn.execute(sql, params).fetchone())
+        return await self._read(lambda: self._reader.execute(sql, params).fetchone())
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return await self._run(lambda: self._conn.execute(sql, params).fetchall())
+        return await self._read(lambda: self._reader.execute(sql, params).fetchall())
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -137,7 +158,7 @@ class SQLiteStore:
             ).fetchall()
             return Page([rows.file_from_row(r) for r in found[:limit]], len(found) > limit)
 
-        return await self._run(q, self._conn)
+        return await self._read(q, self._reader)
 
     async def delete_file(self, file_id: str) -> bool:
         cur = await self._tx(lambda db: db.execute(
@@ -213,7 +234,7 @@ class SQLiteStore:
             ).fetchall()
             return Page([rows.batch_from_row(r) for r in found[:limit]], len(found) > limit)
 
-        return await self._run(q, self._conn)
+        return await self._read(q, self._reader)
 
     async def enqueued_tokens(self, project: str, model: str) -> int:
         r = await self._one(

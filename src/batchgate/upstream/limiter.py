@@ -29,6 +29,8 @@ class AdaptiveLimiter:
     _last_cut: float = field(default=0.0, init=False)
     _srtt: float = field(default=0.0, init=False)
     overloads: int = field(default=0, init=False)
+    _latency_cut_at: float = field(default=0.0, init=False)
+    _srtt_at_cut: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         self.limit = float(min(self.initial, self.max_limit))
@@ -39,9 +41,10 @@ class AdaptiveLimiter:
 
     def min_rtt(self, now: float) -> float:
         # The lowest latency of the last 30 s: old minimums expire so a slower engine becomes the new normal.
+        # `_rtts` is a monotonic queue (values rise from left to right), so the minimum is its first entry.
         while self._rtts and self._rtts[0][0] < now - 30.0:
             self._rtts.popleft()
-        return min((r for _, r in self._rtts), default=0.0)
+        return self._rtts[0][1] if self._rtts else 0.0
 
     def on_start(self) -> None:
         self.inflight += 1
@@ -53,11 +56,21 @@ class AdaptiveLimiter:
         self.inflight -= 1
         # Smoothed latency, so one long generation among short ones is not mistaken for queueing.
         self._srtt = rtt if self._srtt == 0 else 0.95 * self._srtt + 0.05 * rtt
-        if not self._rtts or self._srtt < self._rtts[-1][1] or now - self._rtts[-1][0] > 1.0:
-            self._rtts.append((now, self._srtt))
+        while self._rtts and self._rtts[-1][1] >= self._srtt:
+            self._rtts.pop()  # an older, higher sample can never be the minimum again
+        self._rtts.append((now, self._srtt))
         floor = self.min_rtt(now)
         if floor > 0 and self._srtt > self.latency_tolerance * floor and self._srtt > floor + 0.005:
-            self._cut(now, in_use / self.latency_tolerance * 1.5)
+            if self._latency_cut_at and now - self._latency_cut_at > 3 * self._srtt \
+                    and self._srtt > 0.9 * self._srtt_at_cut:
+                # We cut and latency stayed up: the engine itself got slower (longer outputs, a busier GPU),
+                # it is not our queue. Take this latency as the new normal instead of starving the engine.
+                self._rtts.clear()
+                self._rtts.append((now, self._srtt))
+                self._latency_cut_at = 0.0
+                return
+            if self._cut(now, in_use / self.latency_tolerance * 1.5):
+                self._latency_cut_at, self._srtt_at_cut = now, self._srtt
             return
         if in_use + 1 >= self.limit * 0.8:  # only grow a window that is actually being used
             if self.slow_start:  # x5 per round trip: from 256, a 1,024-slot engine is found in one
@@ -80,10 +93,11 @@ class AdaptiveLimiter:
         """No answer (timeout, dropped connection, cancelled): free the slot, learn nothing."""
         self.inflight -= 1
 
-    def _cut(self, now: float, in_use: float, factor: float | None = None) -> None:
+    def _cut(self, now: float, in_use: float, factor: float | None = None) -> bool:
         self.slow_start = False
         if now - self._last_cut < max(self._srtt, 0.05):
-            return  # one cut per round trip: the other refusals of this round say the same thing
+            return False  # one cut per round trip: the other signals of this round say the same thing
         self._last_cut = now
         shrunk = self.limit * (self.backoff if factor is None else factor)
         self.limit = max(float(self.min_limit), min(shrunk, in_use))
+        return True

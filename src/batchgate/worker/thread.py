@@ -1,0 +1,66 @@
+"""The worker of `batchgate serve`, on its own thread with its own event loop and its own store connections.
+
+One process still runs both, but the API's event loop never waits behind the thousands of callbacks a busy
+worker queues on its loop: an API call then waits at most for the interpreter to switch threads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+
+from batchgate.app import running_parts
+from batchgate.settings import Settings
+from batchgate.worker.runner import Worker
+
+log = logging.getLogger("batchgate.worker")
+
+SWITCH_INTERVAL = 0.001  # seconds a thread may hold the GIL while another waits (Python's default: 0.005)
+
+
+class WorkerThread:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._thread = threading.Thread(target=self._main, name="batchgate-worker", daemon=True)
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._worker: Worker | None = None
+        self._error: BaseException | None = None
+
+    async def start(self) -> None:
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        self._thread.start()
+        await asyncio.to_thread(self._ready.wait)
+        if self._error is not None:
+            raise self._error
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as e:  # noqa: BLE001 - handed to start() or logged; the thread must not die silently
+            if not self._ready.is_set():
+                self._error = e
+                self._ready.set()
+            else:
+                log.exception("worker thread stopped with an error")
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with running_parts(self._settings, with_worker=True) as parts:
+            self._worker = parts.worker
+            self._ready.set()
+            await self._stop.wait()
+
+    def notify(self) -> None:
+        """Called from the API's thread: new work exists, look now."""
+        if self._loop is not None and self._worker is not None:
+            self._loop.call_soon_threadsafe(self._worker.notify)
+
+    async def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread.is_alive():
+            await asyncio.to_thread(self._thread.join)
