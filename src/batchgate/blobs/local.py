@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -69,10 +70,13 @@ class LocalBlobWriter:
 
     async def abort(self) -> None:
         def drop() -> None:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
-            self._tmp.unlink(missing_ok=True)
+            # Best effort: aborting after ENOSPC/EROFS must not raise a second, rawer error over the first.
+            fh, self._fh = self._fh, None
+            if fh is not None:
+                with contextlib.suppress(OSError):
+                    fh.close()  # the descriptor is closed even when the final flush fails
+            with contextlib.suppress(OSError):
+                self._tmp.unlink(missing_ok=True)
 
         self._buf = bytearray()
         await asyncio.to_thread(drop)

@@ -37,19 +37,30 @@ class ChunkRunner:
         raw = await self._blobs.read_range(claim.input_file_id, spec.byte_start, spec.byte_end)
         done = await self._store.done_lines(claim.batch_id, spec.first_line, spec.last_line)
         todo: list[tuple[int, str, dict[str, Any], bytes]] = []
+        unreadable: list[int] = []
         for line in split_lines(raw, spec.first_line, spec.byte_start):
             if line.number in done or not line.data.strip():
                 continue
-            obj = orjson.loads(line.data)  # validated before the chunk existed
-            body = obj["body"]
+            try:
+                obj = orjson.loads(line.data)  # validated before the chunk existed
+                custom_id, body = obj["custom_id"], obj["body"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                # Cannot happen for a validated line; if it ever does, it is one error line, not a chunk that
+                # fails and is retried forever.
+                unreadable.append(line.number)
+                continue
             key = prefix_key(claim.endpoint, body) if self._prefix_grouping else NO_PREFIX
-            todo.append((line.number, obj["custom_id"], body, key))
+            todo.append((line.number, custom_id, body, key))
         del raw
         if done:
             log.info("%s chunk %d resumed: %d already recorded, %d to run",
                      claim.batch_id, spec.index, len(done), len(todo))
         tally = [0, 0]  # retries, failed results: logged so that a slow batch says why
         async with ResultBuffer(self._store, claim) as buffer:
+            for number in unreadable:
+                log.error("%s line %d could not be read at execution", claim.batch_id, number)
+                buffer.add(error_result(number, f"line-{number}", "invalid_json_line",
+                                        "This line could not be read when it was executed."))
             async with asyncio.TaskGroup() as tg:
                 for line_no, custom_id, body, key in todo:
                     tg.create_task(self._one(buffer, claim, line_no, custom_id, body, key, tally))

@@ -39,7 +39,7 @@ class WorkerThread:
     def _main(self) -> None:
         try:
             asyncio.run(self._run())
-        except BaseException as e:  # noqa: BLE001 - handed to start() or logged; the thread must not die silently
+        except BaseException as e:
             if not self._ready.is_set():
                 self._error = e
                 self._ready.set()

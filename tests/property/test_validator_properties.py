@@ -1,0 +1,149 @@
+"""Property-based tests of the input-line validator: whatever bytes arrive, it never raises, every error is
+well-formed, the list is capped with a summary, and a line it accepts is one the executor can parse."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from batchgate.domain.batch import ENDPOINTS
+from batchgate.domain.validation import LineValidator
+
+SETTINGS = settings(max_examples=300, deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+MODELS = ("m", "other")
+
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+)
+json_values = st.recursive(
+    json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def maybe(value: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(value, json_values)
+
+
+messages = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "system"]),
+                                           "content": st.text(max_size=30)}), max_size=3)
+bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": maybe(st.sampled_from(["m", "other", "unknown", ""])),
+        "messages": maybe(messages),
+        "input": maybe(st.text(max_size=20) | st.lists(st.text(max_size=5), max_size=3)),
+        "prompt": maybe(st.text(max_size=20)),
+        "stream": maybe(st.booleans()),
+        "temperature": json_values,
+    },
+)
+requests = st.fixed_dictionaries(
+    {},
+    optional={
+        "custom_id": maybe(st.sampled_from(["a", "b", "c", "", "x" * 600])),
+        "method": maybe(st.sampled_from(["POST", "post", "GET"])),
+        "url": maybe(st.sampled_from([*ENDPOINTS, "/v1/other", "http://evil/v1/chat/completions"])),
+        "body": maybe(bodies),
+        "extra": json_values,
+    },
+)
+
+
+@st.composite
+def lines(draw: st.DrawFn) -> bytes:
+    """A line as bytes: structured (right and wrong types), then sometimes mangled; or raw bytes."""
+    kind = draw(st.sampled_from(["structured", "structured", "structured", "mangled", "bytes", "json"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=120))
+    if kind == "json":
+        return json.dumps(draw(json_values)).encode()
+    raw = json.dumps(draw(requests), ensure_ascii=draw(st.booleans())).encode()
+    if kind == "mangled" and raw:
+        at = draw(st.integers(0, len(raw)))
+        how = draw(st.sampled_from(["cut", "insert", "replace"]))
+        junk = draw(st.binary(min_size=1, max_size=4))
+        if how == "cut":
+            raw = raw[:at]
+        elif how == "insert":
+            raw = raw[:at] + junk + raw[at:]
+        else:
+            raw = raw[:at] + junk + raw[at + len(junk):]
+    return raw.replace(b"\n", b" ")
+
+
+def feed_all(endpoint: str, raws: list[bytes], max_errors: int) -> tuple[LineValidator, list[bool]]:
+    v = LineValidator(endpoint, lambda m: None if m in MODELS else f"unknown model {m}", max_errors)
+    return v, [v.feed(i, raw) for i, raw in enumerate(raws, 1)]
+
+
+@SETTINGS
+@given(st.lists(lines(), min_size=1, max_size=12), st.sampled_from(ENDPOINTS), st.integers(1, 5))
+def test_validator_never_raises_and_errors_are_consistent(raws: list[bytes], endpoint: str, cap: int) -> None:
+    v, verdicts = feed_all(endpoint, raws, cap)
+    requests_ = sum(1 for raw in raws if raw.strip())
+    assert v.requests == requests_
+    bad = [i for i, (raw, ok) in enumerate(zip(raws, verdicts, strict=True), 1) if raw.strip() and not ok]
+    assert v.bad_lines == len(bad)
+    errors = v.finish(sum(map(len, raws)))
+    per_line = [e for e in errors if e.line is not None]
+    # One error per bad line, 1-based, in file order, capped.
+    assert [e.line for e in per_line] == bad[:cap]
+    assert all(isinstance(e.code, str) and e.code and isinstance(e.message, str) and e.message for e in errors)
+    if len(bad) > cap:
+        assert errors[-1].code == "too_many_errors" and str(len(bad) - cap) in errors[-1].message
+    else:
+        assert all(e.code != "too_many_errors" for e in errors)
+    if not errors:
+        assert all(verdicts[i] for i, raw in enumerate(raws) if raw.strip())
+        assert v.model in MODELS
+
+
+@SETTINGS
+@given(lines(), st.sampled_from(ENDPOINTS))
+def test_an_accepted_line_is_one_the_executor_can_parse(raw: bytes, endpoint: str) -> None:
+    _, [ok] = feed_all(endpoint, [raw], 100)
+    if not ok:
+        return
+    obj = orjson.loads(raw)  # what the chunk runner and the finalizer do with a validated line
+    assert isinstance(obj, dict)
+    assert isinstance(obj["custom_id"], str) and obj["custom_id"]
+    assert obj["method"].upper() == "POST"
+    assert obj["url"] == endpoint
+    assert isinstance(obj["body"], dict) and obj["body"].get("model") in MODELS
+    assert obj["body"].get("stream") is not True
+
+
+@SETTINGS
+@given(lines(), st.sampled_from(ENDPOINTS))
+def test_fast_and_full_paths_agree(raw: bytes, endpoint: str) -> None:
+    fast, _ = feed_all(endpoint, [raw], 100)
+    full = LineValidator(endpoint, lambda m: None if m in MODELS else f"unknown model {m}")
+    check_full = getattr(full, "_check_full", None)
+    if check_full is None or not raw.strip():
+        return  # the validator has a single path
+    full.requests = 1
+    expected = check_full(1, raw)
+    got = fast.errors[0] if fast.errors else None
+    assert (got is None) == (expected is None), (raw, got, expected)
+    if got is not None and expected is not None:
+        assert (got.code, got.param, got.line) == (expected.code, expected.param, expected.line), raw
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=10))
+def test_duplicate_custom_ids_flag_every_repeat(ids: list[str]) -> None:
+    raws = [orjson.dumps({"custom_id": c, "method": "POST", "url": ENDPOINTS[0],
+                          "body": {"model": "m", "messages": [{"role": "user", "content": "x"}]}}) for c in ids]
+    v, verdicts = feed_all(ENDPOINTS[0], raws, 100)
+    seen: set[str] = set()
+    for c, ok in zip(ids, verdicts, strict=True):
+        assert ok == (c not in seen)
+        seen.add(c)
+    assert all(e.code == "duplicate_custom_id" for e in v.errors)
