@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from batchgate.blobs.base import BlobStore
 from batchgate.blobs.factory import make_blobs
+from batchgate.metrics import Metrics
 from batchgate.services.auth import AuthService
 from batchgate.services.batches import BatchService
 from batchgate.services.files import FileService
@@ -30,11 +31,15 @@ class Parts:
     uploads: UploadService
     batches: BatchService
     worker: Worker | None
+    metrics: Metrics
 
 
 @asynccontextmanager
-async def running_parts(settings: Settings, with_worker: bool) -> AsyncIterator[Parts]:
-    """Open storage and upstreams, start the worker if asked; undo all of it on exit."""
+async def running_parts(
+    settings: Settings, with_worker: bool, metrics: Metrics | None = None
+) -> AsyncIterator[Parts]:
+    """Open storage and upstreams, start the worker if asked; undo all of it on exit. `metrics`: the registry
+    to count into, when the API of the same process serves it (else a private one)."""
     router = build_router(settings)
     store = make_store(settings)
     blobs = make_blobs(settings)
@@ -44,11 +49,11 @@ async def running_parts(settings: Settings, with_worker: bool) -> AsyncIterator[
     files = FileService(store, blobs, settings.max_upload_bytes)
     parts = Parts(
         settings, store, blobs, router, AuthService(store), files, UploadService(store, blobs, files),
-        BatchService(store, settings.window_scale), None,
+        BatchService(store, settings.window_scale), None, metrics or Metrics(),
     )
     try:
         if with_worker:
-            parts.worker = Worker(settings, store, blobs, router, files)
+            parts.worker = Worker(settings, store, blobs, router, files, parts.metrics)
             await parts.worker.start()
         yield parts
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ import click
 from pydantic import ValidationError
 
 from batchgate.errors import BatchgateError, ConfigError
+from batchgate.remote_cli import batches, files
 from batchgate.settings import Settings
 
 
@@ -24,10 +24,10 @@ def _settings(**flags: Any) -> Settings:
         raise click.UsageError(str(e)) from None
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
+def _logging(settings: Settings) -> None:
+    from batchgate import logs
+
+    logs.configure(settings.log_level, settings.log_format)
 
 
 def _storage_options(fn: Callable[..., None]) -> Callable[..., None]:
@@ -57,17 +57,17 @@ def main() -> None:
 @click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="TOML file routing models to upstreams. [env BATCHGATE_CONFIG]")
 @click.option("--worker/--no-worker", default=None, help="Run the worker in this process (default on).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="Log lines as text or JSON objects "
+              "(default text). [env BATCHGATE_LOG_FORMAT]")
 @_storage_options
 def serve(**flags: Any) -> None:
     """Run the API and the worker: the Files, Uploads and Batches endpoints under /v1."""
-    import uvicorn
-
     from batchgate.api.app import create_app
     from batchgate.services.auth import AuthService
     from batchgate.store.factory import make_store
 
     settings = _settings(**flags)
-    _logging(settings.log_level)
+    _logging(settings)
 
     async def keys_exist() -> bool:
         store = make_store(settings)
@@ -97,8 +97,9 @@ def serve(**flags: Any) -> None:
         make_blobs(settings)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=10, access_log=False)
+    from batchgate.api.server import serve_app
+
+    serve_app(app, settings.host, settings.port, settings.log_level)
 
 
 @main.group()
@@ -142,6 +143,8 @@ def keys_create(project: str, admin: bool, data_dir: Path | None, database_url: 
 @click.option("--upstream-api-key", help="Bearer key for --upstream. [env BATCHGATE_UPSTREAM_API_KEY]")
 @click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="TOML file routing models to upstreams. [env BATCHGATE_CONFIG]")
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="Log lines as text or JSON objects "
+              "(default text). [env BATCHGATE_LOG_FORMAT]")
 @_storage_options
 def worker(**flags: Any) -> None:
     """Run workers only (no HTTP): claim and execute batches from the shared database and storage.
@@ -151,7 +154,7 @@ def worker(**flags: Any) -> None:
     from batchgate.worker_process import run_worker_process
 
     settings = _settings(**flags)
-    _logging(settings.log_level)
+    _logging(settings)
     try:
         asyncio.run(run_worker_process(settings))
     except ConfigError as e:
@@ -193,3 +196,7 @@ def run(input_file: Path, output: Path, errors: Path | None, endpoint: str | Non
 
     code = asyncio.run(run_file(input_file, output, errors, endpoint, flags))
     sys.exit(code)
+
+
+main.add_command(batches)
+main.add_command(files)

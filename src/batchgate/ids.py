@@ -44,3 +44,16 @@ def request_id() -> str:
 
 def api_key() -> str:
     return "bg-" + secrets.token_urlsafe(32)
+
+
+def webhook_endpoint_id() -> str:
+    return "we_" + secrets.token_hex(12)
+
+
+def event_id() -> str:
+    return "evt_" + secrets.token_hex(16)
+
+
+def webhook_delivery_id() -> str:
+    """Also the Standard Webhooks `webhook-id` header (msg_ as the spec's examples use)."""
+    return "msg_" + secrets.token_hex(16)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -100,8 +101,31 @@ class Settings(BaseSettings):
         1024 * 1024, ge=1024, description="Largest JSON request body (413 beyond it); file bytes go through "
         "multipart uploads, not JSON."
     )
+    webhook_allow_private: bool = Field(
+        True, description="Let webhook URLs point at loopback, private and link-local addresses (self-hosted "
+        "receivers often live there). Only http and https URLs are ever accepted."
+    )
+    webhook_timeout: float = Field(10.0, gt=0, description="Seconds a webhook receiver has to answer one delivery.")
+    webhook_max_attempts: int = Field(
+        18, ge=1, description="Attempts per webhook delivery (first try included) before it is given up; with the "
+        "default delays, about three days."
+    )
+    webhook_retry_base_seconds: float = Field(
+        5.0, gt=0, description="First webhook retry delay; six times longer each attempt, with jitter."
+    )
+    webhook_retry_max_seconds: float = Field(
+        6 * 3600.0, gt=0, description="Longest delay between two attempts of one webhook delivery."
+    )
     worker: bool = Field(True, description="Run the worker inside `serve` (false: API only).")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text (for people) or JSON objects (for log pipelines), each with the "
+        "request id of the API request or the batch id of the work it belongs to."
+    )
+    metrics_public: bool = Field(
+        False, description="Serve GET /metrics without an API key on any address (default: without a key only "
+        "when bound to loopback, else an admin key is needed)."
+    )
 
     @property
     def heartbeat_interval(self) -> float:

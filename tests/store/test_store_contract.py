@@ -204,3 +204,20 @@ def test_admin_listing_keys_and_enqueued_tokens(run_with_store: Callable[[Body],
         assert await s.enqueued_tokens("a", "other") == 0 and await s.enqueued_tokens("b", "m") == 0
 
     run_with_store(body)
+
+
+def test_count_batches_by_status(run_with_store: Callable[[Body], None]) -> None:
+    async def body(s: Store) -> None:
+        assert await s.count_batches_by_status() == {}
+        for i, project in enumerate(["a", "a", "b"]):
+            await s.insert_batch(batch(i, project))
+        task = await s.claim_batch_task("w", now=1.0, lease=10)
+        assert task is not None
+        assert await s.start_batch(task.batch.id, task.generation, CHUNKS, "m", now=1)
+        assert await s.request_cancel("batch_2", now=2) is not None
+        assert await s.count_batches_by_status() == {
+            BatchStatus.IN_PROGRESS: 1, BatchStatus.VALIDATING: 1, BatchStatus.CANCELLING: 1}
+        assert await s.count_batches_by_status("a") == {BatchStatus.IN_PROGRESS: 1, BatchStatus.VALIDATING: 1}
+        assert await s.count_batches_by_status("nobody") == {}
+
+    run_with_store(body)

@@ -9,13 +9,15 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from batchgate.api import admin, batches, files, openapi, system, uploads
+from batchgate.api import admin, batches, events, files, metrics, openapi, system, uploads, webhooks
 from batchgate.api.context import Context
 from batchgate.api.errors import on_batchgate_error, on_http_error, on_unexpected
 from batchgate.api.requestid import RequestIdMiddleware
 from batchgate.app import running_parts
+from batchgate.dashboard.mount import dashboard
 from batchgate.errors import BatchgateError
 from batchgate.services.ratelimit import Rate, RateLimiter
+from batchgate.services.webhooks import WebhookService
 from batchgate.settings import Settings
 from batchgate.worker.thread import WorkerThread
 
@@ -24,7 +26,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with running_parts(settings, with_worker=False) as p:
-            worker = WorkerThread(settings) if settings.worker else None
+            worker = WorkerThread(settings, p.metrics) if settings.worker else None
             if worker is not None:
                 await worker.start()
             limiter = RateLimiter({
@@ -32,7 +34,8 @@ def create_app(settings: Settings) -> Starlette:
                 "batches": Rate(settings.batch_rate_limit, 3600.0),
             })
             app.state.ctx = Context(settings, p.auth, p.files, p.uploads, p.batches, p.router, worker, limiter,
-                                    ready=True)
+                                    ready=True, metrics=p.metrics,
+                                    webhooks=WebhookService(p.store, p.batches, settings.webhook_allow_private))
             try:
                 yield
             finally:
@@ -40,7 +43,8 @@ def create_app(settings: Settings) -> Starlette:
                     await worker.stop()
 
     return Starlette(
-        routes=[*system.routes, *openapi.routes, *files.routes, *uploads.routes, *batches.routes, *admin.routes],
+        routes=[*system.routes, *openapi.routes, *files.routes, *uploads.routes, *batches.routes, *admin.routes,
+                *events.routes, *metrics.routes, *webhooks.routes, dashboard()],
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={
             BatchgateError: on_batchgate_error,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -10,12 +10,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from batchgate.errors import PayloadTooLarge
+from batchgate.metrics import Metrics
 from batchgate.protocol import params
 from batchgate.services.auth import AuthService, Principal
 from batchgate.services.batches import BatchService
 from batchgate.services.files import FileService
 from batchgate.services.ratelimit import RateLimiter
 from batchgate.services.uploads import UploadService
+from batchgate.services.webhooks import WebhookService
 from batchgate.settings import Settings
 from batchgate.upstream.router import Router
 from batchgate.worker.thread import WorkerThread
@@ -31,7 +33,9 @@ class Context:
     router: Router
     worker: WorkerThread | None
     limiter: RateLimiter
+    webhooks: WebhookService = field(kw_only=True)
     ready: bool = False
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def ctx(request: Request) -> Context:

@@ -8,6 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from batchgate import logs
 from batchgate.api.context import JSON
 from batchgate.errors import BatchgateError
 
@@ -41,4 +42,10 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__,
               exc_info=exc)
     return JSON(envelope("The server had an error while processing your request.", "server_error"),
-                status_code=500, headers={"x-should-retry": "true"})
+                status_code=500, headers={"x-should-retry": "true", **_request_id()})
+
+
+def _request_id() -> dict[str, str]:
+    # This handler runs outside the request-id middleware (Starlette puts it outermost): add the id here.
+    rid = logs.request_id.get()
+    return {"x-request-id": rid} if rid else {}

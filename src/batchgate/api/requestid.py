@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from batchgate import ids
+from batchgate import ids, logs
+
+access = logging.getLogger("batchgate.access")
 
 
 class RequestIdMiddleware:
@@ -15,11 +20,27 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = ids.request_id().encode()
+        rid_text = ids.request_id()
+        rid = rid_text.encode()
+        # Every log line of this request carries the id. Not reset on the way out: each request runs in its own
+        # task (a copy of the context), and the server's "unhandled error" line, logged after this returns,
+        # should carry it too.
+        logs.request_id.set(rid_text)
+
+        status = 0
+        start = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid)]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            # An access line at debug level only: a busy server answers thousands of polls a minute.
+            if access.isEnabledFor(logging.DEBUG):
+                access.debug("%s %s %d %.1fms", scope["method"], scope["path"], status or 500,
+                             (time.perf_counter() - start) * 1000)

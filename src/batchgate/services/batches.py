@@ -60,6 +60,10 @@ class BatchService:
     async def list(self, who: Principal, after: str | None, limit: int) -> Page[Batch]:
         return await self._store.list_batches(None if who.admin else who.project, after, limit)
 
+    async def count_by_status(self) -> dict[BatchStatus, int]:
+        """Batches of every project in each status (for operators: metrics)."""
+        return await self._store.count_batches_by_status()
+
     async def cancel(self, who: Principal, batch_id: str) -> Batch:
         await self.get(who, batch_id)
         b = await self._store.request_cancel(batch_id, clock.now())

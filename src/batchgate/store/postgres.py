@@ -14,9 +14,11 @@ import asyncpg
 from batchgate.domain.batch import Batch, BatchError, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.status import BatchStatus
+from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
 from batchgate.store import migrate, rows
 from batchgate.store import postgres_queries as q
+from batchgate.store import postgres_webhooks as webhooks
 from batchgate.store.base import ChunkHeartbeat, KeyInfo, Page
 
 R = TypeVar("R")
@@ -158,6 +160,9 @@ class PostgresStore:
     async def enqueued_tokens(self, project: str, model: str) -> int:
         return int(await self.pool.fetchval(q.ENQUEUED_TOKENS, project, model))
 
+    async def count_batches_by_status(self, project: str | None = None) -> dict[BatchStatus, int]:
+        return {BatchStatus(r[0]): int(r[1]) for r in await self._all(q.COUNT_BATCHES_BY_STATUS, project)}
+
     async def request_cancel(self, batch_id: str, now: int) -> Batch | None:
         async def go(conn: Conn) -> Batch | None:
             await conn.execute(q.REQUEST_CANCEL, batch_id, now)
@@ -206,7 +211,13 @@ class PostgresStore:
         return await self._tx(go)
 
     async def fail_batch(self, batch_id: str, generation: int, errors: Sequence[BatchError], now: int) -> bool:
-        return await self._exec(q.FAIL_BATCH, batch_id, generation, rows.errors_json(errors), now) > 0
+        async def go(conn: Conn) -> bool:
+            if _count(await conn.execute(q.FAIL_BATCH, batch_id, generation, rows.errors_json(errors), now)) == 0:
+                return False
+            await webhooks.emit(conn, batch_id, BatchStatus.FAILED, now)  # same transaction: exactly one event
+            return True
+
+        return await self._tx(go)
 
     async def enter_finalizing(self, batch_id: str, generation: int, now: int) -> bool:
         return await self._exec(q.ENTER_FINALIZING, batch_id, generation, now) > 0
@@ -221,10 +232,17 @@ class PostgresStore:
         error_file_id: str | None,
         counts: RequestCounts,
     ) -> bool:
-        return await self._exec(
-            q.finish_batch(status), batch_id, generation, status.value, now, output_file_id, error_file_id,
-            counts.total, counts.completed, counts.failed,
-        ) > 0
+        async def go(conn: Conn) -> bool:
+            tag = await conn.execute(
+                q.finish_batch(status), batch_id, generation, status.value, now, output_file_id, error_file_id,
+                counts.total, counts.completed, counts.failed,
+            )
+            if _count(tag) == 0:
+                return False
+            await webhooks.emit(conn, batch_id, status, now)  # same transaction: exactly one event
+            return True
+
+        return await self._tx(go)
 
     async def claim_chunks(self, owner: str, now: float, lease: float, limit: int) -> list[ChunkClaim]:
         found = await self._tx(lambda conn: conn.fetch(q.CLAIM_CHUNKS, now, owner, now + lease, limit))
@@ -302,6 +320,32 @@ class PostgresStore:
 
     async def drop_results(self, batch_id: str) -> None:
         await self._exec(q.DROP_RESULTS, batch_id)
+
+    # -- webhooks (SQL in postgres_webhooks.py) -------------------------------------------------------------
+    async def create_webhook(self, e: WebhookEndpoint) -> None:
+        await self._tx(lambda conn: webhooks.insert_endpoint(conn, e))
+
+    async def list_webhooks(self, project: str | None) -> list[WebhookEndpoint]:
+        async with self.pool.acquire() as conn:
+            return await webhooks.list_endpoints(conn, project)
+
+    async def delete_webhook(self, webhook_id: str, project: str | None) -> bool:
+        return await self._tx(lambda conn: webhooks.delete_endpoint(conn, webhook_id, project))
+
+    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int) -> list[DeliveryClaim]:
+        return await self._tx(lambda conn: webhooks.claim(conn, owner, now, lease, limit))
+
+    async def record_attempt(
+        self, delivery_id: str, generation: int, attempt: DeliveryAttempt | None, status: DeliveryStatus,
+        next_attempt_at: float | None,
+    ) -> bool:
+        return await self._tx(
+            lambda conn: webhooks.record(conn, delivery_id, generation, attempt, status, next_attempt_at)
+        )
+
+    async def deliveries_for_batch(self, batch_id: str) -> list[WebhookDelivery]:
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            return await webhooks.for_batch(conn, batch_id)
 
     # -- leases of gone processes -------------------------------------------------------------------------
     async def lease_owners(self) -> set[str]:

@@ -66,6 +66,10 @@ ENQUEUED_TOKENS = (
     "SELECT COALESCE(SUM(prompt_tokens), 0) FROM batches WHERE project = $1 AND model = $2 "
     "AND status IN ('in_progress', 'finalizing')"
 )
+# $1 project (NULL: every project)
+COUNT_BATCHES_BY_STATUS = (
+    "SELECT status, COUNT(*) FROM batches WHERE ($1::text IS NULL OR project = $1) GROUP BY status"
+)
 REQUEST_CANCEL = (
     f"UPDATE batches SET status = 'cancelling', cancelling_at = $2 WHERE id = $1 AND status IN {_in(CANCELLABLE)}"
 )

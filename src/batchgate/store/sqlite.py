@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 from batchgate.domain.batch import Batch, BatchError, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.status import CANCELLABLE, BatchStatus, sources_of
+from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
 from batchgate.store import migrate, rows
+from batchgate.store import sqlite_webhooks as webhooks
 from batchgate.store.base import ChunkHeartbeat, KeyInfo, Page
 
 R = TypeVar("R")
@@ -244,6 +246,12 @@ class SQLiteStore:
         )
         return int(r[0])
 
+    async def count_batches_by_status(self, project: str | None = None) -> dict[BatchStatus, int]:
+        found = await self._all(
+            "SELECT status, COUNT(*) FROM batches WHERE (? IS NULL OR project = ?) GROUP BY status", (project, project)
+        )
+        return {BatchStatus(r[0]): int(r[1]) for r in found}
+
     async def request_cancel(self, batch_id: str, now: int) -> Batch | None:
         def q(db: sqlite3.Connection) -> Batch | None:
             db.execute(
@@ -333,12 +341,18 @@ class SQLiteStore:
         return await self._tx(q)
 
     async def fail_batch(self, batch_id: str, generation: int, errors: Sequence[BatchError], now: int) -> bool:
-        cur = await self._tx(lambda db: db.execute(
-            "UPDATE batches SET status = 'failed', failed_at = ?, errors = ?, lease_until = 0 "
-            f"WHERE id = ? AND generation = ? AND status IN {_in(sorted(sources_of(BatchStatus.FAILED)))}",
-            (now, rows.errors_json(errors), batch_id, generation),
-        ))
-        return cur.rowcount > 0
+        def q(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "UPDATE batches SET status = 'failed', failed_at = ?, errors = ?, lease_until = 0 "
+                f"WHERE id = ? AND generation = ? AND status IN {_in(sorted(sources_of(BatchStatus.FAILED)))}",
+                (now, rows.errors_json(errors), batch_id, generation),
+            )
+            if cur.rowcount == 0:
+                return False
+            webhooks.emit(db, batch_id, BatchStatus.FAILED, now)  # same transaction: exactly one event
+            return True
+
+        return await self._tx(q)
 
     async def enter_finalizing(self, batch_id: str, generation: int, now: int) -> bool:
         cur = await self._tx(lambda db: db.execute(
@@ -359,14 +373,21 @@ class SQLiteStore:
         counts: RequestCounts,
     ) -> bool:
         ts = status.timestamp_field
-        cur = await self._tx(lambda db: db.execute(
-            f"UPDATE batches SET status = ?, {ts} = ?, output_file_id = ?, error_file_id = ?, "
-            "total = ?, completed = ?, failed = ?, lease_until = 0 "
-            f"WHERE id = ? AND generation = ? AND status IN {_in(sorted(sources_of(status)))}",
-            (status.value, now, output_file_id, error_file_id, counts.total, counts.completed, counts.failed,
-             batch_id, generation),
-        ))
-        return cur.rowcount > 0
+
+        def q(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                f"UPDATE batches SET status = ?, {ts} = ?, output_file_id = ?, error_file_id = ?, "
+                "total = ?, completed = ?, failed = ?, lease_until = 0 "
+                f"WHERE id = ? AND generation = ? AND status IN {_in(sorted(sources_of(status)))}",
+                (status.value, now, output_file_id, error_file_id, counts.total, counts.completed, counts.failed,
+                 batch_id, generation),
+            )
+            if cur.rowcount == 0:
+                return False
+            webhooks.emit(db, batch_id, status, now)  # same transaction: exactly one event
+            return True
+
+        return await self._tx(q)
 
     async def claim_chunks(self, owner: str, now: float, lease: float, limit: int) -> list[ChunkClaim]:
         def q(db: sqlite3.Connection) -> list[ChunkClaim]:
@@ -494,6 +515,30 @@ class SQLiteStore:
 
     async def drop_results(self, batch_id: str) -> None:
         await self._tx(lambda db: db.execute("DELETE FROM results WHERE batch_id = ?", (batch_id,)))
+
+    # -- webhooks (SQL in sqlite_webhooks.py) ---------------------------------------------------------------
+    async def create_webhook(self, e: WebhookEndpoint) -> None:
+        await self._tx(lambda db: webhooks.insert_endpoint(db, e))
+
+    async def list_webhooks(self, project: str | None) -> list[WebhookEndpoint]:
+        return await self._read(webhooks.list_endpoints, self._reader, project)
+
+    async def delete_webhook(self, webhook_id: str, project: str | None) -> bool:
+        return await self._tx(lambda db: webhooks.delete_endpoint(db, webhook_id, project))
+
+    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int) -> list[DeliveryClaim]:
+        if not await self._read(webhooks.any_due, self._reader, now):
+            return []
+        return await self._tx(lambda db: webhooks.claim(db, owner, now, lease, limit))
+
+    async def record_attempt(
+        self, delivery_id: str, generation: int, attempt: DeliveryAttempt | None, status: DeliveryStatus,
+        next_attempt_at: float | None,
+    ) -> bool:
+        return await self._tx(lambda db: webhooks.record(db, delivery_id, generation, attempt, status, next_attempt_at))
+
+    async def deliveries_for_batch(self, batch_id: str) -> list[WebhookDelivery]:
+        return await self._read(webhooks.for_batch, self._reader, batch_id)
 
     # -- leases of gone processes -------------------------------------------------------------------------
     async def lease_owners(self) -> set[str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from batchgate.domain.retry import RetryPolicy, is_retryable
 from batchgate.domain.work import RequestResult
+from batchgate.metrics import Metrics
 from batchgate.upstream.executor import ModelUnavailable, TransportError, UpstreamResponse
 from batchgate.upstream.router import Route
 from batchgate.worker.outcome import error_result, response_result
@@ -25,8 +26,18 @@ def is_overload(resp: UpstreamResponse) -> bool:
     return resp.status == 429 or (resp.status == 503 and resp.retry_after is not None)
 
 
+def outcome(resp: UpstreamResponse) -> str:
+    """The metrics label for an answer."""
+    if is_overload(resp):
+        return "overloaded"
+    return {2: "ok", 4: "http_4xx", 5: "http_5xx"}.get(resp.status // 100, "http_other")
+
+
 class RequestExecutor:
-    def __init__(self, policy: RetryPolicy, timeout: float, overload_max_seconds: float = 900.0) -> None:
+    def __init__(
+        self, policy: RetryPolicy, timeout: float, overload_max_seconds: float = 900.0, metrics: Metrics | None = None
+    ) -> None:
+        self._metrics = metrics or Metrics()
         self._policy = policy
         self._timeout = timeout
         self._overload_max = overload_max_seconds
@@ -34,6 +45,15 @@ class RequestExecutor:
     async def run(
         self, route: Route, endpoint: str, line: int, custom_id: str, body: dict[str, Any], key: bytes = b""
     ) -> RequestResult:
+        model = self._metrics.model(body.get("model"))
+        result = await self._attempts(route, endpoint, model, line, custom_id, body, key)
+        self._metrics.finished(endpoint, model, result.ok, result.usage)
+        return result
+
+    async def _attempts(
+        self, route: Route, endpoint: str, model: str, line: int, custom_id: str, body: dict[str, Any], key: bytes
+    ) -> RequestResult:
+        m = self._metrics
         attempt = 0  # attempts that count against max_attempts
         sent = 0
         first_overload: float | None = None
@@ -45,9 +65,12 @@ class RequestExecutor:
                     resp = await route.executor.send(endpoint, body, self._timeout)
                 except TransportError as e:
                     failure = e  # the permit is abandoned on exit: no answer, nothing learned
+                    m.sent(endpoint, model, route.name, e.kind)
                 except ModelUnavailable as e:  # a local model whose files went missing: retrying won't help
+                    m.sent(endpoint, model, route.name, "model_unavailable")
                     return error_result(line, custom_id, "model_not_found", str(e), sent - 1)
                 else:
+                    m.sent(endpoint, model, route.name, outcome(resp), time.monotonic() - permit.started)
                     overloaded = is_overload(resp)
                     if overloaded:
                         permit.overloaded()
@@ -61,6 +84,7 @@ class RequestExecutor:
                         line, custom_id, code, f"{failure.message} Gave up after {attempt} attempts.", sent - 1
                     )
                 delay = self._policy.delay(attempt)
+                m.retried(route.name, failure.kind)
                 log.debug("retry %s line %d after %s (attempt %d, %.2fs)", route.name, line, failure.kind, attempt,
                           delay)
                 await asyncio.sleep(delay)
@@ -69,12 +93,14 @@ class RequestExecutor:
                 now = time.monotonic()
                 first_overload = first_overload or now
                 if now - first_overload < self._overload_max:
+                    m.retried(route.name, "overloaded")
                     await asyncio.sleep(self._policy.delay(1, resp.retry_after))
                     continue
             if is_retryable(resp.status):
                 attempt += 1
                 if not self._policy.gives_up_after(attempt):
                     delay = self._policy.delay(attempt, resp.retry_after)
+                    m.retried(route.name, outcome(resp))
                     log.debug("retry %s line %d after HTTP %d (attempt %d, %.2fs)", route.name, line,
                               resp.status, attempt, delay)
                     await asyncio.sleep(delay)

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 
-from batchgate import clock
+from batchgate import clock, logs
 from batchgate.blobs.base import BlobStore
 from batchgate.domain.batch import BatchError
 from batchgate.domain.retry import RetryPolicy
 from batchgate.domain.work import BatchTask, ChunkClaim, TaskKind
 from batchgate.errors import BatchgateError, InsufficientStorage
+from batchgate.metrics import Metrics
 from batchgate.services.files import FileService
 from batchgate.services.tokens import PromptTokenCounter
 from batchgate.settings import Settings
@@ -23,6 +24,7 @@ from batchgate.worker.execute import RequestExecutor
 from batchgate.worker.finalize import finalize_batch
 from batchgate.worker.identity import is_dead_local, worker_id
 from batchgate.worker.validate import validate_batch
+from batchgate.worker.webhooks import WebhookSender
 
 log = logging.getLogger("batchgate.worker")
 
@@ -33,7 +35,10 @@ MAX_TASK_FAILURES = 3
 
 
 class Worker:
-    def __init__(self, settings: Settings, store: Store, blobs: BlobStore, router: Router, files: FileService) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, blobs: BlobStore, router: Router, files: FileService,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.id = worker_id()
         self._s = settings
         self._store = store
@@ -41,7 +46,8 @@ class Worker:
         self._router = router
         self._files = files
         policy = RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
-        executor = RequestExecutor(policy, settings.request_timeout, settings.overload_max_seconds)
+        self._metrics = metrics or Metrics()
+        executor = RequestExecutor(policy, settings.request_timeout, settings.overload_max_seconds, self._metrics)
         self._chunks = ChunkRunner(store, blobs, router, executor, settings.prefix_grouping)
         self._running: dict[tuple[str, int], tuple[ChunkClaim, asyncio.Task[None]]] = {}
         self._batch_tasks: set[asyncio.Task[None]] = set()
@@ -52,12 +58,16 @@ class Worker:
         self._loop_task: asyncio.Task[None] | None = None
         self._beat_task: asyncio.Task[None] | None = None
         self._last_chores = 0.0
+        self._webhooks = WebhookSender(settings, store, self.id)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
         for route in self._router.routes:
             route.gate.on_hungry = self.notify  # an upstream about to run dry: claim more now, not at the next poll
+        self._metrics.watch_routes(self._router.routes)
+        self._metrics.count_chunks(lambda: len(self._running))
         await self._release_dead_owners()
+        await self._webhooks.start()
         self._loop_task = asyncio.create_task(self._loop(), name="worker-loop")
         self._beat_task = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
         log.info("worker %s started", self.id)
@@ -78,6 +88,8 @@ class Worker:
         if self._beat_task is not None:
             self._beat_task.cancel()
             await asyncio.gather(self._beat_task, return_exceptions=True)
+        await self._webhooks.stop(grace)
+        self._metrics.watch_routes([])
 
     def notify(self) -> None:
         """New work was just written (e.g. a batch created in this process): look now, not at the next poll."""
@@ -126,9 +138,11 @@ class Worker:
                 key = (claim.batch_id, claim.spec.index)
                 t = asyncio.create_task(self._run_chunk(claim), name=f"chunk-{key}")
                 self._running[key] = (claim, t)
+        await self._webhooks.tick()  # sends in tasks of its own; nothing for this loop to hurry for
         return found
 
     async def _run_chunk(self, claim: ChunkClaim) -> None:
+        logs.batch_id.set(claim.batch_id)  # this task's log lines (and its request tasks') name the batch
         key = (claim.batch_id, claim.spec.index)
         try:
             await self._chunks.run(claim)
@@ -149,6 +163,7 @@ class Worker:
 
     async def _run_batch_task(self, task: BatchTask) -> None:
         b = task.batch
+        logs.batch_id.set(b.id)
         keeper = asyncio.create_task(self._keep_batch_lease(task, asyncio.current_task()))
         try:
             if task.kind is TaskKind.VALIDATE:
@@ -169,6 +184,7 @@ class Worker:
                 await self._give_up(task, e)
         finally:
             keeper.cancel()
+            self._webhooks.poke()  # the batch may have just ended: its events go out at the next tick
             await asyncio.gather(keeper, return_exceptions=True)
             self._wake.set()
 

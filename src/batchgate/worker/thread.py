@@ -9,24 +9,33 @@ import asyncio
 import logging
 import sys
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from batchgate.app import running_parts
+from batchgate.metrics import Metrics
 from batchgate.settings import Settings
+from batchgate.upstream.router import Router
 from batchgate.worker.runner import Worker
 
 log = logging.getLogger("batchgate.worker")
 
 SWITCH_INTERVAL = 0.001  # seconds a thread may hold the GIL while another waits (Python's default: 0.005)
+INSPECT_TIMEOUT = 2.0  # seconds `inspect_router` waits for the worker's loop
+
+T = TypeVar("T")
 
 
 class WorkerThread:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self._settings = settings
+        self._metrics = metrics  # the API's registry: the worker counts into what GET /metrics shows
         self._thread = threading.Thread(target=self._main, name="batchgate-worker", daemon=True)
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._worker: Worker | None = None
+        self._router: Router | None = None
         self._error: BaseException | None = None
 
     async def start(self) -> None:
@@ -49,8 +58,9 @@ class WorkerThread:
     async def _run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with running_parts(self._settings, with_worker=True) as parts:
+        async with running_parts(self._settings, with_worker=True, metrics=self._metrics) as parts:
             self._worker = parts.worker
+            self._router = parts.router
             self._ready.set()
             await self._stop.wait()
 
@@ -58,6 +68,19 @@ class WorkerThread:
         """Called from the API's thread: new work exists, look now."""
         if self._loop is not None and self._worker is not None:
             self._loop.call_soon_threadsafe(self._worker.notify)
+
+    async def inspect_router(self, read: Callable[[Router], T]) -> T | None:
+        """Run `read(router)` on the worker's loop, where its gates and limiters change, and return the result
+        (None when the worker is not running). For read-only views, e.g. the dashboard's upstreams page."""
+        loop, router = self._loop, self._router
+        if loop is None or router is None or not self._thread.is_alive():
+            return None
+
+        async def call() -> T:
+            return read(router)
+
+        future = asyncio.run_coroutine_threadsafe(call(), loop)
+        return await asyncio.wait_for(asyncio.wrap_future(future), INSPECT_TIMEOUT)
 
     async def stop(self) -> None:
         if self._loop is not None and self._stop is not None and self._thread.is_alive():

@@ -1,0 +1,107 @@
+"""The batches page (filterable, live) and one batch's page (timeline, counts, files, cancel, webhooks)."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from batchgate.dashboard import session, views
+from batchgate.dashboard.deps import services
+from batchgate.dashboard.render import Renderer
+from batchgate.domain.batch import Batch
+from batchgate.domain.status import BatchStatus
+from batchgate.errors import Conflict, InvalidValue
+from batchgate.services.auth import Principal
+
+SHOWN = 50  # rows per page
+SCAN_PAGES = 10  # pages of 100 read at most to find SHOWN batches of the filtered status
+
+
+class BatchPages:
+    def __init__(self, renderer: Renderer) -> None:
+        self._r = renderer
+
+    async def index(self, request: Request) -> Response:
+        return RedirectResponse("/ui/batches", status_code=303)
+
+    async def list(self, request: Request) -> Response:
+        return await self._list(request, "batches.html")
+
+    async def list_fragment(self, request: Request) -> Response:
+        return await self._list(request, "_batches_table.html")
+
+    async def _list(self, request: Request, template: str) -> Response:
+        who = await session.principal(request)
+        status = _status_filter(request.query_params.get("status"))
+        after = request.query_params.get("after") or None
+        found, next_after = await _find(request, who, status, after)
+        now = time.time()
+        rows = [(b, views.progress(b, now)) for b in found]
+        return self._r.page(request, template, {
+            "nav": "batches", "rows": rows, "status": status, "statuses": list(BatchStatus), "after": after,
+            "next_after": next_after,
+        }, who=who)
+
+    async def detail(self, request: Request) -> Response:
+        return await self._detail(request, "batch.html")
+
+    async def detail_fragment(self, request: Request) -> Response:
+        return await self._detail(request, "_batch_live.html")
+
+    async def _detail(self, request: Request, template: str, notice: str | None = None,
+                      status_code: int = 200) -> Response:
+        who = await session.principal(request)
+        c = services(request)
+        batch = await c.batches.get(who, request.path_params["batch_id"])
+        deliveries = await c.webhooks.deliveries_for_batch(who, batch.id)
+        return self._r.page(request, template, {
+            "nav": "batches", "b": batch, "p": views.progress(batch, time.time()),
+            "timeline": views.timeline(batch), "cancellable": views.cancellable(batch), "notice": notice,
+            "deliveries": deliveries,
+        }, who=who, status_code=status_code)
+
+    async def cancel(self, request: Request) -> Response:
+        await session.checked_form(request)
+        who = await session.principal(request)
+        c = services(request)
+        batch_id = request.path_params["batch_id"]
+        try:
+            await c.batches.cancel(who, batch_id)
+        except Conflict as e:
+            return await self._detail(request, "batch.html", notice=e.message, status_code=409)
+        if c.worker is not None:
+            c.worker.notify()
+        return RedirectResponse(f"/ui/batches/{batch_id}", status_code=303)
+
+
+def _status_filter(raw: str | None) -> BatchStatus | None:
+    if not raw:
+        return None
+    try:
+        return BatchStatus(raw)
+    except ValueError:
+        allowed = ", ".join(s.value for s in BatchStatus)
+        raise InvalidValue(f"Unknown status '{raw}'. Use one of: {allowed}.", param="status") from None
+
+
+async def _find(
+    request: Request, who: Principal, status: BatchStatus | None, after: str | None
+) -> tuple[list[Batch], str | None]:
+    """Up to SHOWN batches, newest first, of `status` if given; and where the next page starts (None: no more).
+
+    The store lists by recency only, so a status filter reads a bounded number of pages."""
+    svc = services(request).batches
+    found: list[Batch] = []
+    for _ in range(SCAN_PAGES):
+        page = await svc.list(who, after, 100)
+        for b in page.items:
+            after = b.id
+            if status is None or b.status is status:
+                found.append(b)
+                if len(found) == SHOWN:
+                    return found, after
+        if not page.has_more:
+            return found, None
+    return found, after

@@ -1,0 +1,105 @@
+"""The upstreams page: each upstream's live concurrency window, requests in flight and waiting, overloads and
+best recent latency, read from the in-process worker's router; requests, error rate and mean latency since
+start, read from the process's metrics."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from batchgate.dashboard import session
+from batchgate.dashboard.deps import services
+from batchgate.dashboard.render import Renderer
+from batchgate.metrics import Metrics
+from batchgate.upstream.router import Router
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamView:
+    name: str
+    models: str
+    window: int  # requests the adaptive limiter allows in flight now
+    max_window: int
+    inflight: int
+    waiting: int
+    overloads: int  # 429s / 503s with Retry-After seen since start
+    min_latency_ms: float | None  # lowest smoothed latency of the last 30 s
+
+
+def snapshot(router: Router) -> list[UpstreamView]:
+    """Runs on the worker's loop (see WorkerThread.inspect_router): the limiters are that loop's state."""
+    now = time.monotonic()
+    out = []
+    for r in router.routes:
+        lim = r.gate.limiter
+        rtt = lim.min_rtt(now)
+        out.append(UpstreamView(r.name, ", ".join(r.patterns), lim.capacity, lim.max_limit, lim.inflight,
+                                r.gate.waiting, lim.overloads, rtt * 1000 if rtt > 0 else None))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    requests: int  # answers (and failures to get one) since the process started
+    errors: int  # every outcome but "ok": 4xx, 5xx, overloads, timeouts, dropped connections
+    mean_latency_ms: float | None
+
+    @property
+    def error_percent(self) -> float:
+        return 100.0 * self.errors / self.requests if self.requests else 0.0
+
+
+def traffic(metrics: Metrics) -> dict[str, Traffic]:
+    """Per upstream, from the counters the request executor keeps (prometheus_client's are thread-safe)."""
+    requests: dict[str, float] = defaultdict(float)
+    errors: dict[str, float] = defaultdict(float)
+    latency: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])  # [sum, count]
+    for family in metrics.upstream_requests.collect():
+        for s in family.samples:
+            if s.name.endswith("_total"):
+                requests[s.labels["upstream"]] += s.value
+                if s.labels["outcome"] != "ok":
+                    errors[s.labels["upstream"]] += s.value
+    for family in metrics.upstream_latency.collect():
+        for s in family.samples:
+            if s.name.endswith("_sum"):
+                latency[s.labels["upstream"]][0] += s.value
+            elif s.name.endswith("_count"):
+                latency[s.labels["upstream"]][1] += s.value
+    out = {}
+    for name, n in requests.items():
+        total, count = latency[name]
+        out[name] = Traffic(int(n), int(errors[name]), 1000 * total / count if count else None)
+    return out
+
+
+class UpstreamPages:
+    def __init__(self, renderer: Renderer) -> None:
+        self._r = renderer
+
+    async def list(self, request: Request) -> Response:
+        return await self._list(request, "upstreams.html")
+
+    async def list_fragment(self, request: Request) -> Response:
+        return await self._list(request, "_upstreams_table.html")
+
+    async def _list(self, request: Request, template: str) -> Response:
+        who = await session.principal(request)
+        worker = services(request).worker
+        rows: list[UpstreamView] | None = None
+        note = "The worker runs in another process: its upstream windows are not visible from here."
+        if worker is not None:
+            try:
+                rows = await worker.inspect_router(snapshot)
+            except TimeoutError:
+                note = "The worker did not answer in time; retrying."
+            else:
+                if rows is None:
+                    note = "The worker is not running."
+        return self._r.page(request, template, {
+            "nav": "upstreams", "rows": rows, "note": note, "traffic": traffic(services(request).metrics),
+        }, who=who)

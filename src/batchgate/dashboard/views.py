@@ -1,0 +1,96 @@
+"""What the pages show, computed from domain values: progress, throughput, time left, the timeline.
+
+Pure functions of a Batch and the current time, so the arithmetic is tested without a browser."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from batchgate.domain.batch import Batch
+from batchgate.domain.status import CANCELLABLE, BatchStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    done: int  # completed + failed
+    total: int
+    percent: float  # 0-100; 0 while the total is unknown (validating)
+    rate: float | None  # requests per second since in_progress_at; None before any request ran
+    eta_seconds: float | None  # None when not running or no rate yet
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    status: BatchStatus
+    at: int
+
+
+def progress(batch: Batch, now: float) -> Progress:
+    counts = batch.request_counts
+    done = counts.completed + counts.failed
+    percent = 100.0 * done / counts.total if counts.total else (100.0 if batch.status.terminal else 0.0)
+    rate = eta = None
+    if batch.in_progress_at is not None and done:
+        # A finished run's rate is measured up to when its last request finished, not up to now.
+        end = batch.finalizing_at or batch.cancelling_at or batch.expired_at or batch.failed_at or now
+        elapsed = max(end - batch.in_progress_at, 1.0)
+        rate = done / elapsed
+        if batch.status is BatchStatus.IN_PROGRESS and counts.total > done:
+            eta = (counts.total - done) / rate
+    return Progress(done, counts.total, min(percent, 100.0), rate, eta)
+
+
+def timeline(batch: Batch) -> list[TimelineEntry]:
+    """Each status the batch entered, in order, with when (from the Batch's *_at fields)."""
+    entries = [TimelineEntry(BatchStatus.VALIDATING, batch.created_at)]
+    for status in BatchStatus:
+        name = status.timestamp_field
+        at = getattr(batch, name) if name is not None else None
+        if isinstance(at, int):
+            entries.append(TimelineEntry(status, at))
+    order = list(BatchStatus)
+    return sorted(entries, key=lambda e: (e.at, order.index(e.status)))
+
+
+def cancellable(batch: Batch) -> bool:
+    return batch.status in CANCELLABLE
+
+
+# -- formatting (Jinja filters) -------------------------------------------------------------------------------
+def when(ts: int | float | None) -> str:
+    if ts is None:
+        return ""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return ""
+    if n < 1024:
+        return f"{n} B"
+    value, unit = n / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
+
+
+def rate(r: float | None) -> str:
+    if r is None:
+        return ""
+    return f"{r:.1f} req/s" if r < 100 else f"{r:,.0f} req/s"

@@ -1,0 +1,54 @@
+"""The numbers the pages show: progress, throughput, time left, the timeline, sizes and durations."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from batchgate.dashboard import views
+from batchgate.domain.batch import Batch, RequestCounts
+from batchgate.domain.status import BatchStatus
+
+BASE = Batch("batch_1", "p", "/v1/chat/completions", "file-1", "24h", BatchStatus.VALIDATING, 1000, 90_000)
+
+
+def running(completed: int, failed: int, total: int, **kw: object) -> Batch:
+    return dataclasses.replace(BASE, status=BatchStatus.IN_PROGRESS, in_progress_at=1010,
+                               request_counts=RequestCounts(total, completed, failed), **kw)  # type: ignore[arg-type]
+
+
+def test_validating_has_no_progress_yet() -> None:
+    p = views.progress(BASE, now=1005)
+    assert (p.done, p.total, p.percent, p.rate, p.eta_seconds) == (0, 0, 0.0, None, None)
+
+
+def test_running_rate_and_time_left() -> None:
+    p = views.progress(running(30, 10, 100), now=1030)  # 40 done in 20 s
+    assert p.percent == 40.0 and p.rate == 2.0 and p.eta_seconds == 30.0
+
+
+def test_finished_rate_stops_at_finalizing() -> None:
+    b = dataclasses.replace(running(100, 0, 100), status=BatchStatus.COMPLETED, finalizing_at=1060, completed_at=1061)
+    p = views.progress(b, now=5000)
+    assert p.percent == 100.0 and p.rate == 2.0 and p.eta_seconds is None
+
+
+def test_failed_at_validation_is_complete_without_requests() -> None:
+    b = dataclasses.replace(BASE, status=BatchStatus.FAILED, failed_at=1001)
+    assert views.progress(b, now=2000).percent == 100.0
+    assert [e.status for e in views.timeline(b)] == [BatchStatus.VALIDATING, BatchStatus.FAILED]
+
+
+def test_timeline_orders_each_status_change() -> None:
+    b = dataclasses.replace(running(5, 0, 10), status=BatchStatus.CANCELLED, cancelling_at=1020, cancelled_at=1021)
+    assert [(e.status, e.at) for e in views.timeline(b)] == [
+        (BatchStatus.VALIDATING, 1000), (BatchStatus.IN_PROGRESS, 1010), (BatchStatus.CANCELLING, 1020),
+        (BatchStatus.CANCELLED, 1021),
+    ]
+    assert not views.cancellable(b) and views.cancellable(running(0, 0, 1))
+
+
+def test_formatting() -> None:
+    assert [views.duration(s) for s in (None, 4.4, 75, 3725, 90061)] == ["", "4s", "1m 15s", "1h 02m", "1d 1h"]
+    assert [views.size(n) for n in (None, 0, 1023, 1536, 5 * 1024**3)] == ["", "0 B", "1023 B", "1.5 KiB", "5.0 GiB"]
+    assert views.rate(None) == "" and views.rate(2.25) == "2.2 req/s" and views.rate(1234.5) == "1,234 req/s"
+    assert views.when(0) == "1970-01-01 00:00:00 UTC" and views.when(None) == ""
