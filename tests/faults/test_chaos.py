@@ -26,4 +26,5 @@ def test_chaos_quick() -> None:
     # Requests sent more than once, reported (seed in the report reproduces the run).
     print(f"chaos seed {report['seed']}: {report['duplicate_sends']} duplicate sends over 5 kills "
           f"(per kill {[m['resent_after'] for m in report['moments']]}, window {report['window']})")
-    assert report["duplicate_sends"] <= 2 * report["window"] * 5
+    assert all(m["resent_after"] <= report["window"] for m in report["moments"])  # at most the window per kill
+    assert report["duplicate_sends"] <= report["window"] * 5

@@ -7,39 +7,58 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 from batchgate.upstream.limiter import AdaptiveLimiter
 
 
 class Permit:
-    __slots__ = ("_done", "_gate", "started")
+    """One admitted request. Its slot is held until the `admit` block exits, so a caller can keep it while the
+    answer is being recorded: then what a crash can lose is never more than the window."""
+
+    __slots__ = ("_gate", "_outcome", "_rtt", "started")
 
     def __init__(self, gate: Gate) -> None:
         self._gate = gate
         self.started = time.monotonic()
-        self._done = False
+        self._outcome = "abandoned"
+        self._rtt = 0.0
 
     def done(self) -> None:
-        """An ordinary answer arrived."""
-        if not self._done:
-            self._done = True
-            self._gate.limiter.on_done(time.monotonic() - self.started)
-            self._gate._wake()
+        """An ordinary answer arrived (its latency is measured now, not when the slot is released)."""
+        self._outcome, self._rtt = "done", time.monotonic() - self.started
 
     def overloaded(self) -> None:
         """The upstream said it is full."""
-        if not self._done:
-            self._done = True
-            self._gate.limiter.on_overload()
-            self._gate._wake()
+        self._outcome = "overloaded"
 
-    def abandon(self) -> None:
-        if not self._done:
-            self._done = True
-            self._gate.limiter.on_abandoned()
-            self._gate._wake()
+    def release(self) -> None:
+        lim = self._gate.limiter
+        if self._outcome == "done":
+            lim.on_done(self._rtt)
+        elif self._outcome == "overloaded":
+            lim.on_overload()
+        else:
+            lim.on_abandoned()
+        self._gate._wake()
+
+
+class _Admission:
+    __slots__ = ("_gate", "_key", "_permit")
+
+    def __init__(self, gate: Gate, key: bytes) -> None:
+        self._gate = gate
+        self._key = key
+        self._permit: Permit | None = None
+
+    async def __aenter__(self) -> Permit:
+        await self._gate._acquire(self._key)
+        self._permit = Permit(self._gate)
+        return self._permit
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._permit is not None:
+            self._permit.release()
 
 
 class Gate:
@@ -50,15 +69,10 @@ class Gate:
         self.waiting = 0
         self.on_hungry: Callable[[], None] | None = None  # called when the window has room and nobody waits
 
-    @asynccontextmanager
-    async def admit(self, key: bytes = b"") -> AsyncIterator[Permit]:
-        """Wait for a slot; the caller must mark the permit done/overloaded (else it is abandoned on exit)."""
-        await self._acquire(key)
-        permit = Permit(self)
-        try:
-            yield permit
-        finally:
-            permit.abandon()
+    def admit(self, key: bytes = b"") -> _Admission:
+        """`async with gate.admit(key) as permit`: wait for a slot, held until the block exits; mark the permit
+        done or overloaded (else: abandoned)."""
+        return _Admission(self, key)
 
     async def _acquire(self, key: bytes) -> None:
         lim = self.limiter

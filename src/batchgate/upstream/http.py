@@ -41,6 +41,7 @@ class HttpUpstream:
         self._max_connections = max_connections
         self._connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def __repr__(self) -> str:  # never shows the key
         return f"HttpUpstream({self.name!r}, {self.base_url!r})"
@@ -64,15 +65,18 @@ class HttpUpstream:
     async def send(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
         if self._session is None:
             raise RuntimeError("upstream not started")
-        t = aiohttp.ClientTimeout(total=timeout, sock_connect=self._connect_timeout)
+        t = self._timeouts.get(timeout)
+        if t is None:
+            t = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout, sock_connect=self._connect_timeout)
         try:
             async with self._session.post(
                 self._url(endpoint), data=orjson.dumps(body), timeout=t, allow_redirects=False
             ) as resp:
                 raw = await resp.read()
-                return UpstreamResponse(
-                    resp.status, raw, resp.headers.get("x-request-id"), parse_retry_after(resp.headers)
-                )
+                status = resp.status
+                # Retry-After only matters on the answers that are retried.
+                wait = parse_retry_after(resp.headers) if status == 429 or status >= 500 else None
+                return UpstreamResponse(status, raw, resp.headers.get("x-request-id"), wait)
         except TimeoutError as e:
             raise TransportError("timeout", f"The upstream did not answer within {timeout:g} seconds.") from e
         except aiohttp.ClientError as e:

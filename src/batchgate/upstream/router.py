@@ -38,12 +38,17 @@ class Route:
 class Router:
     def __init__(self, routes: list[Route]) -> None:
         self.routes = routes
+        self._resolved: dict[str, Route | None] = {}
 
     def resolve(self, model: str) -> Route | None:
-        for r in self.routes:
-            if r.matches(model):
-                return r
-        return None
+        try:
+            return self._resolved[model]
+        except KeyError:
+            pass
+        found = next((r for r in self.routes if r.matches(model)), None)
+        if len(self._resolved) < 10_000:  # one batch has one model; the cache stays tiny
+            self._resolved[model] = found
+        return found
 
     def check_model(self, model: str) -> str | None:
         """None if `model` can be served, else a message saying why not."""

@@ -19,7 +19,7 @@ class ResultBuffer:
     def __init__(self, store: Store, claim: ChunkClaim) -> None:
         self._store = store
         self._claim = claim
-        self._items: list[RequestResult] = []
+        self._items: list[tuple[RequestResult, asyncio.Future[None] | None]] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
@@ -41,8 +41,15 @@ class ResultBuffer:
         await asyncio.shield(self.flush())
 
     def add(self, result: RequestResult) -> None:
-        self._items.append(result)
+        self._items.append((result, None))
         self._wake.set()
+
+    async def record(self, result: RequestResult) -> None:
+        """Add `result` and return once it is committed (or raise LeaseLost)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._items.append((result, fut))
+        self._wake.set()
+        await fut
 
     async def _tick(self) -> None:
         while not self._closing:
@@ -57,9 +64,18 @@ class ResultBuffer:
             items, self._items = self._items, []
             c = self._claim
             try:
-                recorded = await self._store.record_results(c.batch_id, c.spec.index, c.generation, items)
+                recorded = await self._store.record_results(
+                    c.batch_id, c.spec.index, c.generation, [r for r, _ in items]
+                )
             except BaseException:
                 self._items[:0] = items  # not known to be stored: keep them (a repeat is ignored by the store)
                 raise
-            if not recorded:
-                raise LeaseLost(f"{c.batch_id} chunk {c.spec.index}")
+            lost = None if recorded else LeaseLost(f"{c.batch_id} chunk {c.spec.index}")
+            for _, fut in items:
+                if fut is not None and not fut.done():  # its waiter may have been cancelled meanwhile
+                    if lost is None:
+                        fut.set_result(None)
+                    else:
+                        fut.set_exception(lost)
+            if lost is not None:
+                raise lost

@@ -11,7 +11,7 @@ import orjson
 from batchgate import clock
 from batchgate.blobs.base import BlobStore
 from batchgate.domain.prefix import NO_PREFIX, prefix_key
-from batchgate.domain.work import ChunkClaim, RequestResult
+from batchgate.domain.work import ChunkClaim
 from batchgate.store.base import Store
 from batchgate.upstream.router import Router
 from batchgate.worker.buffer import ResultBuffer
@@ -73,14 +73,14 @@ class ChunkRunner:
         self, buffer: ResultBuffer, claim: ChunkClaim, line: int, custom_id: str, body: dict[str, Any], key: bytes,
         tally: list[int],
     ) -> None:
-        result: RequestResult
         model = body.get("model")
         route = self._router.resolve(model) if isinstance(model, str) else None
         if route is None:
             result = error_result(line, custom_id, "model_not_found",
                                   f"No upstream is configured for model '{model}'.")
+            buffer.add(result)
         else:
-            result = await self._executor.run(route, claim.endpoint, line, custom_id, body, key)
+            # The executor hands the result to the buffer while still holding its slot at the upstream's gate.
+            result = await self._executor.run(route, claim.endpoint, line, custom_id, body, key, buffer.record)
         tally[0] += result.retries
         tally[1] += not result.ok
-        buffer.add(result)

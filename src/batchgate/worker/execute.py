@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from batchgate.domain.retry import RetryPolicy, is_retryable
@@ -20,6 +21,13 @@ from batchgate.upstream.router import Route
 from batchgate.worker.outcome import error_result, response_result
 
 log = logging.getLogger("batchgate.worker")
+
+
+Record = Callable[[RequestResult], Awaitable[None]]
+
+
+async def _nothing(result: RequestResult) -> None:
+    return None
 
 
 def is_overload(resp: UpstreamResponse) -> bool:
@@ -43,15 +51,25 @@ class RequestExecutor:
         self._overload_max = overload_max_seconds
 
     async def run(
-        self, route: Route, endpoint: str, line: int, custom_id: str, body: dict[str, Any], key: bytes = b""
+        self, route: Route, endpoint: str, line: int, custom_id: str, body: dict[str, Any], key: bytes = b"",
+        record: Record | None = None,
     ) -> RequestResult:
+        """Execute one request to its final result. With `record`, the result is handed to it while the request
+        still holds its slot at the gate, so the slots bound the answers a crash could lose."""
         model = self._metrics.model(body.get("model"))
-        result = await self._attempts(route, endpoint, model, line, custom_id, body, key)
+        result = await self._attempts(route, endpoint, model, line, custom_id, body, key, record or _nothing)
         self._metrics.finished(endpoint, model, result.ok, result.usage)
         return result
 
+    def _final(self, resp: UpstreamResponse, overloaded: bool, attempt: int, first_overload: float | None) -> bool:
+        """Whether this answer ends the request (mirrors the retry decisions below)."""
+        if overloaded and (first_overload is None or time.monotonic() - first_overload < self._overload_max):
+            return False
+        return not (is_retryable(resp.status) and not self._policy.gives_up_after(attempt + 1))
+
     async def _attempts(
-        self, route: Route, endpoint: str, model: str, line: int, custom_id: str, body: dict[str, Any], key: bytes
+        self, route: Route, endpoint: str, model: str, line: int, custom_id: str, body: dict[str, Any], key: bytes,
+        record: Record,
     ) -> RequestResult:
         m = self._metrics
         attempt = 0  # attempts that count against max_attempts
@@ -68,7 +86,9 @@ class RequestExecutor:
                     m.sent(endpoint, model, route.name, e.kind)
                 except ModelUnavailable as e:  # a local model whose files went missing: retrying won't help
                     m.sent(endpoint, model, route.name, "model_unavailable")
-                    return error_result(line, custom_id, "model_not_found", str(e), sent - 1)
+                    result = error_result(line, custom_id, "model_not_found", str(e), sent - 1)
+                    await record(result)
+                    return result
                 else:
                     m.sent(endpoint, model, route.name, outcome(resp), time.monotonic() - permit.started)
                     overloaded = is_overload(resp)
@@ -76,13 +96,19 @@ class RequestExecutor:
                         permit.overloaded()
                     else:
                         permit.done()
+                    if self._final(resp, overloaded, attempt, first_overload):
+                        result = response_result(line, custom_id, resp, sent - 1)
+                        await record(result)  # still holding the slot
+                        return result
             if failure is not None:
                 attempt += 1
                 if self._policy.gives_up_after(attempt):
                     code = "upstream_timeout" if failure.kind == "timeout" else "upstream_connection_error"
-                    return error_result(
+                    result = error_result(
                         line, custom_id, code, f"{failure.message} Gave up after {attempt} attempts.", sent - 1
                     )
+                    await record(result)
+                    return result
                 delay = self._policy.delay(attempt)
                 m.retried(route.name, failure.kind)
                 log.debug("retry %s line %d after %s (attempt %d, %.2fs)", route.name, line, failure.kind, attempt,
@@ -105,4 +131,4 @@ class RequestExecutor:
                               resp.status, attempt, delay)
                     await asyncio.sleep(delay)
                     continue
-            return response_result(line, custom_id, resp, sent - 1)
+            raise AssertionError("unreachable: _final() decided this answer was not final")

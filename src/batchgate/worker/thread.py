@@ -26,6 +26,15 @@ INSPECT_TIMEOUT = 2.0  # seconds `inspect_router` waits for the worker's loop
 T = TypeVar("T")
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (it comes with uvicorn[standard]): the worker's loop runs every request's I/O."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 class WorkerThread:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self._settings = settings
@@ -47,7 +56,8 @@ class WorkerThread:
 
     def _main(self) -> None:
         try:
-            asyncio.run(self._run())
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                runner.run(self._run())
         except BaseException as e:
             if not self._ready.is_set():
                 self._error = e
