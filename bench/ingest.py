@@ -68,7 +68,7 @@ def main() -> None:
         proc = subprocess.Popen(
             [sys.executable, "-m", "batchgate", "serve", "--port", str(port), "--data-dir", str(Path(tmp) / "data"),
              "--upstream", "http://127.0.0.1:9/v1"],
-            env={**os.environ, "BATCHGATE_LOG_LEVEL": "info", "BATCHGATE_POLL_INTERVAL": "0.02"},
+            env={**os.environ, "BATCHGATE_LOG_LEVEL": "warning", "BATCHGATE_POLL_INTERVAL": "0.02"},
         )
         try:
             wait_http(f"http://127.0.0.1:{port}/health")

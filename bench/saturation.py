@@ -16,7 +16,7 @@ from common import batchgate, chat_lines, http_json, run_batch, simulator
 CASES = [  # slots, base service seconds, requests
     (32, 0.25, 2_000),
     (256, 0.5, 10_000),
-    (1024, 2.0, 12_000),
+    (1024, 2.0, 30_000),
 ]
 
 

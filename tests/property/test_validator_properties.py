@@ -121,22 +121,6 @@ def test_an_accepted_line_is_one_the_executor_can_parse(raw: bytes, endpoint: st
 
 
 @SETTINGS
-@given(lines(), st.sampled_from(ENDPOINTS))
-def test_fast_and_full_paths_agree(raw: bytes, endpoint: str) -> None:
-    fast, _ = feed_all(endpoint, [raw], 100)
-    full = LineValidator(endpoint, lambda m: None if m in MODELS else f"unknown model {m}")
-    check_full = getattr(full, "_check_full", None)
-    if check_full is None or not raw.strip():
-        return  # the validator has a single path
-    full.requests = 1
-    expected = check_full(1, raw)
-    got = fast.errors[0] if fast.errors else None
-    assert (got is None) == (expected is None), (raw, got, expected)
-    if got is not None and expected is not None:
-        assert (got.code, got.param, got.line) == (expected.code, expected.param, expected.line), raw
-
-
-@SETTINGS
 @given(st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=10))
 def test_duplicate_custom_ids_flag_every_repeat(ids: list[str]) -> None:
     raws = [orjson.dumps({"custom_id": c, "method": "POST", "url": ENDPOINTS[0],

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import orjson
 
 from batchgate.domain import limits
@@ -30,27 +28,6 @@ _REQUIRED_INPUT = {
     "/v1/moderations": ("input", "Input parameter is required."),
 }
 
-_EMPTY = msgspec.Raw()
-
-
-class _SkimBody(msgspec.Struct):
-    model: Any = None
-    stream: Any = None
-    messages: list[msgspec.Raw] | None = None
-    input: msgspec.Raw = _EMPTY
-    prompt: msgspec.Raw = _EMPTY
-
-
-class _SkimLine(msgspec.Struct):
-    custom_id: Any = None
-    method: Any = None
-    url: Any = None
-    body: _SkimBody | None = None
-
-
-_SKIM = msgspec.json.Decoder(_SkimLine)
-_HUGE_NUMBER = re.compile(rb"[eE]\+?[0-9]{3}|[0-9]{309}")
-
 ModelCheck = Callable[[str], str | None]
 """Returns None when the model can be served, else the reason it cannot."""
 
@@ -71,10 +48,6 @@ class LineValidator:
     bad_lines: int = 0
     _custom_ids: set[str] = field(default_factory=set)
     _model_verdicts: dict[str, str | None] = field(default_factory=dict)
-
-    @property
-    def _input_field(self) -> str:
-        return _REQUIRED_INPUT[self.endpoint][0]
 
     def feed(self, line_no: int, raw: bytes) -> bool:
         """Check one line (1-based number, without its newline). Returns True if it is a valid request."""
@@ -121,34 +94,6 @@ class LineValidator:
         return out
 
     def _check(self, n: int, raw: bytes) -> BatchError | None:
-        # Fast path: msgspec checks the whole line is valid JSON but builds objects only for the fields the
-        # checks read, skipping prompts and message contents. Anything unusual takes the full path below,
-        # which gives the precise error.
-        try:
-            line = _SKIM.decode(raw)
-        except msgspec.ValidationError:  # valid JSON of an unexpected shape (a subclass of DecodeError)
-            return self._check_full(n, raw)
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # bad UTF-8 / too deep also end here
-            return BatchError("invalid_json_line", "This line is not parseable as valid JSON.", None, n)
-        if not raw.isascii() or _HUGE_NUMBER.search(raw):
-            # msgspec skips the fields it does not read without checking what orjson (which parses the line
-            # again at execution) refuses: bytes that are not UTF-8, numbers that overflow a double.
-            return self._check_full(n, raw)
-        b = line.body
-        if b is None:
-            return self._check_obj(n, line.custom_id, line.method, line.url, None)
-        value: Any
-        if self.endpoint == "/v1/chat/completions":
-            value = b.messages
-        else:
-            skimmed = b.prompt if self.endpoint == "/v1/completions" else b.input
-            value = None if not skimmed or bytes(skimmed) == b"null" else skimmed
-            if value is not None and self.endpoint == "/v1/embeddings":
-                value = orjson.loads(bytes(skimmed))
-        body = {"stream": b.stream, "model": b.model, self._input_field: value}
-        return self._check_obj(n, line.custom_id, line.method, line.url, body)
-
-    def _check_full(self, n: int, raw: bytes) -> BatchError | None:
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError:
