@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -14,6 +14,11 @@ from pydantic import ValidationError
 from batchgate.errors import BatchgateError, ConfigError
 from batchgate.remote_cli import batches, files
 from batchgate.settings import Settings
+
+if TYPE_CHECKING:
+    from batchgate.services.auth import AuthService
+
+T = TypeVar("T")
 
 
 def _settings(**flags: Any) -> Settings:
@@ -28,6 +33,22 @@ def _logging(settings: Settings) -> None:
     from batchgate import logs
 
     logs.configure(settings.log_level, settings.log_format)
+
+
+def _with_auth(settings: Settings, use: Callable[[AuthService], Awaitable[T]]) -> T:
+    """Open the store, run `use` on an AuthService over it, close the store (commands that need no server)."""
+    from batchgate.services.auth import AuthService
+    from batchgate.store.factory import make_store
+
+    async def go() -> T:
+        store = make_store(settings)
+        await store.open()
+        try:
+            return await use(AuthService(store))
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
 
 
 def _storage_options(fn: Callable[..., None]) -> Callable[..., None]:
@@ -63,22 +84,13 @@ def main() -> None:
 def serve(**flags: Any) -> None:
     """Run the API and the worker: the Files, Uploads and Batches endpoints under /v1."""
     from batchgate.api.app import create_app
-    from batchgate.services.auth import AuthService
     from batchgate.store.factory import make_store
 
     settings = _settings(**flags)
     _logging(settings)
 
-    async def keys_exist() -> bool:
-        store = make_store(settings)
-        await store.open()
-        try:
-            return await AuthService(store).keys_exist()
-        finally:
-            await store.close()
-
     try:
-        has_keys = settings.is_loopback() or asyncio.run(keys_exist())
+        has_keys = settings.is_loopback() or _with_auth(settings, lambda auth: auth.keys_exist())
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
     if not has_keys:
@@ -115,21 +127,11 @@ def keys() -> None:
               "[env BATCHGATE_DATABASE_URL]")
 def keys_create(project: str, admin: bool, data_dir: Path | None, database_url: str | None) -> None:
     """Create an API key and print it (only its hash is stored: it cannot be shown again)."""
-    from batchgate.services.auth import AuthService
-    from batchgate.store.factory import make_store
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
-    async def go() -> str:
-        store = make_store(settings)
-        await store.open()
-        try:
-            return await AuthService(store).create_key(project, admin)
-        finally:
-            await store.close()
-
     try:
-        key = asyncio.run(go())
+        key = _with_auth(settings, lambda auth: auth.create_key(project, admin))
     except BatchgateError as e:
         raise click.ClickException(e.message) from None
     click.echo(f"Created {'an admin' if admin else 'a'} key for project {project!r}. Store it now:", err=True)

@@ -56,19 +56,14 @@ async def validate_batch(
 ) -> None:
     b = task.batch
     f = await store.get_file(b.input_file_id)
+    problem = None
     if f is None or f.project != b.project or f.expired(clock.now()):
-        await store.fail_batch(b.id, task.generation, [BatchError(
-            "invalid_request",
-            f"Cannot find file {b.input_file_id}, or project {b.project} does not have access to it.",
-            "file_id",
-        )], clock.now())
-        return
-    if f.purpose != "batch":
-        await store.fail_batch(b.id, task.generation, [BatchError(
-            "invalid_request",
-            f"File {f.id} has purpose '{f.purpose}'; a batch input file must be uploaded with purpose 'batch'.",
-            "file_id",
-        )], clock.now())
+        problem = f"Cannot find file {b.input_file_id}, or project {b.project} does not have access to it."
+    elif f.purpose != "batch":
+        problem = f"File {f.id} has purpose '{f.purpose}'; a batch input file must be uploaded with purpose 'batch'."
+    if f is None or problem is not None:
+        await store.fail_batch(b.id, task.generation, [BatchError("invalid_request", problem or "", "file_id")],
+                               clock.now())
         return
     validator = LineValidator(b.endpoint, router.check_model, max_errors,
                               counter.count_line if token_limit is not None and counter is not None else None)
