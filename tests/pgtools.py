@@ -11,13 +11,17 @@ import itertools
 import os
 import secrets
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from functools import cache
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
+from batchgate.store.base import Store
 from batchgate.store.postgres import PostgresStore
+from batchgate.store.sqlite import SQLiteStore
 
 CANDIDATES = (
     "postgresql://postgres@127.0.0.1:5432/postgres",
@@ -130,3 +134,29 @@ def pg_url(pg_databases: PgDatabases) -> Iterator[str]:
     url = pg_databases.clone()
     yield url
     pg_databases.drop(url)
+
+
+Body = Callable[[Any], Awaitable[None]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def run_with_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Body], None]:
+    """Run an async test body against each Store adapter: real SQLite, and a fresh PostgreSQL database."""
+
+    def run(body: Body) -> None:
+        store: Store
+        if request.param == "postgres":
+            store = PostgresStore(request.getfixturevalue("pg_url"), pool_size=4)
+        else:
+            store = SQLiteStore(tmp_path / "db.sqlite3")
+
+        async def go() -> None:
+            await store.open()
+            try:
+                await body(store)
+            finally:
+                await store.close()
+
+        asyncio.run(go())
+
+    return run

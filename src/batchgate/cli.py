@@ -62,6 +62,20 @@ def _storage_options(fn: Callable[..., None]) -> Callable[..., None]:
     return fn
 
 
+def _worker_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """Where data lives, where requests go, how logs look: shared by `serve` and `worker`."""
+    fn = click.option("--log-format", type=click.Choice(["text", "json"]), help="Log lines as text or JSON "
+                      "objects (default text). [env BATCHGATE_LOG_FORMAT]")(fn)
+    fn = click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+                      help="TOML file routing models to upstreams. [env BATCHGATE_CONFIG]")(fn)
+    fn = click.option("--upstream-api-key", help="Bearer key for --upstream. [env BATCHGATE_UPSTREAM_API_KEY]")(fn)
+    fn = click.option("--upstream", help="Base URL (…/v1) of an OpenAI-compatible server for every model. "
+                      "[env BATCHGATE_UPSTREAM]")(fn)
+    fn = click.option("--data-dir", type=click.Path(path_type=Path),
+                      help="Database and files. [env BATCHGATE_DATA_DIR]")(fn)
+    return fn
+
+
 @click.group()
 @click.version_option(package_name="batchgate")
 def main() -> None:
@@ -71,15 +85,8 @@ def main() -> None:
 @main.command()
 @click.option("--host", help="Address to bind (default 127.0.0.1). [env BATCHGATE_HOST]")
 @click.option("--port", type=int, help="Port to listen on (default 8000). [env BATCHGATE_PORT]")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Database and files. [env BATCHGATE_DATA_DIR]")
-@click.option("--upstream", help="Base URL (…/v1) of an OpenAI-compatible server for every model. "
-                                 "[env BATCHGATE_UPSTREAM]")
-@click.option("--upstream-api-key", help="Bearer key for --upstream. [env BATCHGATE_UPSTREAM_API_KEY]")
-@click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="TOML file routing models to upstreams. [env BATCHGATE_CONFIG]")
 @click.option("--worker/--no-worker", default=None, help="Run the worker in this process (default on).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), help="Log lines as text or JSON objects "
-              "(default text). [env BATCHGATE_LOG_FORMAT]")
+@_worker_options
 @_storage_options
 def serve(**flags: Any) -> None:
     """Run the API and the worker: the Files, Uploads and Batches endpoints under /v1."""
@@ -139,14 +146,7 @@ def keys_create(project: str, admin: bool, data_dir: Path | None, database_url: 
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Database and files. [env BATCHGATE_DATA_DIR]")
-@click.option("--upstream", help="Base URL (…/v1) of an OpenAI-compatible server for every model. "
-                                 "[env BATCHGATE_UPSTREAM]")
-@click.option("--upstream-api-key", help="Bearer key for --upstream. [env BATCHGATE_UPSTREAM_API_KEY]")
-@click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="TOML file routing models to upstreams. [env BATCHGATE_CONFIG]")
-@click.option("--log-format", type=click.Choice(["text", "json"]), help="Log lines as text or JSON objects "
-              "(default text). [env BATCHGATE_LOG_FORMAT]")
+@_worker_options
 @_storage_options
 def worker(**flags: Any) -> None:
     """Run workers only (no HTTP): claim and execute batches from the shared database and storage.

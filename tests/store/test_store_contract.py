@@ -2,45 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
-import pytest
+from pgtools import Body
 
 from batchgate.domain.batch import Batch, RequestCounts, Usage
 from batchgate.domain.files import StoredFile
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.work import ChunkSpec, RequestResult, TaskKind
 from batchgate.store.base import Store
-from batchgate.store.postgres import PostgresStore
-from batchgate.store.sqlite import SQLiteStore
-
-Body = Callable[[Any], Awaitable[None]]
-
-
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    if request.param == "postgres":
-        return PostgresStore(request.getfixturevalue("pg_url"), pool_size=4)
-    return SQLiteStore(tmp_path / "db.sqlite3")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def run_with_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Body], None]:
-    def run(body: Body) -> None:
-        store = make_store(request, tmp_path)
-
-        async def go() -> None:
-            await store.open()
-            try:
-                await body(store)
-            finally:
-                await store.close()
-
-        asyncio.run(go())
-
-    return run
 
 
 def batch(i: int = 0, project: str = "p") -> Batch:

@@ -3,43 +3,18 @@ transaction as the terminal status change (exactly once), claimed under a lease,
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
-import pytest
+from pgtools import Body
 
 from batchgate.domain.batch import Batch, BatchError, RequestCounts
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.webhooks import EVENT_TYPES, DeliveryAttempt, DeliveryStatus, WebhookEndpoint
 from batchgate.store.base import Store
-from batchgate.store.postgres import PostgresStore
-from batchgate.store.sqlite import SQLiteStore
 
-Body = Callable[[Any], Awaitable[None]]
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def run_with_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Body], None]:
-    def run(body: Body) -> None:
-        store: Store
-        if request.param == "postgres":
-            store = PostgresStore(request.getfixturevalue("pg_url"), pool_size=4)
-        else:
-            store = SQLiteStore(tmp_path / "db.sqlite3")
-
-        async def go() -> None:
-            await store.open()
-            try:
-                await body(store)
-            finally:
-                await store.close()
-
-        asyncio.run(go())
-
-    return run
 
 
 def endpoint(i: str, project: str = "p", events: tuple[str, ...] = EVENT_TYPES) -> WebhookEndpoint:
