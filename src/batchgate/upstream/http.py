@@ -1,16 +1,15 @@
-"""An OpenAI-compatible HTTP server as an Executor, over one pooled aiohttp session."""
+"""An OpenAI-compatible HTTP server as an Executor, over a pool of keep-alive connections (`http11`)."""
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import time
 from typing import Any
 
-import aiohttp
 import orjson
 
 from batchgate.upstream.executor import TransportError, UpstreamResponse
+from batchgate.upstream.http11 import HttpError, HttpTimeout, Pool
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -37,52 +36,34 @@ class HttpUpstream:
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
-        self._api_key = api_key
-        self._max_connections = max_connections
-        self._connect_timeout = connect_timeout
-        self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        headers = {"Content-Type": "application/json", "User-Agent": "batchgate"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._pool = Pool(self.base_url, headers, max_connections, connect_timeout)
 
     def __repr__(self) -> str:  # never shows the key
         return f"HttpUpstream({self.name!r}, {self.base_url!r})"
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300, enable_cleanup_closed=True)
-        headers = {"Content-Type": "application/json", "User-Agent": "batchgate"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        self._session = aiohttp.ClientSession(connector=connector, headers=headers, auto_decompress=True)
+        self._pool.start()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _url(self, endpoint: str) -> str:
-        # endpoint is one of the fixed batch endpoints ("/v1/..."); the upstream base already ends in /v1
-        return self.base_url + endpoint.removeprefix("/v1")
+        self._pool.close()
 
     async def send(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
-        if self._session is None:
+        if not self._pool.started:
             raise RuntimeError("upstream not started")
-        t = self._timeouts.get(timeout)
-        if t is None:
-            t = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout, sock_connect=self._connect_timeout)
+        # endpoint is one of the fixed batch endpoints ("/v1/..."); the upstream base already ends in /v1
         try:
-            async with self._session.post(
-                self._url(endpoint), data=orjson.dumps(body), timeout=t, allow_redirects=False
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-                # Retry-After only matters on the answers that are retried.
-                wait = parse_retry_after(resp.headers) if status == 429 or status >= 500 else None
-                return UpstreamResponse(status, raw, resp.headers.get("x-request-id"), wait)
-        except TimeoutError as e:
-            raise TransportError("timeout", f"The upstream did not answer within {timeout:g} seconds.") from e
-        except aiohttp.ClientError as e:
-            raise TransportError("connection", f"Connection to the upstream failed: {type(e).__name__}.") from e
-        except (ConnectionError, asyncio.IncompleteReadError) as e:
-            raise TransportError("connection", f"Connection to the upstream failed: {type(e).__name__}.") from e
+            resp = await self._pool.post(endpoint.removeprefix("/v1"), orjson.dumps(body), timeout)
+        except HttpTimeout as e:
+            raise TransportError("timeout", str(e)) from e
+        except HttpError as e:
+            raise TransportError("connection", str(e)) from e
+        status = resp.status
+        # Retry-After only matters on the answers that are retried.
+        wait = parse_retry_after(resp.headers) if status == 429 or status >= 500 else None
+        return UpstreamResponse(status, resp.body, resp.headers.get("x-request-id"), wait)
 
     def check_model(self, model: str) -> None:
         return None
