@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from batchgate.worker.runner import Worker
 log = logging.getLogger("batchgate.worker")
 
 SWITCH_INTERVAL = 0.001  # seconds a thread may hold the GIL while another waits (Python's default: 0.005)
+WORKER_NICE = 10  # niceness of the worker's thread (Linux schedules threads one by one)
 INSPECT_TIMEOUT = 2.0  # seconds `inspect_router` waits for the worker's loop
 
 T = TypeVar("T")
@@ -55,6 +57,10 @@ class WorkerThread:
             raise self._error
 
     def _main(self) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+        except (AttributeError, OSError):  # not Linux, or not allowed: the worker keeps the process's priority
+            pass
         try:
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:
                 runner.run(self._run())
