@@ -79,13 +79,19 @@ def main() -> None:
             with src.open("rb") as fh:
                 f = client.files.create(file=("input.jsonl", fh), purpose="batch")
             upload_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            b = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
-            while b.status == "validating":
-                time.sleep(0.05)
-                b = client.batches.retrieve(b.id)
-            validate_s = time.perf_counter() - t0
-            client.batches.cancel(b.id)
+            runs = []
+            for _ in range(3):  # best of 3, like the bare parse
+                t0 = time.perf_counter()
+                b = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                          completion_window="24h")
+                while b.status == "validating":
+                    time.sleep(0.01)  # the poll's resolution is part of the measurement: keep it fine
+                    b = client.batches.retrieve(b.id)
+                runs.append(time.perf_counter() - t0)
+                client.batches.cancel(b.id)
+                while client.batches.retrieve(b.id).status != "cancelled":  # the next run starts on a quiet server
+                    time.sleep(0.1)
+            validate_s = min(runs)
             peak = rss_kib(proc.pid, "VmHWM")
             client.close()
         finally:
@@ -94,7 +100,8 @@ def main() -> None:
     mb = size / 1e6
     print(f"file: {mb:.0f} MB, {args.lines} lines; batch status after validation: {b.status}")
     print(f"bare orjson parse (best of 3): {bare_s:.2f} s = {mb / bare_s:.0f} MB/s")
-    print(f"server validation (create -> in_progress): {validate_s:.2f} s = {mb / validate_s:.0f} MB/s")
+    print(f"server validation (create -> in_progress, best of 3): {validate_s:.2f} s = {mb / validate_s:.0f} MB/s"
+          f" (runs: {', '.join(f'{r:.2f}' for r in runs)})")
     print(f"ratio validation/bare: {bare_s / validate_s:.2f}")
     print(f"upload (SDK, multipart, streamed to disk): {upload_s:.2f} s = {mb / upload_s:.0f} MB/s")
     print(f"server RSS: idle {idle / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB, "

@@ -24,10 +24,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer requests (CI smoke run)")
     ap.add_argument("--modes", default="queue,reject")
+    ap.add_argument("--slots", default="", help="only these slot counts, e.g. 1024 (default: all cases)")
     args = ap.parse_args()
     rows = []
     for mode in args.modes.split(","):
         for slots, base, n in CASES:
+            if args.slots and str(slots) not in args.slots.split(","):
+                continue
             if args.quick:
                 n = max(slots * 4, n // 10)
             with simulator("--slots", str(slots), "--base", str(base), "--mode", mode,

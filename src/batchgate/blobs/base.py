@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -24,3 +25,20 @@ class BlobStore(Protocol):
     async def read_range(self, key: str, start: int, end: int) -> bytes: ...
     async def delete(self, key: str) -> None: ...
     async def exists(self, key: str) -> bool: ...
+
+
+async def read_ahead(blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The same blocks, with the next one already being read while the caller works on the current one (a
+    local read runs on a thread, an S3 read on the network: either overlaps the caller's CPU work)."""
+    nxt: asyncio.Future[bytes | None] = asyncio.ensure_future(anext(blocks, None))
+    try:
+        while (block := await nxt) is not None:
+            nxt = asyncio.ensure_future(anext(blocks, None))
+            yield block
+    finally:
+        if not nxt.done():
+            nxt.cancel()
+            await asyncio.gather(nxt, return_exceptions=True)
+        aclose = getattr(blocks, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -28,6 +28,8 @@ _REQUIRED_INPUT = {
     "/v1/moderations": ("input", "Input parameter is required."),
 }
 
+_NOT_JSON = object()  # what a line that doesn't parse "parses" to
+
 ModelCheck = Callable[[str], str | None]
 """Returns None when the model can be served, else the reason it cannot."""
 
@@ -49,19 +51,28 @@ class LineValidator:
     _custom_ids: set[str] = field(default_factory=set)
     _model_verdicts: dict[str, str | None] = field(default_factory=dict)
 
-    def feed(self, line_no: int, raw: bytes) -> bool:
+    def __post_init__(self) -> None:
+        self._input_field = _REQUIRED_INPUT[self.endpoint][0]
+
+    def feed(self, line_no: int, raw: bytes | memoryview) -> bool:
         """Check one line (1-based number, without its newline). Returns True if it is a valid request."""
-        if not raw or raw.isspace():
-            return False  # blank lines (and a trailing newline) are not requests
+        if not raw:
+            return False  # an empty line (and the end of a file with a trailing newline) is not a request
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            if bytes(raw).isspace():
+                return False  # nor is a line of blanks
+            obj = _NOT_JSON
         self.requests += 1
-        err = self._check(line_no, raw)
+        err = None if self._passes(obj) else self._check(line_no, obj)
         if err is not None:
             self.bad_lines += 1
             if len(self.errors) < self.max_errors:
                 self.errors.append(err)
             return False
         if self.count_tokens is not None:
-            self.prompt_tokens += self.count_tokens(raw)
+            self.prompt_tokens += self.count_tokens(bytes(raw))
         return True
 
     def finish(self, file_bytes: int) -> list[BatchError]:
@@ -93,12 +104,34 @@ class LineValidator:
             ))
         return out
 
-    def _check(self, n: int, raw: bytes) -> BatchError | None:
-        try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+    def _passes(self, obj: Any) -> bool:
+        """The common case in one go: a line that passes every check below (then its custom_id is taken).
+        Anything else goes through the checks one by one, in their order, to find its error."""
+        if type(obj) is not dict:
+            return False
+        cid, body = obj.get("custom_id"), obj.get("body")
+        if not (type(cid) is str and type(body) is dict and obj.get("method") == "POST"
+                and obj.get("url") == self.endpoint and 0 < len(cid) <= 512 and cid not in self._custom_ids
+                and body.get("stream") is not True):
+            return False
+        model = body.get("model")
+        if model is None or model != self.model or self._model_verdicts.get(model, "unchecked") is not None:
+            return False
+        value = body.get(self._input_field)
+        if value is None:
+            return False
+        if self.endpoint == "/v1/chat/completions":
+            if type(value) is not list or not value:
+                return False
+        elif self.endpoint == "/v1/embeddings":
+            self.embedding_inputs += _count_inputs(value)
+        self._custom_ids.add(cid)
+        return True
+
+    def _check(self, n: int, obj: Any) -> BatchError | None:
+        if obj is _NOT_JSON:
             return BatchError("invalid_json_line", "This line is not parseable as valid JSON.", None, n)
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             return BatchError("invalid_json_line", "This line is not a JSON object.", None, n)
         return self._check_obj(n, obj.get("custom_id"), obj.get("method"), obj.get("url"), obj.get("body"))
 

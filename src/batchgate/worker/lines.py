@@ -15,30 +15,51 @@ class Line(NamedTuple):  # a tuple, not a frozen dataclass: built 50,000 times p
     data: bytes  # the line without its newline
 
 
-async def stream_lines(blocks: AsyncIterator[bytes]) -> AsyncIterator[list[Line]]:
-    """Yield the lines of a file as lists (one per block read), never holding more than a block and a line."""
-    rest = b""
-    offset = 0  # file offset of the first byte of `rest`
+class LineView(NamedTuple):
+    number: int
+    start: int
+    end: int
+    data: memoryview | bytes  # a view into the block read: no copy of the line is made
+
+
+async def stream_lines(blocks: AsyncIterator[bytes]) -> AsyncIterator[list[LineView]]:
+    """Yield the lines of a file as lists (one per block read), never holding more than a block and a line.
+    Lines are views into their block, not copies: only a line that spans two blocks is joined."""
+    rest = b""  # the start of a line that continues in the next block
+    offset = 0  # file offset of the first byte of `rest`, or of the next line
     number = 0
     async for block in blocks:
-        parts = (rest + block).split(b"\n") if rest else block.split(b"\n")
-        rest = parts.pop()
-        out: list[Line] = []
-        for data in parts:
+        out: list[LineView] = []
+        pos = 0
+        if rest:
+            nl = block.find(b"\n")
+            if nl < 0:
+                rest += block
+                continue
+            data = rest + block[:nl]
             number += 1
-            end = offset + len(data) + 1
-            if number == 1 and data.startswith(BOM):
-                data = data[len(BOM):]
-            out.append(Line(number, offset, end, data))
-            offset = end
+            out.append(LineView(number, offset, offset + len(data) + 1, _no_bom(data) if number == 1 else data))
+            offset += len(data) + 1
+            pos, rest = nl + 1, b""
+        base = offset - pos  # file offset of block[0]
+        view = memoryview(block)
+        find = block.find
+        while (nl := find(b"\n", pos)) >= 0:
+            number += 1
+            first = pos + 3 if number == 1 and block.startswith(BOM) else pos
+            out.append(LineView(number, base + pos, base + nl + 1, view[first:nl]))
+            pos = nl + 1
+        rest = block[pos:]
+        offset = base + pos
         if out:
             yield out
     if rest:
         number += 1
-        end = offset + len(rest)
-        if number == 1 and rest.startswith(BOM):
-            rest = rest[len(BOM):]
-        yield [Line(number, offset, end, rest)]
+        yield [LineView(number, offset, offset + len(rest), _no_bom(rest) if number == 1 else rest)]
+
+
+def _no_bom(data: bytes) -> bytes:
+    return data[len(BOM):] if data.startswith(BOM) else data
 
 
 def split_lines(raw: bytes, first_number: int, base_offset: int = 0) -> Iterator[Line]:

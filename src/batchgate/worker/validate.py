@@ -7,7 +7,7 @@ import logging
 import time
 
 from batchgate import clock
-from batchgate.blobs.base import BlobStore
+from batchgate.blobs.base import BlobStore, read_ahead
 from batchgate.domain import limits
 from batchgate.domain.batch import BatchError
 from batchgate.domain.validation import LineValidator
@@ -74,7 +74,7 @@ async def validate_batch(
         return
     started = time.perf_counter()
     cutter = ChunkCutter(chunk_size)
-    async for lines in stream_lines(blobs.read(f.id)):
+    async for lines in stream_lines(read_ahead(blobs.read(f.id))):
         for line in lines:
             if validator.feed(line.number, line.data):
                 cutter.add(line.number, line.start, line.end)
