@@ -73,7 +73,7 @@ class AdaptiveLimiter:
                 self._latency_cut_at, self._srtt_at_cut = now, self._srtt
             return
         if in_use + 1 >= self.limit * 0.8:  # only grow a window that is actually being used
-            if self.slow_start:  # x5 per round trip: from 256, a 1,024-slot engine is found in one
+            if self.slow_start:  # x5 per round trip: from 512, a 2,560-slot engine is found in one
                 self.limit = min(self.max_limit, self.limit + 4)
             else:
                 self.limit = min(self.max_limit, self.limit + max(1.0, self.limit * 0.01) / self.limit)

@@ -18,6 +18,7 @@ from batchgate.upstream.limiter import AdaptiveLimiter
 
 ADAPTIVE_CAP = 4096  # upper bound for the adaptive window when no limit is configured
 LOCAL_CAP = 64  # the in-process engine queues internally; enough in flight to fill its model batches
+INITIAL_WINDOW = 512  # requests in flight before the first answer: the window grows x5 per round trip from here
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Route:
     gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
-        self.gate = Gate(AdaptiveLimiter(max_limit=self.max_concurrency, initial=min(256, self.max_concurrency)))
+        self.gate = Gate(AdaptiveLimiter(max_limit=self.max_concurrency, initial=min(INITIAL_WINDOW, self.max_concurrency)))
 
     def matches(self, model: str) -> bool:
         return any(p == model or fnmatch.fnmatchcase(model, p) for p in self.patterns)
