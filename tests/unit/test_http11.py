@@ -189,3 +189,30 @@ async def test_connection_limit_is_kept() -> None:
         rs = await asyncio.gather(*(pool.post("/x", b"{}", 5) for _ in range(50)))
         assert all(r.status == 200 for r in rs)
     assert server.max_open <= 3 and len(server.requests) == 50
+
+
+@sync
+async def test_https_verifies_the_server_and_talks_tls() -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    server = Server(lambda req: ok(b'{"tls":true}'))
+    s = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=server_ctx)
+    port = s.sockets[0].getsockname()[1]
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    try:
+        pool = Pool(f"https://127.0.0.1:{port}/v1", {}, 4, 5.0, tls=trusting)
+        pool.start()
+        assert (await pool.post("/x", b"{}", 5)).body == b'{"tls":true}'
+        pool.close()
+        stranger = Pool(f"https://127.0.0.1:{port}/v1", {}, 4, 5.0)  # the system CAs don't know this server
+        stranger.start()
+        with pytest.raises(HttpError, match="Could not connect"):
+            await stranger.post("/x", b"{}", 5)
+    finally:
+        s.close()

@@ -181,14 +181,21 @@ def _raw_deflate(body: bytes) -> bytes:
 class Pool:
     """Keep-alive connections to one origin, at most `limit` open at once."""
 
-    def __init__(self, base_url: str, headers: dict[str, str], limit: int, connect_timeout: float) -> None:
+    def __init__(
+        self, base_url: str, headers: dict[str, str], limit: int, connect_timeout: float,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """`tls`: for https, the context that verifies the server (default: the system's CAs, or the file
+        named by SSL_CERT_FILE)."""
         u = urlsplit(base_url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
         self.host = u.hostname
         self.port = u.port or (443 if u.scheme == "https" else 80)
         self.path = u.path.rstrip("/")
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if u.scheme == "https" else None
+        self._ssl: ssl.SSLContext | None = None
+        if u.scheme == "https":
+            self._ssl = tls or ssl.create_default_context()
         default_port = self.port == (443 if u.scheme == "https" else 80)
         host = self.host if ":" not in self.host else f"[{self.host}]"
         fixed = {"Host": host if default_port else f"{host}:{self.port}", "Accept-Encoding": "gzip, deflate",
