@@ -12,6 +12,7 @@ import logging
 import signal
 
 from batchgate.app import running_parts
+from batchgate.runtime import settle_gc
 from batchgate.settings import Settings
 
 log = logging.getLogger("batchgate.worker")
@@ -25,6 +26,7 @@ async def run_worker_process(settings: Settings) -> None:
     try:
         async with running_parts(settings, with_worker=True) as parts:
             assert parts.worker is not None
+            settle_gc()
             log.info("worker process ready (%s)", parts.worker.id)
             await stop.wait()
             log.info("stopping worker %s: no new claims, releasing leases", parts.worker.id)

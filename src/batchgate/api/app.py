@@ -16,6 +16,7 @@ from batchgate.api.requestid import RequestIdMiddleware
 from batchgate.app import running_parts
 from batchgate.dashboard.mount import dashboard
 from batchgate.errors import BatchgateError
+from batchgate.runtime import settle_gc
 from batchgate.services.ratelimit import Rate, RateLimiter
 from batchgate.services.webhooks import WebhookService
 from batchgate.settings import Settings
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> Starlette:
             app.state.ctx = Context(settings, p.auth, p.files, p.uploads, p.batches, p.router, worker, limiter,
                                     ready=True, metrics=p.metrics,
                                     webhooks=WebhookService(p.store, p.batches, settings.webhook_allow_private))
+            settle_gc()
             try:
                 yield
             finally:

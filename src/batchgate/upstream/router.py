@@ -30,7 +30,8 @@ class Route:
     gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
-        self.gate = Gate(AdaptiveLimiter(max_limit=self.max_concurrency, initial=min(INITIAL_WINDOW, self.max_concurrency)))
+        initial = min(INITIAL_WINDOW, self.max_concurrency)
+        self.gate = Gate(AdaptiveLimiter(max_limit=self.max_concurrency, initial=initial))
 
     def matches(self, model: str) -> bool:
         return any(p == model or fnmatch.fnmatchcase(model, p) for p in self.patterns)
