@@ -266,7 +266,7 @@ class SQLiteStore:
         return int(r[0])
 
     async def count_batches_by_status(self, project: str | None = None) -> dict[BatchStatus, int]:
-        found = await self._all(
+        found = await self._bulk(  # a scan of every batch, at scrape time: not on the API's loop
             "SELECT status, COUNT(*) FROM batches WHERE (? IS NULL OR project = ?) GROUP BY status", (project, project)
         )
         return {BatchStatus(r[0]): int(r[1]) for r in found}
