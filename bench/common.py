@@ -60,7 +60,7 @@ def process(args: list[str], ready_url: str, env: dict[str, str] | None = None,
             p.kill()
             p.wait()
         if log:
-            out.close()  # type: ignore[union-attr]
+            out.close()
 
 
 @contextmanager
@@ -78,6 +78,20 @@ def batchgate(upstream: str, env: dict[str, str] | None = None) -> Iterator[str]
         with process([sys.executable, "-m", "batchgate", "serve", "--port", str(port), "--data-dir", tmp,
                       "--upstream", upstream + "/v1"], f"http://127.0.0.1:{port}/health",
                      env={"BATCHGATE_LOG_LEVEL": "warning", **(env or {})}):
+            yield f"http://127.0.0.1:{port}/v1"
+
+
+@contextmanager
+def split_batchgate(upstream: str) -> Iterator[str]:
+    """`serve --no-worker` for the API and one `batchgate worker` process, on one data directory."""
+    port = free_port()
+    env = {"BATCHGATE_LOG_LEVEL": "warning"}
+    with tempfile.TemporaryDirectory(prefix="bg-split-") as tmp:
+        common = ["--data-dir", tmp, "--upstream", upstream + "/v1"]
+        with process([sys.executable, "-m", "batchgate", "serve", "--no-worker", "--port", str(port), *common],
+                     f"http://127.0.0.1:{port}/health", env=env), \
+                process([sys.executable, "-m", "batchgate", "worker", *common],
+                        f"http://127.0.0.1:{port}/health", env=env):
             yield f"http://127.0.0.1:{port}/v1"
 
 

@@ -15,10 +15,7 @@ import asyncio
 import json
 import random
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import batchgate, chat_lines, free_port, process, simulator  # noqa: E402
+from common import batchgate, chat_lines, simulator, split_batchgate  # noqa: E402
 
 HEADERS = {"Authorization": "Bearer bench"}
 
@@ -125,20 +122,6 @@ async def run(base: str, a: argparse.Namespace) -> dict[str, Any]:
             "api_calls_per_s": round(len(everything) / elapsed, 1), "overall": summary(everything),
             "per_call": {k: summary(v) for k, v in lat.items()}, "errors": errors[:10], "error_count": len(errors),
             "p99_by_window": by_window}
-
-
-@contextmanager
-def split_batchgate(upstream: str) -> Iterator[str]:
-    """`serve --no-worker` for the API and one `batchgate worker` process, on one data directory."""
-    port = free_port()
-    env = {"BATCHGATE_LOG_LEVEL": "warning"}
-    with tempfile.TemporaryDirectory(prefix="bg-load-") as tmp:
-        common = ["--data-dir", tmp, "--upstream", upstream + "/v1"]
-        with process([sys.executable, "-m", "batchgate", "serve", "--no-worker", "--port", str(port), *common],
-                     f"http://127.0.0.1:{port}/health", env=env), \
-                process([sys.executable, "-m", "batchgate", "worker", *common],
-                        f"http://127.0.0.1:{port}/health", env=env):
-            yield f"http://127.0.0.1:{port}/v1"
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 a poller times API calls (batches.retrieve and batches.list); total throughput is compared with one batch of
 the same size alone, in the same run.
 
-Run: .venv/bin/python bench/state.py [--batches 10] [--requests 50000]
+Run: .venv/bin/python bench/state.py [--batches 10] [--requests 50000] [--split]
+(--split: the API in `serve --no-worker` and the worker in `batchgate worker`, two processes.)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import statistics
 import threading
 import time
 
-from common import batchgate, chat_lines, simulator
+from common import batchgate, chat_lines, simulator, split_batchgate
 from openai import OpenAI
 
 TERMINAL = ("completed", "failed", "cancelled", "expired")
@@ -41,8 +42,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batches", type=int, default=10)
     ap.add_argument("--requests", type=int, default=50_000)
+    ap.add_argument("--split", action="store_true", help="API and worker in two processes (serve --no-worker)")
     args = ap.parse_args()
-    with simulator("--slots", "100000", "--base", "0") as sim, batchgate(sim) as api:
+    with simulator("--slots", "100000", "--base", "0") as sim, \
+            (split_batchgate(sim) if args.split else batchgate(sim)) as api:
         client = OpenAI(base_url=api, api_key="bench", max_retries=0, timeout=120)
         # one batch alone
         t0 = time.monotonic()
