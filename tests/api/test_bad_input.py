@@ -139,6 +139,9 @@ def test_list_unknown_after_is_not_a_crash(server: BatchgateServer) -> None:
         ("GET", "/files/file-x/nope"),
         ("GET", "/batches/batch_x/nope"),
         ("GET", "/uploads/upload_x"),
+        ("GET", "/files/file-x/"),  # a trailing slash is another path: 404, not a redirect
+        ("GET", "/batches/"),
+        ("POST", "/batches/batch_x/cancel/"),
     ],
 )
 def test_unknown_route_under_v1(server: BatchgateServer, method: str, path: str) -> None:

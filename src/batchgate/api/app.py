@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
 
 from batchgate.api import admin, batches, events, files, metrics, openapi, system, uploads, webhooks
 from batchgate.api.context import Context
@@ -44,9 +46,10 @@ def create_app(settings: Settings) -> Starlette:
                 if worker is not None:
                     await worker.stop()
 
-    return Starlette(
+    app = Starlette(
         routes=[*system.routes, *openapi.routes, *files.routes, *uploads.routes, *batches.routes, *admin.routes,
-                *events.routes, *metrics.routes, *webhooks.routes, dashboard()],
+                *events.routes, *metrics.routes, *webhooks.routes,
+                Route("/ui", lambda request: RedirectResponse("/ui/"), methods=["GET"]), dashboard()],
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={
             BatchgateError: on_batchgate_error,
@@ -55,3 +58,7 @@ def create_app(settings: Settings) -> Starlette:
         },
         lifespan=lifespan,
     )
+    # An unknown path is a 404 in the error envelope, as OpenAI answers it: never a redirect to a path
+    # without its trailing slash (`/v1/files/x/` is not `/v1/files/x`).
+    app.router.redirect_slashes = False
+    return app
