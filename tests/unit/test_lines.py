@@ -34,7 +34,7 @@ def test_stream_lines_matches_one_split(size: int, ahead: bool) -> None:
     assert asyncio.run(collect(DATA, size, ahead)) == want
     assert want[0][3] == b'{"a":1}' and want[0][1:3] == (0, len(BOM) + 8)  # the BOM is not part of line 1
     assert want[-1] == (5, len(DATA) - 20, len(DATA), b"last-without-newline")
-    for n, start, end, data in want[1:]:
+    for _, start, end, data in want[1:]:
         assert DATA[start:end].rstrip(b"\n") == data
 
 
