@@ -216,3 +216,14 @@ async def test_https_verifies_the_server_and_talks_tls() -> None:
             await stranger.post("/x", b"{}", 5)
     finally:
         s.close()
+
+
+@sync
+async def test_connections_the_server_closes_give_their_place_back() -> None:
+    server = Server(lambda req: ok(b"{}"), close_after=True)  # keep-alive by its headers, closed anyway
+    async for pool in pool_for(server, limit=1):
+        for _ in range(5):
+            await asyncio.sleep(0.02)  # the close arrives while the connection sits idle
+            r = await asyncio.wait_for(pool.post("/x", b"{}", 5), 5)
+            assert r.status == 200
+    assert server.connections == 5

@@ -203,7 +203,7 @@ class Pool:
         self._head = "".join(f"{k}: {v}\r\n" for k, v in fixed.items()).encode("latin-1")
         self._limit = limit
         self._connect_timeout = connect_timeout
-        self._idle: deque[_Connection] = deque()
+        self._idle: dict[_Connection, None] = {}  # an ordered set: the newest last, any one removed in O(1)
         self._open: set[_Connection] = set()
         self._connecting = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -229,10 +229,10 @@ class Pool:
     async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
         while True:
             while self._idle:
-                conn = self._idle.pop()  # the most recently used: the least likely to have timed out
+                conn, _ = self._idle.popitem()  # the most recently used: the least likely to have timed out
                 if conn.transport is not None and not conn.transport.is_closing():
                     return conn
-                self._forget(conn)
+                conn.close()
             if len(self._open) + self._connecting < self._limit:
                 return await self._connect(loop, deadline)
             waiter: asyncio.Future[None] = loop.create_future()
@@ -264,20 +264,20 @@ class Pool:
             self._connecting -= 1
             self._wake()
         conn: _Connection = proto
+        if conn.transport is None:  # closed before we got to count it
+            raise HttpError("The upstream closed the connection as it opened.")
         self._open.add(conn)
         return conn
 
     def _release(self, conn: _Connection) -> None:
-        self._idle.append(conn)
+        self._idle[conn] = None
         self._wake()
 
     def _forget(self, conn: _Connection) -> None:
-        self._open.discard(conn)
-        try:
-            self._idle.remove(conn)
-        except ValueError:
-            pass
-        self._wake()
+        if conn in self._open:
+            self._open.discard(conn)
+            self._idle.pop(conn, None)
+            self._wake()
 
     def _wake(self) -> None:
         while self._waiters:
