@@ -41,7 +41,7 @@ class LineValidator:
     endpoint: str
     check_model: ModelCheck
     max_errors: int = 100
-    count_tokens: Callable[[bytes], int] | None = None  # prompt tokens of a valid line, when a limit applies
+    count_tokens: Callable[[dict[str, Any]], int] | None = None  # prompt tokens of a valid line's body, if limited
     prompt_tokens: int = 0
     requests: int = 0
     embedding_inputs: int = 0
@@ -72,7 +72,7 @@ class LineValidator:
                 self.errors.append(err)
             return False
         if self.count_tokens is not None:
-            self.prompt_tokens += self.count_tokens(bytes(raw))
+            self.prompt_tokens += self.count_tokens(obj["body"])
         return True
 
     def finish(self, file_bytes: int) -> list[BatchError]:

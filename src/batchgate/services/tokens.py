@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-import orjson
-
 from batchgate.errors import ConfigError
 
 
@@ -24,9 +22,8 @@ class PromptTokenCounter:
             ) from e
         self._enc: _Encoding = bpe_openai.get_encoding(encoding)
 
-    def count_line(self, raw: bytes) -> int:
-        """Prompt tokens of one (already validated) batch input line."""
-        body = orjson.loads(raw).get("body") or {}
+    def count_body(self, body: dict[str, Any]) -> int:
+        """Prompt tokens of the body of one (already validated) batch input line."""
         return sum(len(self._enc.encode(t)) for t in _texts(body))
 
 
