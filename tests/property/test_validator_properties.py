@@ -131,3 +131,61 @@ def test_duplicate_custom_ids_flag_every_repeat(ids: list[str]) -> None:
         assert ok == (c not in seen)
         seen.add(c)
     assert all(e.code == "duplicate_custom_id" for e in v.errors)
+
+
+class OneCheckAtATime(LineValidator):
+    """The validator without its one-pass shortcut for valid lines (`_passes`)."""
+
+    def _passes(self, obj: Any) -> bool:
+        return False
+
+
+INPUT_FIELD = {"/v1/chat/completions": "messages", "/v1/completions": "prompt"}  # the others take `input`
+EDGES: dict[str, list[Any]] = {  # values that break (or only just keep) one rule each
+    "custom_id": ["", "x" * 512, "x" * 513, 5],
+    "method": ["post", "GET", 1],
+    "url": [*ENDPOINTS, "/v1/other"],
+    "body": [[], "body"],
+    "model": ["", "other", "unknown", 3],
+    "input": [[], "", ["a", "b"], [1, 2], {"a": 1}],
+    "stream": [True, False, "true"],
+}
+
+
+@st.composite
+def near_valid(draw: st.DrawFn, endpoint: str) -> bytes:
+    """A valid request for `endpoint`, often with one field removed or set to an edge value."""
+    field = INPUT_FIELD.get(endpoint, "input")
+    value = draw(messages.filter(bool)) if field == "messages" else draw(st.text(min_size=1, max_size=8))
+    body: dict[str, Any] = {"model": draw(st.sampled_from(MODELS)), field: value}
+    req: dict[str, Any] = {"custom_id": draw(st.sampled_from(["a", "b", "c"])), "method": "POST", "url": endpoint,
+                           "body": body}
+    key = draw(st.sampled_from([None, None, *EDGES]))
+    if key is not None:
+        target = body if key in ("model", "input", "stream") else req
+        name = field if key == "input" else key
+        if draw(st.booleans()) and name in target:
+            del target[name]
+        else:
+            target[name] = draw(st.sampled_from(EDGES[key]))
+    return orjson.dumps(req)
+
+
+@SETTINGS
+@given(st.sampled_from(ENDPOINTS).flatmap(lambda e: st.tuples(st.just(e), st.lists(near_valid(e), max_size=12))),
+       st.lists(lines(), max_size=3))
+def test_the_one_pass_check_agrees_with_the_checks_one_by_one(
+    case: tuple[str, list[bytes]], noise: list[bytes]
+) -> None:
+    # `_passes` repeats every check in one go for speed: if a check is added or changed in one place and not
+    # the other, this fails.
+    endpoint, raws = case
+    raws = raws + noise
+
+    def model_check(m: str) -> str | None:
+        return None if m in MODELS else f"unknown model {m}"
+
+    fast, slow = LineValidator(endpoint, model_check, 100), OneCheckAtATime(endpoint, model_check, 100)
+    assert [fast.feed(i, raw) for i, raw in enumerate(raws, 1)] == [slow.feed(i, raw) for i, raw in enumerate(raws, 1)]
+    assert fast.finish(1) == slow.finish(1)
+    assert (fast.requests, fast.embedding_inputs, fast.model) == (slow.requests, slow.embedding_inputs, slow.model)
