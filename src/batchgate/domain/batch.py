@@ -14,6 +14,9 @@ ENDPOINTS = (
     "/v1/completions",
     "/v1/responses",
     "/v1/moderations",
+    "/v1/images/generations",
+    "/v1/images/edits",
+    "/v1/videos",
 )
 
 _WINDOW = re.compile(r"^([1-9][0-9]{0,3})([hd])$")
