@@ -3,8 +3,9 @@
 Run it as `python tests/fake_upstream.py --port P` (P may be 0; the chosen port is printed as
 `LISTENING <port>` on stdout) or import `create_app()` / `FakeState`.
 
-It answers `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/responses` and
-`/v1/moderations` with realistic, deterministic bodies (the reply echoes the input) and an
+It answers `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/responses`,
+`/v1/moderations`, `/v1/images/generations`, `/v1/images/edits` and `/v1/videos` with realistic,
+deterministic bodies (the reply echoes the input; an image is a tiny PNG, a video a queued job) and an
 `x-request-id` header. Misbehaviour is switched on in two ways:
 
 * globally, with `POST /_control` (JSON knobs: latency, error_rate, rate_429, retry_after,
@@ -25,19 +26,39 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import json
 import random
+import struct
 import sys
 import time
 import uuid
+import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-ENDPOINTS = ("chat/completions", "completions", "embeddings", "responses", "moderations")
+ENDPOINTS = (
+    "chat/completions", "completions", "embeddings", "responses", "moderations", "images/generations", "images/edits",
+    "videos",
+)
+
+
+def png_1x1() -> bytes:
+    """A valid 1x1 grey PNG, built rather than pasted so it is plainly what it says."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)  # 1x1, 8-bit greyscale
+    pixels = zlib.compress(b"\x00\x80")  # one row: filter byte 0, then the grey value
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+PNG_B64 = base64.b64encode(png_1x1()).decode()  # what every generated or edited image is
 DEFAULT_KNOBS: dict[str, Any] = {
     "latency": 0.0,
     "error_rate": 0.0,
@@ -273,12 +294,54 @@ def moderations_body(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def images_body(body: dict[str, Any]) -> dict[str, Any]:
+    """An `images.generate` / `images.edit` ImagesResponse: `n` images as b64_json, with GPT-image usage."""
+    n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 0 else 1
+    prompt_tokens = count_tokens(input_text(body))
+    return {
+        "created": int(time.time()),
+        "data": [{"b64_json": PNG_B64, "revised_prompt": input_text(body)} for _ in range(n)],
+        "background": "opaque",
+        "output_format": "png",
+        "size": body.get("size") or "1024x1024",
+        "quality": body.get("quality") or "low",
+        "usage": {
+            "input_tokens": prompt_tokens,
+            "input_tokens_details": {"text_tokens": prompt_tokens, "image_tokens": 0},
+            "output_tokens": 16 * n,
+            "total_tokens": prompt_tokens + 16 * n,
+        },
+    }
+
+
+def video_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A `videos.create` answer: the job, queued (a real one is polled and downloaded later)."""
+    return {
+        "id": "video_" + short_id(json.dumps(body, sort_keys=True)),
+        "object": "video",
+        "model": body.get("model"),
+        "status": "queued",
+        "progress": 0,
+        "created_at": int(time.time()),
+        "completed_at": None,
+        "expires_at": None,
+        "prompt": body.get("prompt"),
+        "size": body.get("size") or "720x1280",
+        "seconds": str(body.get("seconds") or "4"),
+        "remixed_from_video_id": None,
+        "error": None,
+    }
+
+
 BUILDERS = {
     "chat/completions": chat_body,
     "completions": completion_body,
     "embeddings": embeddings_body,
     "responses": responses_body,
     "moderations": moderations_body,
+    "images/generations": images_body,
+    "images/edits": images_body,
+    "videos": video_body,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import socket
@@ -72,6 +73,24 @@ def test_moderations(fake: FakeUpstream) -> None:
     body = post(fake, "/moderations", {"input": ["x", "y"]}).json()
     assert len(body["results"]) == 2
     assert body["results"][0]["flagged"] is False
+
+
+@pytest.mark.parametrize("path", ["/images/generations", "/images/edits"])
+def test_images_are_png_b64_json(fake: FakeUpstream, path: str) -> None:
+    body = post(fake, path, {"model": "gpt-image-1", "prompt": "a cat", "n": 2,
+                             "images": [{"image_url": "https://example.com/a.png"}]}).json()
+    assert isinstance(body["created"], int)
+    assert len(body["data"]) == 2
+    png = base64.b64decode(body["data"][0]["b64_json"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and png.endswith(b"IEND\xaeB`\x82")
+    assert body["data"][0]["revised_prompt"] == "a cat"
+    assert body["usage"]["total_tokens"] == body["usage"]["input_tokens"] + body["usage"]["output_tokens"]
+
+
+def test_videos_answer_a_queued_job(fake: FakeUpstream) -> None:
+    body = post(fake, "/videos", {"model": "sora-2", "prompt": "waves", "seconds": "8"}).json()
+    assert body["object"] == "video" and body["status"] == "queued" and body["id"].startswith("video_")
+    assert (body["model"], body["prompt"], body["seconds"], body["error"]) == ("sora-2", "waves", "8", None)
 
 
 def test_fail_times_then_success(fake: FakeUpstream) -> None:

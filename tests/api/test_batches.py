@@ -111,8 +111,8 @@ def test_bad_completion_window(client: OpenAI, input_file: str, window: str) -> 
     "endpoint",
     [
         "/v1/invalid/endpoint",
-        "/v1/images/generations",
-        "/v1/videos",
+        "/v1/images/variations",
+        "/v1/videos/remix",
         "/v1/chat/completions/",
         "chat/completions",
     ],
@@ -125,7 +125,8 @@ def test_bad_endpoint(client: OpenAI, input_file: str, endpoint: str) -> None:
 
 @pytest.mark.parametrize(
     "endpoint",
-    ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses", "/v1/moderations"],
+    ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses", "/v1/moderations",
+     "/v1/images/generations", "/v1/images/edits", "/v1/videos"],
 )
 def test_executable_endpoints_accepted(client: OpenAI, input_file: str, endpoint: str) -> None:
     assert create(client, input_file, endpoint=endpoint).endpoint == endpoint

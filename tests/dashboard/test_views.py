@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from batchgate.dashboard import views
-from batchgate.domain.batch import Batch, RequestCounts
+from batchgate.domain.batch import Batch, BatchError, RequestCounts
 from batchgate.domain.status import BatchStatus
 
 BASE = Batch("batch_1", "p", "/v1/chat/completions", "file-1", "24h", BatchStatus.VALIDATING, 1000, 90_000)
@@ -36,6 +36,39 @@ def test_failed_at_validation_is_complete_without_requests() -> None:
     b = dataclasses.replace(BASE, status=BatchStatus.FAILED, failed_at=1001)
     assert views.progress(b, now=2000).percent == 100.0
     assert [e.status for e in views.timeline(b)] == [BatchStatus.VALIDATING, BatchStatus.FAILED]
+
+
+def test_progress_counts_the_requests_that_ran_not_those_a_cancel_or_expiry_settled() -> None:
+    # 100 requests: 25 completed and 5 failed upstream before the cancel; 70 never ran (counted as failed too).
+    cancelled = dataclasses.replace(running(25, 75, 100), status=BatchStatus.CANCELLED, cancelling_at=1040,
+                                    cancelled_at=1041, request_counts=RequestCounts(100, 25, 75, not_run=70))
+    p = views.progress(cancelled, now=5000)
+    assert (p.done, p.total, p.percent, p.failed, p.not_run) == (30, 100, 30.0, 5, 70)
+    assert p.rate == 1.0 and p.eta_seconds is None  # 30 ran in the 30 s before the cancel
+    expired = dataclasses.replace(cancelled, status=BatchStatus.EXPIRED, expired_at=1100,
+                                  request_counts=RequestCounts(100, 40, 60, not_run=60))
+    assert views.progress(expired, now=5000).percent == 40.0
+    never_started = dataclasses.replace(BASE, status=BatchStatus.CANCELLED, cancelled_at=1001)
+    assert views.progress(never_started, now=5000).percent == 0.0  # cancelled while validating: nothing ran
+    cancelling = dataclasses.replace(running(25, 5, 100), status=BatchStatus.CANCELLING, cancelling_at=1040)
+    assert views.progress(cancelling, now=1045).percent == 30.0  # live counts hold only what ran
+
+
+def test_validation_errors_grouped_by_code_most_first() -> None:
+    errors = (
+        BatchError("invalid_url", "Wrong URL.", "url", 1), BatchError("model_mismatch", "Other model.", None, 2),
+        BatchError("invalid_url", "Wrong URL.", "url", 3), BatchError("invalid_url", "Wrong URL.", "url", 4),
+        BatchError("duplicate_custom_id", "Again.", None, 5), BatchError("too_many_errors", "9 more lines."),
+    )
+    assert views.error_groups(errors) == [
+        views.ErrorGroup("invalid_url", 3, "Wrong URL.", (1, 3, 4)),
+        views.ErrorGroup("model_mismatch", 1, "Other model.", (2,)),
+        views.ErrorGroup("duplicate_custom_id", 1, "Again.", (5,)),
+        views.ErrorGroup("too_many_errors", 1, "9 more lines.", ()),
+    ]
+    assert views.error_groups(None) == []
+    assert views.lines((1, 2, 3)) == "1, 2, 3"
+    assert views.lines(tuple(range(1, 41)), shown=3) == "1, 2, 3, … (40 lines)"
 
 
 def test_timeline_orders_each_status_change() -> None:

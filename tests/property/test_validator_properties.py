@@ -140,7 +140,8 @@ class OneCheckAtATime(LineValidator):
         return False
 
 
-INPUT_FIELD = {"/v1/chat/completions": "messages", "/v1/completions": "prompt"}  # the others take `input`
+INPUT_FIELD = {"/v1/chat/completions": "messages", "/v1/completions": "prompt", "/v1/images/generations": "prompt",
+               "/v1/images/edits": "prompt", "/v1/videos": "prompt"}  # the others take `input`
 EDGES: dict[str, list[Any]] = {  # values that break (or only just keep) one rule each
     "custom_id": ["", "x" * 512, "x" * 513, 5],
     "method": ["post", "GET", 1],
@@ -158,6 +159,8 @@ def near_valid(draw: st.DrawFn, endpoint: str) -> bytes:
     field = INPUT_FIELD.get(endpoint, "input")
     value = draw(messages.filter(bool)) if field == "messages" else draw(st.text(min_size=1, max_size=8))
     body: dict[str, Any] = {"model": draw(st.sampled_from(MODELS)), field: value}
+    if endpoint == "/v1/images/edits":
+        body["images"] = draw(st.sampled_from([[{"image_url": "https://x/y.png"}], [], "y.png", None]))
     req: dict[str, Any] = {"custom_id": draw(st.sampled_from(["a", "b", "c"])), "method": "POST", "url": endpoint,
                            "body": body}
     key = draw(st.sampled_from([None, None, *EDGES]))
@@ -185,7 +188,11 @@ def test_the_one_pass_check_agrees_with_the_checks_one_by_one(
     def model_check(m: str) -> str | None:
         return None if m in MODELS else f"unknown model {m}"
 
-    fast, slow = LineValidator(endpoint, model_check, 100), OneCheckAtATime(endpoint, model_check, 100)
+    def serves(m: str) -> str | None:  # the route of "other" does not serve the endpoint
+        return None if m == "m" else f"{m} does not serve {endpoint}"
+
+    fast = LineValidator(endpoint, model_check, 100, check_endpoint=serves)
+    slow = OneCheckAtATime(endpoint, model_check, 100, check_endpoint=serves)
     assert [fast.feed(i, raw) for i, raw in enumerate(raws, 1)] == [slow.feed(i, raw) for i, raw in enumerate(raws, 1)]
     assert fast.finish(1) == slow.finish(1)
     assert (fast.requests, fast.embedding_inputs, fast.model) == (slow.requests, slow.embedding_inputs, slow.model)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from pgtools import Body
 
-from batchgate.domain.batch import Batch, RequestCounts, Usage
+from batchgate.domain.batch import Batch, ErrorCount, RequestCounts, Usage
 from batchgate.domain.files import StoredFile
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.work import ChunkSpec, RequestResult, TaskKind
@@ -103,6 +103,14 @@ def test_cancel_stops_claims_and_finalize_waits_for_live_chunks(run_with_store: 
         assert fin is not None and fin.kind is TaskKind.FINALIZE
         # the finalizer's claim fences out the old chunk holder
         assert not await s.record_results("batch_0", 0, c0.generation, [result(1)])
+        codes = (ErrorCount("batch_cancelled", 3, "Not executed."), ErrorCount("server_error", 1, "Boom \u00e9."))
+        assert await s.finish_batch("batch_0", fin.generation, BatchStatus.CANCELLED, 6, None, "err",
+                                    RequestCounts(4, 0, 4, not_run=3), codes)
+        b = await s.get_batch("batch_0")
+        assert b is not None and b.status is BatchStatus.CANCELLED
+        assert b.request_counts == RequestCounts(4, 0, 4, not_run=3) and b.error_counts == codes
+        listed = await s.list_batches("p", None, 10)
+        assert listed.items[0].error_counts == codes
 
     run_with_store(body)
 

@@ -56,6 +56,47 @@ def test_duplicates_and_mixed_models_point_at_the_offending_line() -> None:
     ]
 
 
+def request(cid: str, url: str, body: dict[str, object]) -> bytes:
+    return orjson.dumps({"custom_id": cid, "method": "POST", "url": url, "body": body})
+
+
+@pytest.mark.parametrize(("url", "body", "expected"), [
+    ("/v1/images/generations", {"model": "m", "prompt": "a cat"}, []),
+    ("/v1/images/generations", {"model": "m", "n": 2}, [("invalid_request", "body.prompt", 1)]),
+    ("/v1/images/edits", {"model": "m", "prompt": "a hat", "images": [{"image_url": "https://x/y.png"}]}, []),
+    ("/v1/images/edits", {"model": "m", "images": [{"file_id": "file-1"}]}, [("invalid_request", "body.prompt", 1)]),
+    ("/v1/images/edits", {"model": "m", "prompt": "a hat"}, [("invalid_request", "body.images", 1)]),
+    ("/v1/images/edits", {"model": "m", "prompt": "a hat", "images": []}, [("invalid_request", "body.images", 1)]),
+    ("/v1/images/edits", {"model": "m", "prompt": "a hat", "images": "x.png"}, [("invalid_request", "body.images", 1)]),
+    ("/v1/videos", {"model": "m", "prompt": "waves", "seconds": "4"}, []),
+    ("/v1/videos", {"model": "m", "seconds": "4"}, [("invalid_request", "body.prompt", 1)]),
+    ("/v1/videos", {"model": "m", "prompt": "waves", "stream": True}, [("streaming_unsupported", "body.stream", 1)]),
+])
+def test_image_and_video_lines_need_their_fields(
+    url: str, body: dict[str, object], expected: list[tuple[str, object, object]]
+) -> None:
+    assert check(request("a", url, body), endpoint=url) == expected
+
+
+def test_a_route_that_does_not_serve_the_endpoint_fails_every_line_asking_once() -> None:
+    asked: list[str] = []
+
+    def serves(model: str) -> str | None:
+        asked.append(model)
+        return f"Model '{model}' does not serve /v1/moderations."
+
+    v = LineValidator("/v1/moderations", lambda m: None, check_endpoint=serves)
+    for i in (1, 2, 3):
+        assert not v.feed(i, request(f"c{i}", "/v1/moderations", {"model": "echo", "input": "x"}))
+    errs = v.finish(10)
+    assert [(e.code, e.param, e.line) for e in errs] == [("unsupported_endpoint", "url", n) for n in (1, 2, 3)]
+    assert errs[0].message == "Model 'echo' does not serve /v1/moderations."
+    assert asked == ["echo"]
+    unknown = LineValidator("/v1/moderations", lambda m: "no such model", check_endpoint=serves)
+    unknown.feed(1, request("c", "/v1/moderations", {"model": "gpt", "input": "x"}))
+    assert [e.code for e in unknown.finish(10)] == ["model_not_found"]  # the model first: nothing serves it
+
+
 def test_blank_lines_are_skipped_and_empty_file_fails() -> None:
     assert check(line(), b"", b"  ") == []
     assert check(b"", b"\r") == [("empty_file", None, None)]

@@ -59,7 +59,7 @@ class BatchPages:
         return self._r.page(request, template, {
             "nav": "batches", "b": batch, "p": views.progress(batch, time.time()),
             "timeline": views.timeline(batch), "cancellable": views.cancellable(batch), "notice": notice,
-            "deliveries": deliveries,
+            "deliveries": deliveries, "error_groups": views.error_groups(batch.errors),
         }, who=who, status_code=status_code)
 
     async def cancel(self, request: Request) -> Response:

@@ -32,7 +32,9 @@ class Renderer:
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
         )
-        env.filters.update(when=views.when, duration=views.duration, size=views.size, rate=views.rate)
+        env.filters.update(
+            when=views.when, duration=views.duration, size=views.size, rate=views.rate, lines=views.lines
+        )
         self._templates = Jinja2Templates(env=env)
 
     def page(

@@ -7,17 +7,29 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from batchgate.domain.batch import Batch
+from batchgate.domain.batch import Batch, BatchError
 from batchgate.domain.status import CANCELLABLE, BatchStatus
 
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    done: int  # completed + failed
+    done: int  # requests that ran: completed, or failed with a result (an upstream error, a timeout after retries)
     total: int
-    percent: float  # 0-100; 0 while the total is unknown (validating)
+    percent: float  # 100 * done / total; 0 while the total is unknown (validating)
     rate: float | None  # requests per second since in_progress_at; None before any request ran
     eta_seconds: float | None  # None when not running or no rate yet
+    failed: int = 0  # requests that ran and failed
+    not_run: int = 0  # requests that never ran: the batch was cancelled or expired first
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorGroup:
+    """The validation errors of one code: how many, on which lines, and the first one's message."""
+
+    code: str
+    count: int
+    example: str
+    lines: tuple[int, ...]  # empty for an error about the whole file
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +39,15 @@ class TimelineEntry:
 
 
 def progress(batch: Batch, now: float) -> Progress:
+    """Progress counts the requests that ran, not those a cancel or the end of the window settled: a cancelled
+    batch whose 30 of 100 requests ran stands at 30%."""
     counts = batch.request_counts
-    done = counts.completed + counts.failed
-    percent = 100.0 * done / counts.total if counts.total else (100.0 if batch.status.terminal else 0.0)
+    failed = counts.failed - counts.not_run
+    done = counts.completed + failed
+    if counts.total:
+        percent = 100.0 * done / counts.total
+    else:  # nothing to run: done if it ended by validation, not if it was cancelled or expired first
+        percent = 100.0 if batch.status in (BatchStatus.COMPLETED, BatchStatus.FAILED) else 0.0
     rate = eta = None
     if batch.in_progress_at is not None and done:
         # A finished run's rate is measured up to when its last request finished, not up to now.
@@ -38,7 +56,24 @@ def progress(batch: Batch, now: float) -> Progress:
         rate = done / elapsed
         if batch.status is BatchStatus.IN_PROGRESS and counts.total > done:
             eta = (counts.total - done) / rate
-    return Progress(done, counts.total, min(percent, 100.0), rate, eta)
+    return Progress(done, counts.total, min(percent, 100.0), rate, eta, failed, counts.not_run)
+
+
+def error_groups(errors: tuple[BatchError, ...] | None) -> list[ErrorGroup]:
+    """Validation errors grouped by code, the most frequent first (ties in the order they first appear)."""
+    found: dict[str, list[BatchError]] = {}
+    for e in errors or ():
+        found.setdefault(e.code, []).append(e)
+    groups = [ErrorGroup(code, len(es), es[0].message, tuple(e.line for e in es if e.line is not None))
+              for code, es in found.items()]
+    order = {g.code: i for i, g in enumerate(groups)}
+    return sorted(groups, key=lambda g: (-g.count, order[g.code]))
+
+
+def lines(numbers: tuple[int, ...], shown: int = 10) -> str:
+    """'3, 8, 13' or, past `shown`, '3, 8, 13, … (40 lines)'."""
+    text = ", ".join(str(n) for n in numbers[:shown])
+    return text if len(numbers) <= shown else f"{text}, … ({len(numbers)} lines)"
 
 
 def timeline(batch: Batch) -> list[TimelineEntry]:

@@ -14,6 +14,9 @@ ENDPOINTS = (
     "/v1/completions",
     "/v1/responses",
     "/v1/moderations",
+    "/v1/images/generations",
+    "/v1/images/edits",
+    "/v1/videos",
 )
 
 _WINDOW = re.compile(r"^([1-9][0-9]{0,3})([hd])$")
@@ -79,6 +82,16 @@ class RequestCounts:
     total: int = 0
     completed: int = 0
     failed: int = 0
+    not_run: int = 0  # of `failed`, the requests that never ran (the batch was cancelled or expired first)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCount:
+    """How many of a batch's failed requests share one error code, and one of their messages."""
+
+    code: str
+    count: int
+    example: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +120,4 @@ class Batch:
     request_counts: RequestCounts = field(default_factory=RequestCounts)
     usage: Usage = field(default_factory=Usage)
     retries: int = 0  # upstream attempts beyond the first, summed over requests (why a batch is slow)
+    error_counts: tuple[ErrorCount, ...] = ()  # the error file grouped by code, most first (once the batch ended)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -18,20 +18,44 @@ _ENDPOINT_LABEL = {
     "/v1/embeddings": "Embeddings",
     "/v1/responses": "Responses",
     "/v1/moderations": "Moderations",
+    "/v1/images/generations": "Images",
+    "/v1/images/edits": "Images",
+    "/v1/videos": "Videos",
 }
-# The body field each endpoint cannot do without, besides `model`.
-_REQUIRED_INPUT = {
-    "/v1/chat/completions": ("messages", "Messages parameter is required."),
-    "/v1/completions": ("prompt", "Prompt parameter is required."),
-    "/v1/embeddings": ("input", "Input parameter is required."),
-    "/v1/responses": ("input", "Input parameter is required."),
-    "/v1/moderations": ("input", "Input parameter is required."),
+
+
+@dataclass(frozen=True, slots=True)
+class _Required:
+    """A body field an endpoint cannot do without, besides `model`."""
+
+    name: str
+    missing: str  # the message when it is absent or null
+    non_empty_array: str | None = None  # the message when it must be a non-empty array and is not
+
+
+_PROMPT = _Required("prompt", "Prompt parameter is required.")
+_INPUT = _Required("input", "Input parameter is required.")
+_REQUIRED_INPUT: dict[str, tuple[_Required, ...]] = {
+    "/v1/chat/completions": (
+        _Required("messages", "Messages parameter is required.", "Messages must be a non-empty array."),
+    ),
+    "/v1/completions": (_PROMPT,),
+    "/v1/embeddings": (_INPUT,),
+    "/v1/responses": (_INPUT,),
+    "/v1/moderations": (_INPUT,),
+    "/v1/images/generations": (_PROMPT,),
+    # A batch line's body is JSON, so an edit takes the JSON form of the endpoint: image references in `images`.
+    "/v1/images/edits": (_PROMPT, _Required("images", "Images parameter is required.",
+                                            "Images must be a non-empty array.")),
+    "/v1/videos": (_PROMPT,),
 }
 
 _NOT_JSON = object()  # what a line that doesn't parse "parses" to
 
 ModelCheck = Callable[[str], str | None]
-"""Returns None when the model can be served, else the reason it cannot."""
+"""Returns None when the model can be served (or, for `check_endpoint`, when whatever serves the model serves the
+batch's endpoint), else the reason it cannot."""
+_UNCHECKED = BatchError("", "")
 
 
 @dataclass
@@ -42,6 +66,7 @@ class LineValidator:
     check_model: ModelCheck
     max_errors: int = 100
     count_tokens: Callable[[dict[str, Any]], int] | None = None  # prompt tokens of a valid line's body, if limited
+    check_endpoint: ModelCheck | None = None
     prompt_tokens: int = 0
     requests: int = 0
     embedding_inputs: int = 0
@@ -49,10 +74,13 @@ class LineValidator:
     errors: list[BatchError] = field(default_factory=list)
     bad_lines: int = 0
     _custom_ids: set[str] = field(default_factory=set)
-    _model_verdicts: dict[str, str | None] = field(default_factory=dict)
+    _model_verdicts: dict[str, BatchError | None] = field(default_factory=dict)  # per model, without a line
 
     def __post_init__(self) -> None:
-        self._input_field = _REQUIRED_INPUT[self.endpoint][0]
+        first, *more = _REQUIRED_INPUT[self.endpoint]
+        self._input_field = first.name
+        self._input_is_array = first.non_empty_array is not None
+        self._more_required = tuple(more)
 
     def feed(self, line_no: int, raw: bytes | memoryview) -> bool:
         """Check one line (1-based number, without its newline). Returns True if it is a valid request."""
@@ -115,15 +143,19 @@ class LineValidator:
                 and body.get("stream") is not True):
             return False
         model = body.get("model")
-        if model is None or model != self.model or self._model_verdicts.get(model, "unchecked") is not None:
+        if model is None or model != self.model or self._model_verdicts.get(model, _UNCHECKED) is not None:
             return False
         value = body.get(self._input_field)
         if value is None:
             return False
-        if self.endpoint == "/v1/chat/completions":
+        if self._input_is_array:
             if type(value) is not list or not value:
                 return False
-        elif self.endpoint == "/v1/embeddings":
+        for req in self._more_required:
+            more = body.get(req.name)
+            if more is None or (req.non_empty_array is not None and (type(more) is not list or not more)):
+                return False
+        if self.endpoint == "/v1/embeddings":
             self.embedding_inputs += _count_inputs(value)
         self._custom_ids.add(cid)
         return True
@@ -179,16 +211,14 @@ class LineValidator:
             return BatchError("invalid_request", "Model parameter is required.", "body.model", n)
         if not isinstance(model, str):
             return _type_error("body.model", "a string", model, n)
-        field_name, missing_msg = _REQUIRED_INPUT[self.endpoint]
-        value = body.get(field_name)
-        if value is None:
-            return BatchError("invalid_request", missing_msg, f"body.{field_name}", n)
-        if self.endpoint == "/v1/chat/completions" and not (isinstance(value, list) and value):
-            return BatchError(
-                "invalid_request", "Messages must be a non-empty array.", "body.messages", n
-            )
+        for req in _REQUIRED_INPUT[self.endpoint]:
+            value = body.get(req.name)
+            if value is None:
+                return BatchError("invalid_request", req.missing, f"body.{req.name}", n)
+            if req.non_empty_array is not None and not (isinstance(value, list) and value):
+                return BatchError("invalid_request", req.non_empty_array, f"body.{req.name}", n)
         if self.endpoint == "/v1/embeddings":
-            self.embedding_inputs += _count_inputs(value)
+            self.embedding_inputs += _count_inputs(body["input"])
         if self.model is None:
             self.model = model
         elif model != self.model:
@@ -200,10 +230,18 @@ class LineValidator:
                 n,
             )
         if model not in self._model_verdicts:
-            self._model_verdicts[model] = self.check_model(model)
-        reason = self._model_verdicts[model]
+            self._model_verdicts[model] = self._verdict(model)
+        verdict = self._model_verdicts[model]
+        return None if verdict is None else replace(verdict, line=n)
+
+    def _verdict(self, model: str) -> BatchError | None:
+        """Whether `model` can run this batch at all: the same answer for every line, so asked once."""
+        reason = self.check_model(model)
         if reason is not None:
-            return BatchError("model_not_found", reason, "body.model", n)
+            return BatchError("model_not_found", reason, "body.model")
+        reason = self.check_endpoint(model) if self.check_endpoint is not None else None
+        if reason is not None:
+            return BatchError("unsupported_endpoint", reason, "url")
         return None
 
 

@@ -109,6 +109,10 @@ class LocalEngine:
     def list_models(self) -> list[str]:
         return [spec.id for spec in registry.MODELS if registry.installed(spec)]
 
+    def endpoints(self, model: str) -> tuple[str, ...]:
+        spec = registry.find(model)
+        return () if spec is None else tuple(path for path, kind in _ENDPOINTS.items() if kind is spec.kind)
+
     async def load(self, model: str) -> None:
         """Load `model` now rather than on its first request. Raises ModelUnavailable."""
         spec = registry.find(model)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from batchgate.domain.batch import Batch, BatchError, RequestCounts
+from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -101,6 +101,7 @@ class Store(Protocol):
         output_file_id: str | None,
         error_file_id: str | None,
         counts: RequestCounts,
+        error_counts: Sequence[ErrorCount] = (),
     ) -> bool: ...
 
     async def claim_chunks(self, owner: str, now: float, lease: float, limit: int) -> list[ChunkClaim]: ...

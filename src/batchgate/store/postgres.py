@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from batchgate.domain.batch import Batch, BatchError, RequestCounts
+from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -231,11 +231,12 @@ class PostgresStore:
         output_file_id: str | None,
         error_file_id: str | None,
         counts: RequestCounts,
+        error_counts: Sequence[ErrorCount] = (),
     ) -> bool:
         async def go(conn: Conn) -> bool:
             tag = await conn.execute(
                 q.finish_batch(status), batch_id, generation, status.value, now, output_file_id, error_file_id,
-                counts.total, counts.completed, counts.failed,
+                counts.total, counts.completed, counts.failed, counts.not_run, rows.error_counts_json(error_counts),
             )
             if _count(tag) == 0:
                 return False

@@ -129,7 +129,7 @@ def finish_batch(status: BatchStatus) -> str:
     """The conditional UPDATE entering terminal `status` (its timestamp column differs per status)."""
     return (
         f"UPDATE batches SET status = $3, {status.timestamp_field} = $4, output_file_id = $5, error_file_id = $6, "
-        "total = $7, completed = $8, failed = $9, lease_until = 0 "
+        "total = $7, completed = $8, failed = $9, not_run = $10, error_counts = $11, lease_until = 0 "
         f"WHERE id = $1 AND generation = $2 AND status IN {_in(sources_of(status))}"
     )
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from batchgate.domain.batch import Batch, BatchError, RequestCounts, Usage
+from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts, Usage
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.work import ChunkSpec
@@ -15,7 +16,7 @@ BATCH_COLUMNS = (
     "id, project, endpoint, input_file_id, completion_window, status, created_at, expires_at, metadata, "
     "output_expires_after, model, in_progress_at, finalizing_at, completed_at, failed_at, expired_at, "
     "cancelling_at, cancelled_at, output_file_id, error_file_id, errors, total, completed, failed, "
-    "input_tokens, cached_tokens, output_tokens, reasoning_tokens, total_tokens, retries"
+    "input_tokens, cached_tokens, output_tokens, reasoning_tokens, total_tokens, retries, not_run, error_counts"
 )
 FILE_COLUMNS = "id, project, bytes, created_at, filename, purpose, expires_at"
 UPLOAD_COLUMNS = (
@@ -35,8 +36,9 @@ def batch_from_row(r: Any) -> Batch:
         output_expires_after=r[9], model=r[10], in_progress_at=r[11], finalizing_at=r[12],
         completed_at=r[13], failed_at=r[14], expired_at=r[15], cancelling_at=r[16], cancelled_at=r[17],
         output_file_id=r[18], error_file_id=r[19], errors=errors,
-        request_counts=RequestCounts(r[21], r[22], r[23]),
+        request_counts=RequestCounts(r[21], r[22], r[23], r[30]),
         usage=Usage(r[24], r[25], r[26], r[27], r[28]), retries=r[29],
+        error_counts=tuple(ErrorCount(*e) for e in orjson.loads(r[31])) if r[31] is not None else (),
     )
 
 
@@ -50,7 +52,13 @@ def batch_to_params(b: Batch) -> tuple[Any, ...]:
         b.expired_at, b.cancelling_at, b.cancelled_at, b.output_file_id, b.error_file_id,
         errors.decode() if errors is not None else None, c.total, c.completed, c.failed,
         u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens, u.total_tokens, b.retries,
+        c.not_run, error_counts_json(b.error_counts),
     )
+
+
+def error_counts_json(counts: Sequence[ErrorCount]) -> str | None:
+    """As [code, count, example] triples; None when there are none (a batch that has not ended, or had none)."""
+    return orjson.dumps([(e.code, e.count, e.example) for e in counts]).decode() if counts else None
 
 
 def errors_json(errors: Any) -> str:

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from batchgate.domain.batch import Batch, BatchError, RequestCounts
+from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.status import CANCELLABLE, BatchStatus, sources_of
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -390,16 +390,17 @@ class SQLiteStore:
         output_file_id: str | None,
         error_file_id: str | None,
         counts: RequestCounts,
+        error_counts: Sequence[ErrorCount] = (),
     ) -> bool:
         ts = status.timestamp_field
 
         def q(db: sqlite3.Connection) -> bool:
             cur = db.execute(
                 f"UPDATE batches SET status = ?, {ts} = ?, output_file_id = ?, error_file_id = ?, "
-                "total = ?, completed = ?, failed = ?, lease_until = 0 "
+                "total = ?, completed = ?, failed = ?, not_run = ?, error_counts = ?, lease_until = 0 "
                 f"WHERE id = ? AND generation = ? AND status IN {_in(sorted(sources_of(status)))}",
                 (status.value, now, output_file_id, error_file_id, counts.total, counts.completed, counts.failed,
-                 batch_id, generation),
+                 counts.not_run, rows.error_counts_json(error_counts), batch_id, generation),
             )
             if cur.rowcount == 0:
                 return False

@@ -49,3 +49,7 @@ class Executor(Protocol):
     def list_models(self) -> list[str]:
         """Model ids this executor knows it can serve (for GET /v1/models); may be empty for '*' routes."""
         ...
+
+    def endpoints(self, model: str) -> tuple[str, ...]:
+        """The batch endpoints ("/v1/...") this executor can answer for `model` (a model check_model accepts)."""
+        ...

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from batchgate.domain.batch import ENDPOINTS
 from batchgate.upstream.executor import TransportError, UpstreamResponse
 from batchgate.upstream.http11 import HttpError, HttpTimeout, Pool
 
@@ -70,3 +71,7 @@ class HttpUpstream:
 
     def list_models(self) -> list[str]:
         return []
+
+    def endpoints(self, model: str) -> tuple[str, ...]:
+        # Requests are forwarded to the same path on the upstream, whatever it is; what it lacks answers 404.
+        return ENDPOINTS

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchgate.domain.batch import ENDPOINTS
 from batchgate.errors import ConfigError
 from batchgate.settings import Settings
 from batchgate.upstream.executor import Executor, ModelUnavailable
@@ -27,6 +28,7 @@ class Route:
     patterns: tuple[str, ...]
     executor: Executor
     max_concurrency: int
+    endpoints: tuple[str, ...] | None = None  # the routing file's `endpoints`: only these (None: what it serves)
     gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,6 +64,20 @@ class Router:
         except ModelUnavailable as e:
             return str(e)
         return None
+
+    def check_endpoint(self, model: str, endpoint: str) -> str | None:
+        """None if the route of `model` (one check_model accepts) serves `endpoint`, else a message saying why not."""
+        route = self.resolve(model)
+        if route is None:
+            return None  # check_model has already said so
+        served = route.executor.endpoints(model)
+        if route.endpoints is not None:
+            served = tuple(e for e in served if e in route.endpoints)
+        if endpoint in served:
+            return None
+        where = f"upstream '{route.name}'" if isinstance(route.executor, HttpUpstream) else "local engine"
+        serves = f"it serves {', '.join(served)}" if served else "it serves no batch endpoint"
+        return f"Model '{model}' ({where}) does not serve {endpoint}; {serves}."
 
     def shortfall(self) -> int:
         """Requests the worker should add so every gate has a full window waiting behind what is in flight
@@ -127,6 +143,13 @@ def _route_from_config(settings: Settings, u: dict[str, Any], i: int) -> Route:
     limit = u.get("max_concurrency", settings.upstream_concurrency or ADAPTIVE_CAP)
     if not isinstance(limit, int) or limit < 1:
         raise ConfigError(f"upstream {name!r}: max_concurrency must be a positive integer")
+    endpoints = u.get("endpoints")
+    if endpoints is not None and (
+        not isinstance(endpoints, list) or not endpoints or not all(e in ENDPOINTS for e in endpoints)
+    ):
+        raise ConfigError(
+            f"upstream {name!r}: endpoints must be a non-empty list of batch endpoints ({', '.join(ENDPOINTS)})"
+        )
     executor: Executor
     if kind == "local":
         executor = _local_engine(u)
@@ -141,7 +164,7 @@ def _route_from_config(settings: Settings, u: dict[str, Any], i: int) -> Route:
         executor = HttpUpstream(name, _check_url(url, f"upstream {name!r}"), key, limit, settings.connect_timeout)
     else:
         raise ConfigError(f"upstream {name!r}: unknown type {kind!r} (http or local)")
-    return Route(name, tuple(models), executor, limit)
+    return Route(name, tuple(models), executor, limit, tuple(endpoints) if endpoints is not None else None)
 
 
 def _check_url(url: str, what: str) -> str:

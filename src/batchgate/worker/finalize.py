@@ -10,12 +10,13 @@ from batchgate import clock, ids
 from batchgate.blobs.base import BlobStore, BlobWriter
 from batchgate.domain import limits
 from batchgate.domain.batch import RequestCounts
+from batchgate.domain.error_tally import ErrorTally
 from batchgate.domain.files import OUTPUT_PURPOSE, StoredFile
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.work import BatchTask
 from batchgate.store.base import Store
 from batchgate.worker.lines import split_lines
-from batchgate.worker.outcome import CANCELLED_MESSAGE, EXPIRED_MESSAGE, error_result
+from batchgate.worker.outcome import CANCELLED_MESSAGE, EXPIRED_MESSAGE, error_of, error_result
 
 log = logging.getLogger("batchgate.worker")
 
@@ -56,7 +57,8 @@ async def finalize_batch(task: BatchTask, store: Store, blobs: BlobStore) -> Non
         target, missing_code, missing_msg = BatchStatus.COMPLETED, "internal_error", "The request has no result."
 
     out, err = _LazyFile(blobs), _LazyFile(blobs)
-    total = completed = 0
+    total = completed = not_run = 0
+    tally = ErrorTally()
     try:
         for spec in await store.chunk_specs(b.id):
             results = {line: (ok, data) for line, ok, data in
@@ -70,11 +72,14 @@ async def finalize_batch(task: BatchTask, store: Store, blobs: BlobStore) -> Non
                 if found is None:
                     custom_id = orjson.loads(line.data)["custom_id"]
                     await err.write_line(error_result(line.number, custom_id, missing_code, missing_msg).data)
+                    not_run += 1
+                    tally.add(missing_code, missing_msg)
                 elif found[0]:
                     completed += 1
                     await out.write_line(found[1])
                 else:
                     await err.write_line(found[1])
+                    tally.add(*error_of(found[1]))
         await out.commit()
         await err.commit()
     except BaseException:
@@ -87,8 +92,8 @@ async def finalize_batch(task: BatchTask, store: Store, blobs: BlobStore) -> Non
         for f, kind in ((out, "output"), (err, "error"))
         if f.id is not None
     ]
-    counts = RequestCounts(total, completed, total - completed)
-    if await store.finish_batch(b.id, gen, target, clock.now(), out.id, err.id, counts):
+    counts = RequestCounts(total, completed, total - completed, not_run)
+    if await store.finish_batch(b.id, gen, target, clock.now(), out.id, err.id, counts, tally.counts()):
         log.info("batch %s %s: %d completed, %d failed", b.id, target.value, completed, total - completed)
         await store.drop_results(b.id)
         return

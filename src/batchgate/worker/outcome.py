@@ -54,3 +54,20 @@ def error_result(line: int, custom_id: str, code: str, message: str, retries: in
 
 CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
+
+
+def error_of(data: bytes) -> tuple[str, str]:
+    """The code and message of an error-file line: its own `error`, else the upstream's error envelope (its
+    `code`, else its `type`, else the HTTP status)."""
+    line = orjson.loads(data)
+    own = line.get("error")
+    if isinstance(own, dict):
+        return str(own.get("code") or "error"), str(own.get("message") or "")
+    response = line.get("response") or {}
+    status = response.get("status_code")
+    body = response.get("body")
+    envelope = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(envelope, dict):
+        return f"http_{status}", ""
+    code = envelope.get("code") or envelope.get("type")
+    return str(code) if code else f"http_{status}", str(envelope.get("message") or "")

@@ -66,7 +66,8 @@ async def validate_batch(
                                clock.now())
         return
     validator = LineValidator(b.endpoint, router.check_model, max_errors,
-                              counter.count_body if token_limit is not None and counter is not None else None)
+                              counter.count_body if token_limit is not None and counter is not None else None,
+                              check_endpoint=lambda model: router.check_endpoint(model, b.endpoint))
     if f.bytes > limits.MAX_BATCH_FILE_BYTES:
         # Too large to accept whatever it holds: say so without reading 200+ MB.
         validator.requests = 1

@@ -79,7 +79,9 @@ CREATE TABLE batches (
     lease_owner TEXT,
     lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
     generation BIGINT NOT NULL DEFAULT 0,
-    prompt_tokens BIGINT NOT NULL DEFAULT 0
+    prompt_tokens BIGINT NOT NULL DEFAULT 0,
+    not_run BIGINT NOT NULL DEFAULT 0,
+    error_counts TEXT
 );
 CREATE INDEX batches_by_project ON batches (project, seq);
 CREATE INDEX batches_by_status ON batches (status);

@@ -76,7 +76,9 @@ CREATE TABLE IF NOT EXISTS batches (
     lease_owner TEXT,
     lease_until REAL NOT NULL DEFAULT 0,
     generation INTEGER NOT NULL DEFAULT 0,
-    prompt_tokens INTEGER NOT NULL DEFAULT 0
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    not_run INTEGER NOT NULL DEFAULT 0,
+    error_counts TEXT
 );
 CREATE INDEX IF NOT EXISTS batches_by_project ON batches (project, seq);
 CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status);
