@@ -4,6 +4,7 @@ against a real server."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -205,3 +206,21 @@ def test_batches_list_fits_80_columns(server: BatchgateServer) -> None:
     rows = {line.split()[0]: line.split() for line in narrow[1:]}
     for b in made:  # one line per batch, the id whole, then its status and counts
         assert rows[b.id][1:3] == ["completed", "1/0/1"]
+
+
+def test_ctrl_c_stops_the_waiting_not_the_batch(server: BatchgateServer, tmp_path: Path) -> None:
+    src = tmp_path / "slow.jsonl"
+    src.write_bytes(jsonl([chat_line(unique(), x_fake={"latency": 30})]))
+    proc = subprocess.Popen([*cli_command(), "batches", "submit", str(src), "--wait", "--poll-interval", "0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(server), text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    batch_id = proc.stdout.readline().strip()
+    client = server.client()
+    wait_until(client, batch_id, lambda b: b.status == "in_progress")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and out == "", err
+    assert err.splitlines()[-1] == (f"stopped waiting: {batch_id} goes on on the server "
+                                    f"(`batchgate batches get {batch_id}`)")
+    assert client.batches.retrieve(batch_id).status == "in_progress"
+    client.batches.cancel(batch_id)
