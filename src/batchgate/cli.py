@@ -3,77 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import shlex
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import click
-from pydantic import ValidationError
 
-from batchgate.errors import BatchgateError, ConfigError
-from batchgate.remote_cli import batches, files
+from batchgate.cli_keys import keys
+from batchgate.cli_options import (
+    configure_logging,
+    one_line_errors,
+    run_async,
+    settings_from_flags,
+    storage_options,
+    store_options,
+    worker_options,
+)
+from batchgate.remote_batches import batches
+from batchgate.remote_files import files
 from batchgate.settings import Settings
 
-if TYPE_CHECKING:
-    from batchgate.services.auth import AuthService
-
-T = TypeVar("T")
-
-
-def _settings(**flags: Any) -> Settings:
-    """CLI flags win over BATCHGATE_* environment variables, which win over defaults."""
-    try:
-        return Settings(**{k: v for k, v in flags.items() if v is not None})
-    except ValidationError as e:
-        raise click.UsageError(str(e)) from None
-
-
-def _logging(settings: Settings) -> None:
-    from batchgate import logs
-
-    logs.configure(settings.log_level, settings.log_format)
-
-
-def _with_auth(settings: Settings, use: Callable[[AuthService], Awaitable[T]]) -> T:
-    """Open the store, run `use` on an AuthService over it, close the store (commands that need no server)."""
-    from batchgate.services.auth import AuthService
-    from batchgate.store.factory import make_store
-
-    async def go() -> T:
-        store = make_store(settings)
-        await store.open()
-        try:
-            return await use(AuthService(store))
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
-
-
-def _storage_options(fn: Callable[..., None]) -> Callable[..., None]:
-    """Where metadata and file bytes live: shared by every command that opens them."""
-    fn = click.option("--s3-endpoint-url", help="S3 API endpoint for non-AWS storage (MinIO, Ceph, ...). "
-                      "[env BATCHGATE_S3_ENDPOINT_URL]")(fn)
-    fn = click.option("--storage-url", help="s3://bucket/prefix for file bytes (default: the data directory). "
-                      "[env BATCHGATE_STORAGE_URL]")(fn)
-    fn = click.option("--database-url", help="postgresql://... for metadata (default: SQLite in the data "
-                      "directory). [env BATCHGATE_DATABASE_URL]")(fn)
-    return fn
-
-
-def _worker_options(fn: Callable[..., None]) -> Callable[..., None]:
-    """Where data lives, where requests go, how logs look: shared by `serve` and `worker`."""
-    fn = click.option("--log-format", type=click.Choice(["text", "json"]), help="Log lines as text or JSON "
-                      "objects (default text). [env BATCHGATE_LOG_FORMAT]")(fn)
-    fn = click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-                      help="TOML file routing models to upstreams. [env BATCHGATE_CONFIG]")(fn)
-    fn = click.option("--upstream-api-key", help="Bearer key for --upstream. [env BATCHGATE_UPSTREAM_API_KEY]")(fn)
-    fn = click.option("--upstream", help="Base URL (…/v1) of an OpenAI-compatible server for every model. "
-                      "[env BATCHGATE_UPSTREAM]")(fn)
-    fn = click.option("--data-dir", type=click.Path(path_type=Path),
-                      help="Database and files. [env BATCHGATE_DATA_DIR]")(fn)
-    return fn
+log = logging.getLogger("batchgate")
 
 
 @click.group()
@@ -86,96 +38,71 @@ def main() -> None:
 @click.option("--host", help="Address to bind (default 127.0.0.1). [env BATCHGATE_HOST]")
 @click.option("--port", type=int, help="Port to listen on (default 8000). [env BATCHGATE_PORT]")
 @click.option("--worker/--no-worker", default=None, help="Run the worker in this process (default on).")
-@_worker_options
-@_storage_options
+@worker_options
+@storage_options
 def serve(**flags: Any) -> None:
-    """Run the API and the worker: the Files, Uploads and Batches endpoints under /v1."""
+    """Run the API and the worker: the Files, Uploads and Batches endpoints under /v1, the dashboard at /ui."""
     from batchgate.api.app import create_app
-    from batchgate.store.factory import make_store
+    from batchgate.startup import check_backends, summary
+    from batchgate.upstream.router import build_router
 
-    settings = _settings(**flags)
-    _logging(settings)
-
-    try:
-        has_keys = settings.is_loopback() or _with_auth(settings, lambda auth: auth.keys_exist())
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
-    if not has_keys:
-        raise click.ClickException(
-            f"refusing to listen on {settings.host} without API keys: anyone could use it. "
-            "Create one with `batchgate keys create --project NAME`, or bind to 127.0.0.1."
-        )
-    try:
+    settings = settings_from_flags(**flags)
+    configure_logging(settings)
+    with one_line_errors():
+        router = build_router(settings)  # a bad routing file fails here, before the port is bound
+        has_keys = asyncio.run(check_backends(settings))
         app = create_app(settings)
-        from batchgate.upstream.router import build_router
-
-        build_router(settings)  # fail fast on a bad config, before binding the port
-        from batchgate.blobs.factory import make_blobs
-
-        make_store(settings)  # likewise for bad database and storage URLs
-        make_blobs(settings)
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    if not (settings.is_loopback() or has_keys):
+        raise click.ClickException(
+            f"refusing to listen on {settings.host} without API keys: anyone could use it. Create one with "
+            f"`{_keys_create_command(settings)}`, or bind to 127.0.0.1."
+        )
+    log.info(summary(settings, router, serving=True))
     from batchgate.api.server import serve_app
 
     serve_app(app, settings.host, settings.port, settings.log_level)
 
 
-@main.group()
-def keys() -> None:
-    """Manage API keys."""
+def _keys_create_command(settings: Settings) -> str:
+    """The command that puts a key where this server looks for keys (a database password shown masked)."""
+    from batchgate.logs import redact_url
 
-
-@keys.command("create")
-@click.option("--project", required=True, help="Project the key belongs to; it sees only this project's objects.")
-@click.option("--admin", is_flag=True, help="An admin key sees every project's objects.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory. [env BATCHGATE_DATA_DIR]")
-@click.option("--database-url", help="postgresql://... (default: SQLite in the data directory). "
-              "[env BATCHGATE_DATABASE_URL]")
-def keys_create(project: str, admin: bool, data_dir: Path | None, database_url: str | None) -> None:
-    """Create an API key and print it (only its hash is stored: it cannot be shown again)."""
-
-    settings = _settings(data_dir=data_dir, database_url=database_url)
-
-    try:
-        key = _with_auth(settings, lambda auth: auth.create_key(project, admin))
-    except BatchgateError as e:
-        raise click.ClickException(e.message) from None
-    click.echo(f"Created {'an admin' if admin else 'a'} key for project {project!r}. Store it now:", err=True)
-    click.echo(key)
+    words = ["batchgate", "keys", "create", "--project", "NAME"]
+    if settings.database_url is not None:
+        words += ["--database-url", redact_url(settings.database_url)]
+    else:
+        words += ["--data-dir", str(settings.data_dir.resolve())]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 @main.command()
-@_worker_options
-@_storage_options
+@worker_options
+@storage_options
 def worker(**flags: Any) -> None:
     """Run workers only (no HTTP): claim and execute batches from the shared database and storage.
 
     Start as many as you like, on as many machines as you like, next to `serve --no-worker` processes.
     SIGTERM or SIGINT stops claiming, releases held leases and exits 0."""
+    from batchgate.startup import check_backends, summary
+    from batchgate.upstream.router import build_router
     from batchgate.worker_process import run_worker_process
 
-    settings = _settings(**flags)
-    _logging(settings)
-    try:
-        asyncio.run(run_worker_process(settings))
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    settings = settings_from_flags(**flags)
+    configure_logging(settings)
+    with one_line_errors():
+        router = build_router(settings)
+        asyncio.run(check_backends(settings))
+    log.info(summary(settings, router, serving=False))
+    run_async(run_worker_process(settings))
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory. [env BATCHGATE_DATA_DIR]")
-@click.option("--database-url", help="postgresql://... (default: SQLite in the data directory). "
-              "[env BATCHGATE_DATABASE_URL]")
+@store_options
 def migrate(**flags: Any) -> None:
     """Apply pending schema migrations and exit (serve and worker also apply them at start-up)."""
     from batchgate.store import factory
 
-    settings = _settings(**flags)
-    try:
-        applied = asyncio.run(factory.migrate(settings))
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    applied = run_async(factory.migrate(settings_from_flags(**flags)))
     if applied:
         click.echo("applied migrations: " + ", ".join(f"{v:04d}" for v in applied))
     else:
@@ -200,5 +127,6 @@ def run(input_file: Path, output: Path, errors: Path | None, endpoint: str | Non
     sys.exit(code)
 
 
+main.add_command(keys)
 main.add_command(batches)
 main.add_command(files)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 
@@ -114,6 +116,22 @@ class ServiceUnavailable(BatchgateError):
 
 class ConfigError(Exception):
     """Settings or config file are invalid; raised at start-up, never at request time."""
+
+
+class BackendUnavailable(ConfigError):
+    """The database or object storage that the settings name cannot be reached or used at start-up. Its message
+    names the place (passwords masked) and the reason, for the one line the CLI prints."""
+
+
+def failure_reason(e: BaseException) -> str:
+    """Why a connection failed, in a few words ("connection refused"), for BackendUnavailable's one line."""
+    if isinstance(e, socket.gaierror):
+        return f"unknown host ({e.strerror})"
+    if isinstance(e, TimeoutError):
+        return "timed out"
+    if isinstance(e, OSError) and e.errno is not None:
+        return os.strerror(e.errno).lower()  # asyncio's own text ("Connect call failed (...)") hides the cause
+    return str(e) or type(e).__name__
 
 
 def json_type_name(value: object) -> str:

@@ -10,6 +10,7 @@ import logging
 import re
 import sys
 import time
+import urllib.parse
 from contextvars import ContextVar
 from typing import TextIO
 
@@ -29,6 +30,28 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 def redact(text: str) -> str:
     return _SECRETS.sub(lambda m: (m.group(1) or m.group(2)) + "[redacted]", text)
+
+
+def redact_url(url: str) -> str:
+    """`url` as it may be printed: a password in its userinfo, and query parameters that look like credentials
+    (libpq takes `?password=`), become `***`; the rest stays, so the URL still says where it points."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "(an unparseable URL)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, where = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}{':***' if colon else ''}@{where}"
+    query = "&".join(_redact_param(p) for p in parts.query.split("&")) if parts.query else ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _redact_param(pair: str) -> str:
+    name, eq, _ = pair.partition("=")
+    secret = eq and any(word in name.lower() for word in ("pass", "secret", "token", "key"))
+    return f"{name}=***" if secret else pair
 
 
 class _Context(logging.Filter):

@@ -50,6 +50,14 @@ def test_pages_open_without_login_when_no_keys_exist(server: BatchgateServer) ->
     assert b"Upstreams" in get(server.url, "/ui/upstreams").body
 
 
+def test_the_bare_address_leads_to_the_dashboard(server: BatchgateServer) -> None:
+    # a browser pointed at http://host:port/ (what people type after reading the start-up line) lands on /ui
+    root = get(server.url, "/")
+    assert (root.status, root.headers["location"]) == (307, "/ui/")
+    assert get(server.url, "/ui/").headers["location"] == "/ui/batches"
+    assert get(server.url, "//").status == 404  # only the root itself: other unknown paths stay 404s
+
+
 @pytest.mark.parametrize(("path", "status", "text"), [
     ("/ui/batches/batch_nope", 404, b"No batch found with id"),
     ("/ui/fragments/batches/batch_nope", 404, b"No batch found with id"),

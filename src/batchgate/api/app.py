@@ -49,6 +49,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[*system.routes, *openapi.routes, *files.routes, *uploads.routes, *batches.routes, *admin.routes,
                 *events.routes, *metrics.routes, *webhooks.routes,
+                Route("/", lambda request: RedirectResponse("/ui/"), methods=["GET"]),  # a browser at the bare address
                 Route("/ui", lambda request: RedirectResponse("/ui/"), methods=["GET"]), dashboard()],
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from batchgate.errors import InsufficientStorage
+from batchgate.errors import BackendUnavailable, InsufficientStorage, failure_reason
 
 READ_BLOCK = 4 << 20
 WRITE_BUFFER = 1 << 20
@@ -94,7 +94,10 @@ class LocalBlobStore:
             for leftover in self._tmp.iterdir():  # half-written files of a process that died
                 leftover.unlink(missing_ok=True)
 
-        await asyncio.to_thread(prepare)
+        try:
+            await asyncio.to_thread(prepare)
+        except OSError as e:
+            raise BackendUnavailable(f"cannot use the file directory {self._root}: {failure_reason(e)}") from e
 
     async def close(self) -> None:
         return None

@@ -17,7 +17,8 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from batchgate.errors import ServiceUnavailable
+from batchgate.errors import BackendUnavailable, ServiceUnavailable
+from batchgate.logs import redact_url
 
 READ_BLOCK = 1 << 20
 _KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -49,6 +50,16 @@ class S3Options:
     secret_access_key: str | None = None
     part_size: int = 8 << 20
     max_connections: int = 64
+
+
+def _reason(e: ClientError | BotoCoreError) -> str:
+    if isinstance(e, ClientError):
+        code = str(e.response.get("Error", {}).get("Code"))
+        if code in _MISSING or code == "NoSuchBucket":
+            return "no such bucket"
+        if code in ("403", "AccessDenied", "Forbidden"):
+            return "access denied (check the access key and the bucket's policy)"
+    return str(e)
 
 
 def _missing(e: ClientError) -> bool:
@@ -141,7 +152,8 @@ class S3BlobStore:
             await self._client.head_bucket(Bucket=self._loc.bucket)
         except (ClientError, BotoCoreError) as e:
             await self.close()
-            raise RuntimeError(f"cannot use bucket {self._loc.bucket!r}: {e}") from e
+            where = f" at {redact_url(o.endpoint_url)}" if o.endpoint_url else ""
+            raise BackendUnavailable(f"cannot use S3 bucket {self._loc.bucket!r}{where}: {_reason(e)}") from e
 
     async def close(self) -> None:
         if self._stack is not None:

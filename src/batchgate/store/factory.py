@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from batchgate.errors import ConfigError
+from batchgate.logs import redact_url
 from batchgate.settings import Settings
 from batchgate.store.sqlite import SQLiteStore
 
@@ -24,7 +25,7 @@ def make_store(settings: Settings) -> SQLiteStore | PostgresStore:
         except ImportError as e:  # asyncpg is the `postgres` extra
             raise ConfigError("a PostgreSQL database URL needs `pip install 'batchgate[postgres]'`") from e
         return PostgresStore(url, settings.database_pool_size)
-    raise ConfigError(f"unsupported database URL {_redact(url)!r}: expected postgresql://...")
+    raise ConfigError(f"unsupported database URL {redact_url(url)!r}: expected postgresql://...")
 
 
 async def migrate(settings: Settings) -> list[int]:
@@ -36,7 +37,3 @@ async def migrate(settings: Settings) -> list[int]:
     finally:
         await store.close()
 
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    return scheme + sep + rest.rpartition("@")[2] if sep else url

@@ -16,6 +16,8 @@ from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
+from batchgate.errors import BackendUnavailable, failure_reason
+from batchgate.logs import redact_url
 from batchgate.store import migrate, rows
 from batchgate.store import postgres_queries as q
 from batchgate.store import postgres_webhooks as webhooks
@@ -44,8 +46,12 @@ class PostgresStore:
 
     # -- plumbing -----------------------------------------------------------------------------------------
     async def open(self) -> None:
-        self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._pool_size)
-        self.applied_migrations = await self._tx(_migrate)
+        try:
+            self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._pool_size)
+            self.applied_migrations = await self._tx(_migrate)
+        except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            await self.close()
+            raise BackendUnavailable(f"cannot use PostgreSQL at {redact_url(self._url)}: {failure_reason(e)}") from e
 
     async def close(self) -> None:
         if self._pool is not None:

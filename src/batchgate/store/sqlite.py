@@ -16,6 +16,7 @@ from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.status import CANCELLABLE, BatchStatus, sources_of
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
+from batchgate.errors import BackendUnavailable, failure_reason
 from batchgate.store import migrate, rows
 from batchgate.store import sqlite_webhooks as webhooks
 from batchgate.store.base import ChunkHeartbeat, KeyInfo, Page
@@ -38,7 +39,10 @@ class SQLiteStore:
 
     # -- plumbing -----------------------------------------------------------------------------------------
     async def open(self) -> None:
-        await self._run(self._open)
+        try:
+            await self._run(self._open)
+        except (OSError, sqlite3.Error) as e:
+            raise BackendUnavailable(f"cannot open the SQLite database {self._path}: {failure_reason(e)}") from e
 
     def _open(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
