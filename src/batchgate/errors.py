@@ -116,6 +116,10 @@ class ConfigError(Exception):
     """Settings or config file are invalid; raised at start-up, never at request time."""
 
 
+class RunLocked(Exception):
+    """Another `batchgate run` holds this batch's state directory: the same batch is running already."""
+
+
 def json_type_name(value: object) -> str:
     """Name a JSON value's type the way OpenAI's error messages do ("a string", "an array")."""
     if value is None:
