@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from batchgate.domain.batch import Batch
+from batchgate.domain.status import BatchStatus
 
 
 class ProgressView(Protocol):
@@ -68,6 +69,9 @@ class _Lines:
         rate = (done - done_before) / (now - since) if done_before >= 0 and now > since else 0.0
         self._status = batch.status.value
         self._last = (now, done)
+        if batch.status is BatchStatus.VALIDATING:
+            self._console.print("validating")
+            return
         self._console.print(f"{batch.status.value}: {done}/{c.total} done, {c.failed} failed, {retries} retries, "
                             f"{rate:.0f} req/s")
 

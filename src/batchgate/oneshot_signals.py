@@ -28,16 +28,21 @@ class StopSignals:
         self.orderly = False  # set once the batch exists: from then on there is something to write out
         self.pending: set[Path] = set()  # partly written result files, removed by an immediate exit
         self.on_exit: list[Callable[[], None]] = []  # e.g. give the terminal its cursor back
+        self._installed: list[int] = []
 
     def install(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in SIGNALS:
-            loop.add_signal_handler(sig, self._received, sig)
+            # An ignored signal stays ignored (a shell runs background jobs with SIGINT ignored), as in Python.
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                loop.add_signal_handler(sig, self._received, sig)
+                self._installed.append(sig)
 
     def uninstall(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in SIGNALS:
+        for sig in self._installed:
             loop.remove_signal_handler(sig)
+        self._installed.clear()
 
     @property
     def name(self) -> str:

@@ -153,6 +153,7 @@ def test_second_sigint_quits_at_once_and_loses_nothing(tmp_path: Path, fake_upst
 
 def test_a_second_run_of_the_same_batch_refuses(tmp_path: Path, fake_upstream_factory: Any) -> None:
     fake = slow_fake(fake_upstream_factory)
+    fake.control(latency=0.2)  # 5 s in all: time for the second process to start while the first runs
     lines = batch_lines(200)
     src = write_input(tmp_path / "in.jsonl", lines)
     out, err = tmp_path / "out.jsonl", tmp_path / "err.jsonl"
@@ -162,6 +163,7 @@ def test_a_second_run_of_the_same_batch_refuses(tmp_path: Path, fake_upstream_fa
     second = run_cli(args(src, tmp_path / "out2.jsonl", tmp_path / "err2.jsonl", fake))
     assert second.returncode == 75, second.stderr
     assert "already" in second.stderr and "Traceback" not in second.stderr
+    assert first.poll() is None  # it was refused because the first was running, not after it ended
     assert not (tmp_path / "out2.jsonl").exists()
 
     code, _, stderr = finish(first)
