@@ -110,20 +110,48 @@ def migrate(**flags: Any) -> None:
 
 
 @main.command()
-@click.argument("input_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Where to write results.")
-@click.option("--errors", type=click.Path(path_type=Path), help="Where to write failed requests "
-              "(default: OUTPUT with .errors.jsonl).")
+@click.argument("input_file", metavar="INPUT",
+                type=click.Path(path_type=Path, exists=True, dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", required=True, metavar="FILE",
+              help="Where to write results; - for stdout (progress and messages always go to stderr).")
+@click.option("--errors", metavar="FILE", help="Where to write failed requests (default: OUTPUT with "
+              ".errors.jsonl); - for stdout. Required with -o -.")
 @click.option("--endpoint", help="Batch endpoint (default: the url of the first line).")
 @click.option("--upstream", help="Base URL (…/v1) of an OpenAI-compatible server. [env BATCHGATE_UPSTREAM]")
 @click.option("--upstream-api-key", help="Bearer key for --upstream. [env BATCHGATE_UPSTREAM_API_KEY]")
 @click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Routing TOML.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Working data directory (default: a temp dir).")
-def run(input_file: Path, output: Path, errors: Path | None, endpoint: str | None, **flags: Any) -> None:
-    """Run one batch file to completion, like `vllm run-batch`: same validation and execution as the server."""
+@click.option("--max-concurrency", "upstream_concurrency", type=click.IntRange(min=1),
+              help="Cap on requests in flight per upstream (default: adaptive). [env BATCHGATE_UPSTREAM_CONCURRENCY]")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Keep this run's state here (default: $XDG_STATE_HOME/batchgate/runs/KEY, which is "
+              "~/.local/state/batchgate/runs/KEY when XDG_STATE_HOME is unset).")
+@click.option("--keep-state", is_flag=True, help="Keep the state after the batch ends (default: removed once its "
+              "results are written, so the same command later runs the batch afresh).")
+def run(input_file: Path, output: str, errors: str | None, endpoint: str | None, data_dir: Path | None,
+        keep_state: bool, **flags: Any) -> None:
+    """Run one batch file to completion, like `vllm run-batch`: same validation and execution as the server.
+
+    INPUT is a .jsonl file of requests, or - for stdin.
+
+    Ctrl-C (SIGINT) or SIGTERM stops sending, writes the results recorded so far (succeeded lines to OUTPUT,
+    failed ones to ERRORS), says how many lines did not run, and exits; a second Ctrl-C quits at once. Running
+    the same command again resumes the batch: recorded results are kept and only requests that were in
+    flight are sent again. A batch is known by its input's bytes, its endpoint and where requests go
+    (--config's contents, else --upstream, else the local engine); its state lives in --data-dir, else in
+    $XDG_STATE_HOME/batchgate/runs/KEY (~/.local/state/batchgate/runs/KEY), locked while a run uses it.
+
+    \b
+    Exit codes:
+      0    completed (failed requests are in ERRORS)
+      1    the batch failed validation or did not complete
+      2    bad options or paths; nothing ran
+      75   another `batchgate run` is running this batch
+      130  stopped by SIGINT, 143 by SIGTERM: run the same command to resume
+    """
     from batchgate.oneshot import run_file
 
-    code = asyncio.run(run_file(input_file, output, errors, endpoint, flags))
+    source = None if str(input_file) == "-" else input_file
+    code = asyncio.run(run_file(source, output, errors, endpoint, data_dir, keep_state, flags))
     sys.exit(code)
 
 

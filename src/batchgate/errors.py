@@ -134,6 +134,10 @@ def failure_reason(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
+class RunLocked(Exception):
+    """Another `batchgate run` holds this batch's state directory: the same batch is running already."""
+
+
 def json_type_name(value: object) -> str:
     """Name a JSON value's type the way OpenAI's error messages do ("a string", "an array")."""
     if value is None:

@@ -61,6 +61,7 @@ class Metrics:
         self._models: set[str] = set()
         # Label lookups cost more than the increments: the hot path (every upstream request) reuses children.
         self._children: dict[tuple[object, ...], Any] = {}
+        self._retried = 0
 
     # -- written by the worker ---------------------------------------------------------------------------
     def watch_routes(self, routes: Sequence[Route]) -> None:
@@ -94,6 +95,11 @@ class Metrics:
 
     def retried(self, upstream: str, reason: str) -> None:
         self._child(self.retries, upstream, reason).inc()
+        self._retried += 1
+
+    def retry_count(self) -> int:
+        """Retries sent by this process so far, every upstream and reason together (for `run`'s progress)."""
+        return self._retried
 
     def finished(self, endpoint: str, model: str, ok: bool, usage: Usage) -> None:
         self._child(self.results, endpoint, "ok" if ok else "error").inc()

@@ -126,6 +126,10 @@ class Settings(BaseSettings):
         False, description="Serve GET /metrics without an API key on any address (default: without a key only "
         "when bound to loopback, else an admin key is needed)."
     )
+    run_progress_seconds: float = Field(
+        5.0, gt=0, description="Seconds between the progress lines `batchgate run` prints when stderr is not a "
+        "terminal (under nohup, SLURM, docker logs); on a terminal it shows a live bar instead."
+    )
 
     @property
     def heartbeat_interval(self) -> float:

@@ -6,8 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from harness import FakeUpstream, run_cli
 from helpers import EMBEDDINGS, chat_line, embedding_line, jsonl
+
+
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state-home"))  # not the user's ~/.local/state
 
 
 def read(path: Path) -> dict[str, dict[str, Any]]:
@@ -79,3 +85,19 @@ def test_run_upstream_api_key(tmp_path: Path, fake_upstream_factory: Any) -> Non
     assert result.returncode == 0, result.stderr
     assert set(read(out)) == {"a"}
     assert fake.stats()["auth"] == {"Bearer sk-run": 1}
+
+
+def test_run_that_expires_writes_what_it_has_and_exits_1(tmp_path: Path, fake_upstream_factory: Any) -> None:
+    fake: FakeUpstream = fake_upstream_factory()
+    fake.control(latency=0.2)
+    src, out, err = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "err.jsonl"
+    src.write_bytes(jsonl([chat_line(f"c{i}") for i in range(30)]))
+    result = run_cli(  # the 7-day window scaled to a second; 2 requests at a time need 3 s
+        ["run", str(src), "-o", str(out), "--errors", str(err), "--upstream", fake.base_url],
+        env={"BATCHGATE_WINDOW_SCALE": "0.000002", "BATCHGATE_UPSTREAM_CONCURRENCY": "2"},
+    )
+    assert result.returncode == 1, result.stderr
+    assert "expired:" in result.stderr
+    outputs, errors = read(out), read(err)
+    assert set(outputs) | set(errors) == {f"c{i}" for i in range(30)}
+    assert errors and all(line["error"]["code"] == "batch_expired" for line in errors.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from batchgate import clock, ids
@@ -72,3 +73,11 @@ class BatchService:
         if b.status in (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED):
             raise Conflict(f"Cannot cancel a batch with status '{b.status.value}'.")
         return b
+
+    async def recorded_results(self, who: Principal, batch_id: str) -> AsyncIterator[tuple[bool, bytes]]:
+        """The results an unfinished batch has recorded so far, in line order: (went to the output file, line).
+        For writing out what an interrupted `batchgate run` has; a finished batch's are in its files instead."""
+        await self.get(who, batch_id)
+        for spec in await self._store.chunk_specs(batch_id):
+            for _, ok, data in sorted(await self._store.results_in(batch_id, spec.first_line, spec.last_line)):
+                yield ok, data
