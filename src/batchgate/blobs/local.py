@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from batchgate.errors import InsufficientStorage
+from batchgate.errors import BlobMissing, InsufficientStorage
 
 READ_BLOCK = 4 << 20
 WRITE_BUFFER = 1 << 20
@@ -108,7 +108,10 @@ class LocalBlobStore:
         return LocalBlobWriter(self._path(key), self._tmp)
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        fh = await asyncio.to_thread(open, self._path(key), "rb")
+        try:
+            fh = await asyncio.to_thread(open, self._path(key), "rb")
+        except FileNotFoundError:
+            raise BlobMissing(key) from None
         try:
             await asyncio.to_thread(fh.seek, start)
             pos = start
@@ -128,7 +131,10 @@ class LocalBlobStore:
                 fh.seek(start)
                 return fh.read(end - start)
 
-        return await asyncio.to_thread(go)
+        try:
+            return await asyncio.to_thread(go)
+        except FileNotFoundError:
+            raise BlobMissing(key) from None
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, True)
