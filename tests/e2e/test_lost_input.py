@@ -224,3 +224,18 @@ def test_a_batch_whose_input_is_lost_can_still_be_cancelled_or_expire(
     assert {e["error"]["code"] for e in unknown} <= {stopped, "input_file_unavailable"} and unknown
     assert "Traceback" not in server.log_tail(50_000_000)
     assert len(log_lines_about(server, file_id, "FileNotFoundError")) <= FEW_LINES
+
+
+def test_downloading_a_file_whose_bytes_are_lost_is_a_clear_404(
+    backend: Backend, server_factory: Any, fake_upstream: FakeUpstream
+) -> None:
+    server = start(server_factory, backend, fake_upstream)
+    client = server.client()
+    f = client.files.create(file=("input.jsonl", jsonl([chat_line("a")])), purpose="batch")
+    backend.remove_blob(f.id)
+    assert client.files.retrieve(f.id).id == f.id  # the row is there; only the bytes are gone
+    with pytest.raises(openai.NotFoundError) as info:  # not a 200 whose body breaks off, not a 500
+        client.files.content(f.id)
+    assert info.value.body == {"message": f"The contents of file {f.id} are missing from storage.",
+                               "type": "invalid_request_error", "param": None, "code": "file_unavailable"}
+    assert "Traceback" not in server.log_tail(1_000_000)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from batchgate.errors import BlobMissing, InsufficientStorage
+from batchgate.errors import BatchgateError, BlobMissing, InsufficientStorage, ServiceUnavailable
 
 READ_BLOCK = 4 << 20
 WRITE_BUFFER = 1 << 20
@@ -110,8 +110,8 @@ class LocalBlobStore:
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         try:
             fh = await asyncio.to_thread(open, self._path(key), "rb")
-        except FileNotFoundError:
-            raise BlobMissing(key) from None
+        except OSError as e:
+            raise _read_error(key, e) from e
         try:
             await asyncio.to_thread(fh.seek, start)
             pos = start
@@ -133,11 +133,17 @@ class LocalBlobStore:
 
         try:
             return await asyncio.to_thread(go)
-        except FileNotFoundError:
-            raise BlobMissing(key) from None
+        except OSError as e:
+            raise _read_error(key, e) from e
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, True)
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).exists)
+
+
+def _read_error(key: str, e: OSError) -> BatchgateError:
+    if isinstance(e, FileNotFoundError):
+        return BlobMissing(key)
+    return ServiceUnavailable(f"Could not read file {key}: {e.strerror or e}.")
