@@ -86,6 +86,18 @@ class NotFound(BatchgateError):
     error_type = "invalid_request_error"
 
 
+class BlobMissing(NotFound):
+    """A file's bytes are not in storage: removed behind batchgate's back (a disk cleaned, an S3 object
+    deleted). Every BlobStore raises this, never its own FileNotFoundError or S3 error. 404, not 5xx: asking
+    again will not bring the bytes back, and clients retry 5xx answers."""
+
+    default_code = "file_unavailable"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"The contents of file {key} are missing from storage.")
+        self.key = key
+
+
 class Conflict(BatchgateError):
     """A state conflict that retrying will not fix (e.g. cancelling a completed batch)."""
 

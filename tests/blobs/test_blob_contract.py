@@ -16,6 +16,7 @@ from s3tools import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
 from batchgate.blobs.base import BlobStore
 from batchgate.blobs.local import LocalBlobStore
 from batchgate.blobs.s3 import S3BlobStore, S3Location, S3Options
+from batchgate.errors import BlobMissing
 
 PART = 5 << 20  # S3's smallest part size
 MAX_BLOCK = 8 << 20  # reads are streamed in blocks no larger than this (whatever the adapter's block size)
@@ -79,7 +80,7 @@ def test_nothing_is_visible_before_commit(run_with_blobs: Callable[[Body], Any])
         await w.write(b"hello ")
         await w.write(b"world\n")
         assert not await blobs.exists("file-a")
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(BlobMissing):
             await collect(blobs, "file-a")
         assert await w.commit() == 12
         assert await blobs.exists("file-a")
@@ -140,7 +141,7 @@ def test_delete_and_missing(run_with_blobs: Callable[[Body], Any]) -> None:
         await blobs.delete("file-d")
         await blobs.delete("file-d")  # deleting twice is fine
         assert not await blobs.exists("file-d")
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(BlobMissing):
             await blobs.read_range("file-d", 0, 1)
         with pytest.raises(ValueError):
             blobs.writer("../escape")

@@ -199,3 +199,77 @@ def test_count_batches_by_status(run_with_store: Callable[[Body], None]) -> None
         assert await s.count_batches_by_status("nobody") == {}
 
     run_with_store(body)
+
+
+def test_a_deleted_input_stays_readable_by_earlier_batches_until_they_end(
+    run_with_store: Callable[[Body], None],
+) -> None:
+    async def body(s: Store) -> None:
+        await s.insert_file(StoredFile("file-x", "p", 1, 100, "a", "batch", None))
+        await s.insert_file(StoredFile("unused", "p", 1, 100, "a", "batch", None))
+        await s.insert_batch(batch(0))  # reads file-x
+        assert await s.purgeable_files(now=200, limit=10) == []  # nothing deleted or expired
+        assert await s.delete_file("file-x") and await s.delete_file("unused")
+        assert await s.get_file("file-x") is None
+        assert [f.id for f in (await s.list_files(None, None, True, None, 10, now=200)).items] == []
+        await s.insert_batch(batch(1))  # created after the delete: the file is missing for it
+        f = await s.input_file("batch_0")
+        assert f is not None and f.id == "file-x"
+        assert await s.input_file("batch_1") is None
+        # batch_0 and batch_1 are unfinished: only the unused file's bytes may go
+        assert await s.purgeable_files(now=200, limit=10) == ["unused"]
+        assert await s.purgeable_files(now=200, limit=10, file_id="file-x") == []
+        await s.mark_purged("unused")
+        assert await s.purgeable_files(now=200, limit=10) == []
+        for _ in range(2):
+            task = await s.claim_batch_task("w", now=1.0, lease=10)
+            assert task is not None
+            assert await s.fail_batch(task.batch.id, task.generation, [], now=2)
+        assert await s.purgeable_files(now=200, limit=10) == ["file-x"]
+        assert await s.purgeable_files(now=200, limit=10, file_id="file-x") == ["file-x"]
+        await s.mark_purged("file-x")
+        assert await s.input_file("batch_0") is None
+        assert await s.purgeable_files(now=200, limit=10) == []
+        # the rows stay as tombstones: a list cursor that names a deleted file still works
+        await s.insert_file(StoredFile("later", "p", 1, 300, "a", "batch", None))
+        assert [f.id for f in (await s.list_files("p", None, True, "file-x", 10, now=200)).items] == ["later"]
+
+    run_with_store(body)
+
+
+def test_an_expired_input_keeps_its_bytes_while_a_batch_reads_it(run_with_store: Callable[[Body], None]) -> None:
+    async def body(s: Store) -> None:
+        await s.insert_file(StoredFile("file-x", "p", 1, 100, "a", "batch", 5000))
+        await s.insert_batch(batch(0))  # created at 1000, before the file expires at 5000
+        task = await s.claim_batch_task("w", now=1.0, lease=10)
+        assert task is not None
+        assert await s.start_batch("batch_0", task.generation, CHUNKS, "m", now=1)
+        assert await s.purgeable_files(now=4999, limit=10) == []
+        assert await s.purgeable_files(now=6000, limit=10) == []  # expired, but batch_0 still reads it
+        f = await s.input_file("batch_0")
+        assert f is not None and f.expires_at == 5000
+        assert await s.request_cancel("batch_0", now=2) is not None
+        fin = await s.claim_batch_task("w", now=20.0, lease=10)
+        assert fin is not None
+        assert await s.finish_batch("batch_0", fin.generation, BatchStatus.CANCELLED, 3, None, None,
+                                    RequestCounts(4, 0, 4))
+        assert await s.purgeable_files(now=6000, limit=10) == ["file-x"]
+
+    run_with_store(body)
+
+
+def test_a_failed_chunk_waits_before_anyone_claims_it_again(run_with_store: Callable[[Body], None]) -> None:
+    async def body(s: Store) -> None:
+        await s.insert_batch(batch())
+        task = await s.claim_batch_task("w1", now=1.0, lease=10)
+        assert task is not None
+        await s.start_batch("batch_0", task.generation, CHUNKS[:1], "m", now=1)
+        (c0,) = await s.claim_chunks("w1", now=2.0, lease=10, limit=10)
+        assert c0.failures == 0
+        assert await s.chunk_failed("batch_0", 0, c0.generation, retry_at=50.0)
+        assert not await s.chunk_failed("batch_0", 0, c0.generation - 1, retry_at=50.0)  # not our claim
+        assert await s.claim_chunks("w2", now=49.0, lease=10, limit=10) == []
+        (again,) = await s.claim_chunks("w2", now=50.0, lease=10, limit=10)
+        assert again.failures == 1 and again.generation > c0.generation
+
+    run_with_store(body)

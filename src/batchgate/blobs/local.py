@@ -11,7 +11,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from batchgate.errors import BackendUnavailable, InsufficientStorage, failure_reason
+from batchgate.errors import (
+    BackendUnavailable,
+    BatchgateError,
+    BlobMissing,
+    InsufficientStorage,
+    ServiceUnavailable,
+    failure_reason,
+)
 
 READ_BLOCK = 4 << 20
 WRITE_BUFFER = 1 << 20
@@ -111,7 +118,10 @@ class LocalBlobStore:
         return LocalBlobWriter(self._path(key), self._tmp)
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        fh = await asyncio.to_thread(open, self._path(key), "rb")
+        try:
+            fh = await asyncio.to_thread(open, self._path(key), "rb")
+        except OSError as e:
+            raise _read_error(key, e) from e
         try:
             await asyncio.to_thread(fh.seek, start)
             pos = start
@@ -131,10 +141,19 @@ class LocalBlobStore:
                 fh.seek(start)
                 return fh.read(end - start)
 
-        return await asyncio.to_thread(go)
+        try:
+            return await asyncio.to_thread(go)
+        except OSError as e:
+            raise _read_error(key, e) from e
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, True)
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).exists)
+
+
+def _read_error(key: str, e: OSError) -> BatchgateError:
+    if isinstance(e, FileNotFoundError):
+        return BlobMissing(key)
+    return ServiceUnavailable(f"Could not read file {key}: {e.strerror or e}.")

@@ -17,7 +17,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from batchgate.errors import BackendUnavailable, ServiceUnavailable
+from batchgate.errors import BackendUnavailable, BlobMissing, ServiceUnavailable
 from batchgate.logs import redact_url
 
 READ_BLOCK = 1 << 20
@@ -177,10 +177,12 @@ class S3BlobStore:
             return await self._client.get_object(**args)
         except ClientError as e:
             if _missing(e):
-                raise FileNotFoundError(key) from e
+                raise BlobMissing(key) from e
             if e.response.get("Error", {}).get("Code") == "InvalidRange":
                 return None  # the range starts at or past the end of the object
-            raise
+            raise ServiceUnavailable(f"Could not read file {key}: object storage failed ({e}).") from e
+        except BotoCoreError as e:
+            raise ServiceUnavailable(f"Could not read file {key}: object storage failed ({e}).") from e
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         if end is not None and end <= start:

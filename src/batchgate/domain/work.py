@@ -40,6 +40,7 @@ class ChunkClaim:
     input_file_id: str
     spec: ChunkSpec
     generation: int
+    failures: int = 0  # earlier runs of this chunk that failed (it is retried with backoff, then failed)
 
 
 @dataclass(frozen=True, slots=True)

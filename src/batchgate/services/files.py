@@ -84,21 +84,31 @@ class FileService:
         return await self._store.list_files(project, purpose, ascending, after, limit, clock.now())
 
     async def delete(self, who: Principal, file_id: str) -> None:
+        """Hide the file from every API at once. Its bytes go now if no unfinished batch reads it, else once the
+        last such batch ends (`purge`): a running batch whose input is deleted completes, as on OpenAI."""
         await self.get(who, file_id)
         if await self._store.delete_file(file_id):
-            await self._blobs.delete(file_id)
+            for gone in await self._store.purgeable_files(clock.now(), 1, file_id):
+                await self._purge(gone)
 
     async def content(self, who: Principal, file_id: str) -> tuple[StoredFile, AsyncIterator[bytes]]:
         f = await self.get(who, file_id)
-        return f, self._blobs.read(file_id)
+        blocks = self._blobs.read(file_id)
+        # The first block is read before any answer is sent: bytes missing from storage are a clear 404
+        # (errors.BlobMissing), not a 200 whose body breaks off.
+        first = await anext(blocks, None)
+        return f, _resume(first, blocks)
 
-    async def purge_expired(self, limit: int = 500) -> int:
-        """Delete the bytes and rows of files past their expiry (a worker chore)."""
-        gone = await self._store.expired_files(clock.now(), limit)
-        for f in gone:
-            if await self._store.delete_file(f.id):
-                await self._blobs.delete(f.id)
+    async def purge(self, limit: int = 500) -> int:
+        """Remove the bytes of deleted and expired files that no unfinished batch reads (a worker chore)."""
+        gone = await self._store.purgeable_files(clock.now(), limit)
+        for file_id in gone:
+            await self._purge(file_id)
         return len(gone)
+
+    async def _purge(self, file_id: str) -> None:
+        await self._blobs.delete(file_id)  # bytes first: a purge cut short is done again by the next chore
+        await self._store.mark_purged(file_id)
 
 
 class IncomingFile:
@@ -122,6 +132,18 @@ class IncomingFile:
 
     async def abort(self) -> None:
         await self._writer.abort()
+
+
+async def _resume(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        if first is not None:
+            yield first
+            async for block in rest:
+                yield block
+    finally:
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _looks_like_jsonl(head: bytes) -> bool:

@@ -125,8 +125,17 @@ class PostgresStore:
     async def delete_file(self, file_id: str) -> bool:
         return await self._exec(q.DELETE_FILE, file_id) > 0
 
-    async def expired_files(self, now: int, limit: int) -> list[StoredFile]:
-        return [rows.file_from_row(r) for r in await self._all(q.EXPIRED_FILES, now, limit)]
+    async def input_file(self, batch_id: str) -> StoredFile | None:
+        r = await self._one(q.INPUT_FILE, batch_id)
+        return rows.file_from_row(r) if r else None
+
+    async def purgeable_files(self, now: int, limit: int, file_id: str | None = None) -> list[str]:
+        if file_id is not None:
+            return [r[0] for r in await self._all(q.PURGEABLE_FILE, file_id, now)]
+        return [r[0] for r in await self._all(q.PURGEABLE_FILES, now, limit)]
+
+    async def mark_purged(self, file_id: str) -> None:
+        await self._exec(q.MARK_PURGED, file_id)
 
     # -- uploads ------------------------------------------------------------------------------------------
     async def insert_upload(self, u: Upload) -> None:
@@ -254,7 +263,7 @@ class PostgresStore:
     async def claim_chunks(self, owner: str, now: float, lease: float, limit: int) -> list[ChunkClaim]:
         found = await self._tx(lambda conn: conn.fetch(q.CLAIM_CHUNKS, now, owner, now + lease, limit))
         found = sorted(found, key=lambda r: (r["seq"], r["idx"]))
-        return [ChunkClaim(r[0], r[1], r[2], rows.chunk_from_row(r[3:9]), r[9]) for r in found]
+        return [ChunkClaim(r[0], r[1], r[2], rows.chunk_from_row(r[3:9]), r[9], r[10]) for r in found]
 
     async def renew_chunks(self, claims: Sequence[tuple[str, int, int]], until: float) -> ChunkHeartbeat:
         if not claims:
@@ -317,6 +326,9 @@ class PostgresStore:
 
     async def release_chunk(self, batch_id: str, chunk: int, generation: int) -> None:
         await self._exec(q.RELEASE_CHUNK, batch_id, chunk, generation)
+
+    async def chunk_failed(self, batch_id: str, chunk: int, generation: int, retry_at: float) -> bool:
+        return await self._exec(q.CHUNK_FAILED, batch_id, chunk, generation, retry_at) > 0
 
     async def results_in(self, batch_id: str, first_line: int, last_line: int) -> list[tuple[int, bool, bytes]]:
         found = await self._all(q.RESULTS_IN, batch_id, first_line, last_line)

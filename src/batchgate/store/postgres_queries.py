@@ -6,8 +6,8 @@ several chunk rows in (batch_id, idx) order. Claims never wait: they skip rows a
 
 from __future__ import annotations
 
-from batchgate.domain.status import CANCELLABLE, BatchStatus, sources_of
-from batchgate.store.rows import BATCH_COLUMNS, CHUNK_COLUMNS, FILE_COLUMNS, UPLOAD_COLUMNS
+from batchgate.domain.status import CANCELLABLE, TERMINAL, BatchStatus, sources_of
+from batchgate.store.rows import BATCH_COLUMNS, CHUNK_COLUMNS, F_FILE_COLUMNS, FILE_COLUMNS, UPLOAD_COLUMNS
 
 
 def _in(values: frozenset[BatchStatus]) -> str:
@@ -40,10 +40,28 @@ LIST_FILES_DESC = (
     "AND (expires_at IS NULL OR expires_at > $2) AND ($3::text IS NULL OR purpose = $3) "
     "AND ($4::bigint IS NULL OR seq < $4) ORDER BY seq DESC LIMIT $5"
 )
-DELETE_FILE = "UPDATE files SET deleted = TRUE WHERE id = $1 AND NOT deleted"
-EXPIRED_FILES = (
-    f"SELECT {FILE_COLUMNS} FROM files WHERE NOT deleted AND expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2"
+# A deleted file stays readable by the batches created before the delete (readers_up_to: the newest of them).
+DELETE_FILE = (
+    "UPDATE files SET deleted = TRUE, readers_up_to = (SELECT COALESCE(MAX(seq), 0) FROM batches) "
+    "WHERE id = $1 AND NOT deleted"
 )
+INPUT_FILE = (
+    f"SELECT {F_FILE_COLUMNS} FROM batches b JOIN files f ON f.id = b.input_file_id "
+    "WHERE b.id = $1 AND NOT f.purged AND (NOT f.deleted OR f.readers_up_to >= b.seq)"
+)
+_UNREAD = f"NOT EXISTS (SELECT 1 FROM batches b WHERE b.input_file_id = f.id AND b.status NOT IN {_in(TERMINAL)})"
+# Deleted or expired files that no unfinished batch reads; each branch matches one partial index.
+PURGEABLE_FILES = f"""
+SELECT id FROM (
+    SELECT id FROM files WHERE deleted AND NOT purged
+    UNION ALL
+    SELECT id FROM files WHERE NOT deleted AND expires_at IS NOT NULL AND expires_at <= $1
+) AS f WHERE {_UNREAD} LIMIT $2
+"""
+PURGEABLE_FILE = (
+    f"SELECT id FROM files f WHERE id = $1 AND NOT purged AND (deleted OR expires_at <= $2) AND {_UNREAD}"
+)
+MARK_PURGED = "UPDATE files SET deleted = TRUE, purged = TRUE WHERE id = $1"
 
 # -- uploads -----------------------------------------------------------------------------------------------
 INSERT_UPLOAD = f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ({_marks(11)})"
@@ -139,7 +157,7 @@ def finish_batch(status: BatchStatus) -> str:
 CLAIM_CHUNKS = """
 WITH picked AS (
     SELECT c.batch_id, c.idx FROM chunks c JOIN batches b ON b.id = c.batch_id
-    WHERE NOT c.done AND c.lease_until < $1 AND b.status = 'in_progress' AND NOT b.expiring
+    WHERE NOT c.done AND c.lease_until < $1 AND c.retry_at <= $1 AND b.status = 'in_progress' AND NOT b.expiring
     ORDER BY b.seq, c.idx LIMIT $4
     FOR NO KEY UPDATE OF c SKIP LOCKED
 )
@@ -147,7 +165,7 @@ UPDATE chunks c SET lease_owner = $2, lease_until = $3, generation = c.generatio
 FROM picked p, batches b
 WHERE c.batch_id = p.batch_id AND c.idx = p.idx AND b.id = c.batch_id
 RETURNING c.batch_id, b.endpoint, b.input_file_id, c.idx, c.first_line, c.last_line, c.byte_start, c.byte_end,
-    c.requests, c.generation, b.seq
+    c.requests, c.generation, c.failures, b.seq
 """
 RENEW_CHUNKS = """
 WITH mine AS (
@@ -183,6 +201,10 @@ WHERE id = $1 AND status = 'in_progress' AND NOT expiring
   AND NOT EXISTS (SELECT 1 FROM chunks WHERE batch_id = $1 AND NOT done)
 """
 RELEASE_CHUNK = "UPDATE chunks SET lease_until = 0 WHERE batch_id = $1 AND idx = $2 AND generation = $3"
+CHUNK_FAILED = (
+    "UPDATE chunks SET failures = failures + 1, lease_until = 0, retry_at = $4 "
+    "WHERE batch_id = $1 AND idx = $2 AND generation = $3 AND NOT done"
+)
 RESULTS_IN = "SELECT line, ok, data FROM results WHERE batch_id = $1 AND line BETWEEN $2 AND $3"
 CHUNK_SPECS = f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE batch_id = $1 ORDER BY idx"
 DROP_RESULTS = "DELETE FROM results WHERE batch_id = $1"

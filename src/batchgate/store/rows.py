@@ -19,6 +19,7 @@ BATCH_COLUMNS = (
     "input_tokens, cached_tokens, output_tokens, reasoning_tokens, total_tokens, retries, not_run, error_counts"
 )
 FILE_COLUMNS = "id, project, bytes, created_at, filename, purpose, expires_at"
+F_FILE_COLUMNS = ", ".join("f." + c for c in FILE_COLUMNS.split(", "))  # in a join with batches
 UPLOAD_COLUMNS = (
     "id, project, bytes, created_at, expires_at, filename, purpose, mime_type, status, file_expires_after, file_id"
 )

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
-from batchgate.domain.status import CANCELLABLE, BatchStatus, sources_of
+from batchgate.domain.status import CANCELLABLE, TERMINAL, BatchStatus, sources_of
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
 from batchgate.errors import BackendUnavailable, failure_reason
@@ -25,6 +25,9 @@ R = TypeVar("R")
 
 def _in(values: Sequence[str]) -> str:
     return "(" + ",".join("'" + v + "'" for v in values) + ")"
+
+
+_TERMINAL = _in(sorted(TERMINAL))
 
 
 class SQLiteStore:
@@ -187,17 +190,40 @@ class SQLiteStore:
 
     async def delete_file(self, file_id: str) -> bool:
         cur = await self._tx(lambda db: db.execute(
-            "UPDATE files SET deleted = 1 WHERE id = ? AND deleted = 0", (file_id,)
+            "UPDATE files SET deleted = 1, readers_up_to = (SELECT COALESCE(MAX(seq), 0) FROM batches) "
+            "WHERE id = ? AND deleted = 0",
+            (file_id,),
         ))
         return cur.rowcount > 0
 
-    async def expired_files(self, now: int, limit: int) -> list[StoredFile]:
-        found = await self._all(
-            f"SELECT {rows.FILE_COLUMNS} FROM files WHERE deleted = 0 AND expires_at IS NOT NULL "
-            "AND expires_at <= ? LIMIT ?",
-            (now, limit),
+    async def input_file(self, batch_id: str) -> StoredFile | None:
+        r = await self._one(
+            f"SELECT {rows.F_FILE_COLUMNS} FROM batches b JOIN files f ON f.id = b.input_file_id "
+            "WHERE b.id = ? AND f.purged = 0 AND (f.deleted = 0 OR f.readers_up_to >= b.seq)",
+            (batch_id,),
         )
-        return [rows.file_from_row(r) for r in found]
+        return rows.file_from_row(r) if r else None
+
+    async def purgeable_files(self, now: int, limit: int, file_id: str | None = None) -> list[str]:
+        # Each branch matches one partial index (files_to_purge, files_expiring); the batches are found by
+        # batches_by_input.
+        unread = f"NOT EXISTS (SELECT 1 FROM batches b WHERE b.input_file_id = f.id AND b.status NOT IN {_TERMINAL})"
+        if file_id is not None:
+            found = await self._all(
+                f"SELECT id FROM files f WHERE id = ? AND purged = 0 AND (deleted = 1 OR expires_at <= ?) AND {unread}",
+                (file_id, now),
+            )
+        else:
+            found = await self._all(
+                "SELECT id FROM (SELECT id FROM files WHERE deleted = 1 AND purged = 0 UNION ALL "
+                "SELECT id FROM files WHERE deleted = 0 AND expires_at IS NOT NULL AND expires_at <= ?) AS f "
+                f"WHERE {unread} LIMIT ?",
+                (now, limit),
+            )
+        return [r[0] for r in found]
+
+    async def mark_purged(self, file_id: str) -> None:
+        await self._tx(lambda db: db.execute("UPDATE files SET deleted = 1, purged = 1 WHERE id = ?", (file_id,)))
 
     # -- uploads ------------------------------------------------------------------------------------------
     async def insert_upload(self, u: Upload) -> None:
@@ -417,11 +443,12 @@ class SQLiteStore:
         def q(db: sqlite3.Connection) -> list[ChunkClaim]:
             found = db.execute(
                 "SELECT c.batch_id, b.endpoint, b.input_file_id, "
-                "c.idx, c.first_line, c.last_line, c.byte_start, c.byte_end, c.requests "
+                "c.idx, c.first_line, c.last_line, c.byte_start, c.byte_end, c.requests, c.failures "
                 "FROM chunks c JOIN batches b ON b.id = c.batch_id "
-                "WHERE c.done = 0 AND c.lease_until < ? AND b.status = 'in_progress' AND b.expiring = 0 "
-                "ORDER BY b.seq, c.idx LIMIT ?",
-                (now, limit),
+                "WHERE c.done = 0 AND c.lease_until < :now AND c.retry_at <= :now "
+                "AND b.status = 'in_progress' AND b.expiring = 0 "
+                "ORDER BY b.seq, c.idx LIMIT :limit",
+                {"now": now, "limit": limit},
             ).fetchall()
             claims = []
             for r in found:
@@ -433,7 +460,7 @@ class SQLiteStore:
                 gen = db.execute(
                     "SELECT generation FROM chunks WHERE batch_id = ? AND idx = ?", (r[0], r[3])
                 ).fetchone()[0]
-                claims.append(ChunkClaim(r[0], r[1], r[2], rows.chunk_from_row(r[3:]), gen))
+                claims.append(ChunkClaim(r[0], r[1], r[2], rows.chunk_from_row(r[3:9]), gen, r[9]))
             return claims
 
         return await self._tx(q)
@@ -523,6 +550,14 @@ class SQLiteStore:
             "UPDATE chunks SET lease_until = 0 WHERE batch_id = ? AND idx = ? AND generation = ?",
             (batch_id, chunk, generation),
         ))
+
+    async def chunk_failed(self, batch_id: str, chunk: int, generation: int, retry_at: float) -> bool:
+        cur = await self._tx(lambda db: db.execute(
+            "UPDATE chunks SET failures = failures + 1, lease_until = 0, retry_at = ? "
+            "WHERE batch_id = ? AND idx = ? AND generation = ? AND done = 0",
+            (retry_at, batch_id, chunk, generation),
+        ))
+        return cur.rowcount > 0
 
     async def results_in(self, batch_id: str, first_line: int, last_line: int) -> list[tuple[int, bool, bytes]]:
         found = await self._bulk(

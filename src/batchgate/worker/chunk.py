@@ -12,29 +12,45 @@ from batchgate import clock
 from batchgate.blobs.base import BlobStore
 from batchgate.domain.prefix import NO_PREFIX, prefix_key
 from batchgate.domain.work import ChunkClaim
+from batchgate.errors import BatchgateError, BlobMissing
 from batchgate.store.base import Store
 from batchgate.upstream.router import Router
 from batchgate.worker.buffer import ResultBuffer
 from batchgate.worker.execute import RequestExecutor
 from batchgate.worker.lines import split_lines
-from batchgate.worker.outcome import error_result
+from batchgate.worker.notices import Notices
+from batchgate.worker.outcome import custom_id_of, error_result
+from batchgate.worker.unread import unread_lines, unread_result
 
 log = logging.getLogger("batchgate.worker")
 
 
 class ChunkRunner:
     def __init__(
-        self, store: Store, blobs: BlobStore, router: Router, executor: RequestExecutor, prefix_grouping: bool = True
+        self, store: Store, blobs: BlobStore, router: Router, executor: RequestExecutor, prefix_grouping: bool = True,
+        notices: Notices | None = None,
     ) -> None:
         self._prefix_grouping = prefix_grouping
         self._store = store
         self._blobs = blobs
         self._router = router
         self._executor = executor
+        self._notices = notices or Notices(log)
 
     async def run(self, claim: ChunkClaim) -> None:
         spec = claim.spec
-        raw = await self._blobs.read_range(claim.input_file_id, spec.byte_start, spec.byte_end)
+        try:
+            raw = await self._blobs.read_range(claim.input_file_id, spec.byte_start, spec.byte_end)
+        except BlobMissing as e:
+            # Lost for good (a deleted file's bytes are kept while a batch reads them: only an operator removes
+            # them): the requests fail once, and the batch finishes with everything else it has.
+            self._notices.log(logging.WARNING, claim.batch_id, "input_file_unavailable",
+                              "%s: %s The requests of its chunks not yet run fail with input_file_unavailable.",
+                              claim.batch_id, e.message)
+            await self._fail_rest(claim, None, "input_file_unavailable",
+                                  f"This request was not run: the contents of input file {e.key} are missing "
+                                  "from storage.")
+            return
         done = await self._store.done_lines(claim.batch_id, spec.first_line, spec.last_line)
         todo: list[tuple[int, str, dict[str, Any], bytes]] = []
         unreadable: list[int] = []
@@ -68,6 +84,30 @@ class ChunkRunner:
         if tally[0] or tally[1]:
             log.info("%s chunk %d done: %d requests, %d upstream retries, %d failed",
                      claim.batch_id, spec.index, len(todo), tally[0], tally[1])
+
+    async def give_up(self, claim: ChunkClaim, code: str, message: str) -> None:
+        """Fail every request of the chunk that has no result yet, and mark the chunk done."""
+        spec = claim.spec
+        raw: bytes | None
+        try:
+            raw = await self._blobs.read_range(claim.input_file_id, spec.byte_start, spec.byte_end)
+        except BatchgateError:
+            raw = None  # storage down or the bytes gone: these requests' custom_ids are unknown
+        await self._fail_rest(claim, raw, code, message)
+
+    async def _fail_rest(self, claim: ChunkClaim, raw: bytes | None, code: str, message: str) -> None:
+        spec = claim.spec
+        done = await self._store.done_lines(claim.batch_id, spec.first_line, spec.last_line)
+        async with ResultBuffer(self._store, claim) as buffer:
+            if raw is None:
+                numbers, exact = unread_lines(spec, done)
+                for number in numbers:
+                    buffer.add(unread_result(number, spec, exact, claim.input_file_id, code, message))
+            else:
+                for line in split_lines(raw, spec.first_line, spec.byte_start):
+                    if line.number not in done and line.data.strip():
+                        buffer.add(error_result(line.number, custom_id_of(line.data), code, message))
+        await self._store.complete_chunk(claim.batch_id, spec.index, claim.generation, clock.now())
 
     async def _one(
         self, buffer: ResultBuffer, claim: ChunkClaim, line: int, custom_id: str, body: dict[str, Any], key: bytes,

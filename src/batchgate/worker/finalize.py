@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import orjson
-
 from batchgate import clock, ids
 from batchgate.blobs.base import BlobStore, BlobWriter
 from batchgate.domain import limits
@@ -14,9 +12,11 @@ from batchgate.domain.error_tally import ErrorTally
 from batchgate.domain.files import OUTPUT_PURPOSE, StoredFile
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.work import BatchTask
+from batchgate.errors import BlobMissing
 from batchgate.store.base import Store
 from batchgate.worker.lines import split_lines
-from batchgate.worker.outcome import CANCELLED_MESSAGE, EXPIRED_MESSAGE, error_of, error_result
+from batchgate.worker.outcome import CANCELLED_MESSAGE, EXPIRED_MESSAGE, custom_id_of, error_of, error_result
+from batchgate.worker.unread import unread_lines, unread_result
 
 log = logging.getLogger("batchgate.worker")
 
@@ -59,27 +59,43 @@ async def finalize_batch(task: BatchTask, store: Store, blobs: BlobStore) -> Non
     out, err = _LazyFile(blobs), _LazyFile(blobs)
     total = completed = not_run = 0
     tally = ErrorTally()
+    unreadable = False
     try:
         for spec in await store.chunk_specs(b.id):
-            results = {line: (ok, data) for line, ok, data in
+            entries = {line: (ok, data) for line, ok, data in
                        await store.results_in(b.id, spec.first_line, spec.last_line)}
-            raw = await blobs.read_range(b.input_file_id, spec.byte_start, spec.byte_end)
-            for line in split_lines(raw, spec.first_line, spec.byte_start):
-                if not line.data.strip():
-                    continue
+            # Only requests without a result need the input (for their custom_id): a batch whose input bytes are
+            # gone still ends with every result it has.
+            missing: set[int] = set()  # requests that never ran: written here with missing_code
+            if len(entries) < spec.requests:
+                try:
+                    raw = await blobs.read_range(b.input_file_id, spec.byte_start, spec.byte_end)
+                except BlobMissing as e:
+                    if not unreadable:
+                        log.warning("batch %s: %s The requests without a result are written with custom_id null.",
+                                    b.id, e.message)
+                    unreadable = True
+                    numbers, exact = unread_lines(spec, entries)
+                    missing = set(numbers)
+                    for n in numbers:
+                        entries[n] = (False, unread_result(n, spec, exact, b.input_file_id, missing_code,
+                                                           missing_msg).data)
+                else:
+                    for line in split_lines(raw, spec.first_line, spec.byte_start):
+                        if line.number not in entries and line.data.strip():
+                            missing.add(line.number)
+                            entries[line.number] = (False, error_result(
+                                line.number, custom_id_of(line.data), missing_code, missing_msg).data)
+            for number in sorted(entries):
+                ok, data = entries[number]
                 total += 1
-                found = results.get(line.number)
-                if found is None:
-                    custom_id = orjson.loads(line.data)["custom_id"]
-                    await err.write_line(error_result(line.number, custom_id, missing_code, missing_msg).data)
+                completed += ok
+                await (out if ok else err).write_line(data)
+                if number in missing:
                     not_run += 1
                     tally.add(missing_code, missing_msg)
-                elif found[0]:
-                    completed += 1
-                    await out.write_line(found[1])
-                else:
-                    await err.write_line(found[1])
-                    tally.add(*error_of(found[1]))
+                elif not ok:
+                    tally.add(*error_of(data))
         await out.commit()
         await err.commit()
     except BaseException:
@@ -99,8 +115,8 @@ async def finalize_batch(task: BatchTask, store: Store, blobs: BlobStore) -> Non
         return
     # Someone changed the batch under us (cancelled while finalizing, or our lease was taken): undo.
     for f in files:
-        await store.delete_file(f.id)
         await blobs.delete(f.id)
+        await store.mark_purged(f.id)
 
 
 async def _register(store: Store, project: str, f: _LazyFile, name: str, expires_after: int | None) -> StoredFile:

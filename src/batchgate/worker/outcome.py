@@ -41,8 +41,9 @@ def response_result(line: int, custom_id: str, resp: UpstreamResponse, retries: 
     return RequestResult(line, ok, data, usage, retries)
 
 
-def error_result(line: int, custom_id: str, code: str, message: str, retries: int = 0) -> RequestResult:
-    """A request that has no HTTP answer to show (never sent, timed out, cancelled, expired)."""
+def error_result(line: int, custom_id: str | None, code: str, message: str, retries: int = 0) -> RequestResult:
+    """A request that has no HTTP answer to show (never sent, timed out, cancelled, expired). custom_id is None
+    only when the input line could not be read (see unread.py)."""
     data = orjson.dumps({
         "id": ids.batch_request_id(),
         "custom_id": custom_id,
@@ -50,6 +51,15 @@ def error_result(line: int, custom_id: str, code: str, message: str, retries: in
         "error": {"code": code, "message": message},
     })
     return RequestResult(line, False, data, Usage(), retries)
+
+
+def custom_id_of(data: bytes) -> str | None:
+    """The custom_id of a validated input line (None if it cannot be read after all)."""
+    try:
+        custom_id = orjson.loads(data)["custom_id"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    return custom_id if isinstance(custom_id, str) else None
 
 
 CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."

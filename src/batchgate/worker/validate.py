@@ -12,6 +12,7 @@ from batchgate.domain import limits
 from batchgate.domain.batch import BatchError
 from batchgate.domain.validation import LineValidator
 from batchgate.domain.work import BatchTask, ChunkSpec
+from batchgate.errors import BlobMissing
 from batchgate.services.tokens import PromptTokenCounter
 from batchgate.store.base import Store
 from batchgate.upstream.router import Router
@@ -55,9 +56,11 @@ async def validate_batch(
     token_limit: int | None = None, counter: PromptTokenCounter | None = None,
 ) -> None:
     b = task.batch
-    f = await store.get_file(b.input_file_id)
+    # The file as it was when the batch was created: deleted or expired since, it is read all the same (its
+    # bytes are kept until the batch ends); deleted or expired before, it is missing.
+    f = await store.input_file(b.id)
     problem = None
-    if f is None or f.project != b.project or f.expired(clock.now()):
+    if f is None or f.project != b.project or f.expired(b.created_at):
         problem = f"Cannot find file {b.input_file_id}, or project {b.project} does not have access to it."
     elif f.purpose != "batch":
         problem = f"File {f.id} has purpose '{f.purpose}'; a batch input file must be uploaded with purpose 'batch'."
@@ -75,11 +78,17 @@ async def validate_batch(
         return
     started = time.perf_counter()
     cutter = ChunkCutter(chunk_size)
-    async for lines in stream_lines(read_ahead(blobs.read(f.id))):
-        for line in lines:
-            if validator.feed(line.number, line.data):
-                cutter.add(line.number, line.start, line.end)
-        await asyncio.sleep(0)  # let the API breathe between blocks
+    try:
+        async for lines in stream_lines(read_ahead(blobs.read(f.id))):
+            for line in lines:
+                if validator.feed(line.number, line.data):
+                    cutter.add(line.number, line.start, line.end)
+            await asyncio.sleep(0)  # let the API breathe between blocks
+    except BlobMissing as e:
+        log.warning("batch %s: %s", b.id, e.message)
+        await store.fail_batch(b.id, task.generation, [BatchError("input_file_unavailable", e.message,
+                                                                  "input_file_id")], clock.now())
+        return
     errors = validator.finish(f.bytes)
     if errors:
         log.info("batch %s failed validation with %d error(s)", b.id, len(errors))

@@ -18,10 +18,15 @@ CREATE TABLE files (
     filename TEXT NOT NULL,
     purpose TEXT NOT NULL,
     expires_at BIGINT,
-    deleted BOOLEAN NOT NULL DEFAULT FALSE
+    deleted BOOLEAN NOT NULL DEFAULT FALSE,
+    -- the bytes are gone; the row stays as a tombstone (list cursors that name it keep working)
+    purged BOOLEAN NOT NULL DEFAULT FALSE,
+    -- batches.seq when the file was deleted: batches up to it may read it to the end
+    readers_up_to BIGINT
 );
 CREATE INDEX files_by_project ON files (project, deleted, seq);
 CREATE INDEX files_expiring ON files (expires_at) WHERE NOT deleted AND expires_at IS NOT NULL;
+CREATE INDEX files_to_purge ON files (seq) WHERE deleted AND NOT purged;
 CREATE TABLE uploads (
     id TEXT PRIMARY KEY,
     project TEXT NOT NULL,
@@ -86,6 +91,7 @@ CREATE TABLE batches (
 CREATE INDEX batches_by_project ON batches (project, seq);
 CREATE INDEX batches_by_status ON batches (status);
 CREATE INDEX batches_enqueued ON batches (project, model, status);
+CREATE INDEX batches_by_input ON batches (input_file_id);
 CREATE TABLE chunks (
     batch_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -98,6 +104,8 @@ CREATE TABLE chunks (
     lease_owner TEXT,
     lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
     generation BIGINT NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,  -- failed runs; a failing chunk is retried with backoff
+    retry_at DOUBLE PRECISION NOT NULL DEFAULT 0,  -- nobody claims the chunk before this time
     PRIMARY KEY (batch_id, idx)
 );
 -- Claims scan only the chunks still to do.

@@ -16,9 +16,15 @@ CREATE TABLE IF NOT EXISTS files (
     filename TEXT NOT NULL,
     purpose TEXT NOT NULL,
     expires_at INTEGER,
-    deleted INTEGER NOT NULL DEFAULT 0
+    deleted INTEGER NOT NULL DEFAULT 0,
+    -- the bytes are gone; the row stays as a tombstone (list cursors that name it keep working)
+    purged INTEGER NOT NULL DEFAULT 0,
+    -- batches.seq when the file was deleted: batches up to it may read it to the end
+    readers_up_to INTEGER
 );
 CREATE INDEX IF NOT EXISTS files_by_project ON files (project, deleted, seq);
+CREATE INDEX IF NOT EXISTS files_expiring ON files (expires_at) WHERE deleted = 0 AND expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS files_to_purge ON files (seq) WHERE deleted = 1 AND purged = 0;
 CREATE TABLE IF NOT EXISTS uploads (
     id TEXT PRIMARY KEY,
     project TEXT NOT NULL,
@@ -83,6 +89,7 @@ CREATE TABLE IF NOT EXISTS batches (
 CREATE INDEX IF NOT EXISTS batches_by_project ON batches (project, seq);
 CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status);
 CREATE INDEX IF NOT EXISTS batches_enqueued ON batches (project, model, status);
+CREATE INDEX IF NOT EXISTS batches_by_input ON batches (input_file_id);
 CREATE TABLE IF NOT EXISTS chunks (
     batch_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -95,6 +102,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     lease_owner TEXT,
     lease_until REAL NOT NULL DEFAULT 0,
     generation INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,  -- failed runs; a failing chunk is retried with backoff
+    retry_at REAL NOT NULL DEFAULT 0,  -- nobody claims the chunk before this time
     PRIMARY KEY (batch_id, idx)
 );
 CREATE INDEX IF NOT EXISTS chunks_open ON chunks (done, batch_id, idx);
