@@ -432,7 +432,7 @@ BATCH_CREATE_CASES = [
     ("input_file_id_int", {"input_file_id": 5}, "input_file_id", "invalid_type"),
     ("input_file_id_list", {"input_file_id": ["file-a"]}, "input_file_id", "invalid_type"),
     ("input_file_id_empty", {"input_file_id": ""}, "input_file_id", "invalid_value"),
-    ("endpoint_unknown", {"endpoint": "/v1/images/generations"}, "endpoint", "invalid_value"),
+    ("endpoint_unknown", {"endpoint": "/v1/images/variations"}, "endpoint", "invalid_value"),
     ("endpoint_traversal", {"endpoint": "/v1/chat/completions/../../x"}, "endpoint", "invalid_value"),
     ("endpoint_absolute_url", {"endpoint": "http://evil/v1/chat/completions"}, "endpoint", "invalid_value"),
     ("endpoint_object", {"endpoint": {"a": 1}}, "endpoint", "invalid_type"),
