@@ -24,6 +24,7 @@ from batchgate.oneshot_output import Targets, check_targets, write_recorded, wri
 from batchgate.oneshot_progress import progress_view
 from batchgate.oneshot_signals import StopSignals
 from batchgate.oneshot_state import RunState, open_state
+from batchgate.protocol.requests import CreateBatch, CreateFile
 from batchgate.services.auth import ANONYMOUS_PROJECT, Principal
 from batchgate.settings import Settings
 
@@ -120,10 +121,9 @@ async def _create(parts: Parts, state: RunState) -> Batch:
     # A run stopped between storing its input and creating its batch has the file already: never store it twice.
     stored = await parts.files.list(WHO, "batch", False, None, 1)
     f = stored.items[0] if stored.items else await parts.files.create(
-        WHO, state.input.name, "batch", None, _read(state.input))
+        WHO, CreateFile(state.input.name, "batch"), _read(state.input))
     state.drop_spool()
-    return await parts.batches.create(WHO, {"input_file_id": f.id, "endpoint": state.endpoint,
-                                            "completion_window": "7d"})
+    return await parts.batches.create(WHO, CreateBatch(f.id, state.endpoint, "7d"))
 
 
 async def _interrupted(parts: Parts, batch: Batch, targets: Targets, console: Console,

@@ -27,6 +27,12 @@ def test_admin_api_manages_keys_and_sees_every_project(server_factory: Any, tmp_
     # a project key may not use the admin API
     r = raw(server.url, "GET", "/v1/admin/keys", api_key=alice)
     assert_envelope(r, 403, code="insufficient_permissions")
+    # refused before its body is read: a project key learns nothing from what it sent
+    r = raw(server.url, "POST", "/v1/admin/keys", "{not json", headers={"Content-Type": "application/json"},
+            api_key=alice)
+    assert_envelope(r, 403, code="insufficient_permissions")
+    r = raw_json(server.url, "POST", "/v1/admin/keys", {"project": "bad name!", "admin": "yes"}, api_key=alice)
+    assert_envelope(r, 403, code="insufficient_permissions")
 
     r = raw_json(server.url, "POST", "/v1/admin/keys", {"project": "bob"}, api_key=root)
     assert r.status == 200, r.body

@@ -10,9 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from batchgate.api.context import JSON, ctx, json_body, principal
-from batchgate.errors import InvalidType
-from batchgate.protocol import params
-from batchgate.services.auth import require_admin
+from batchgate.protocol.requests import CreateKey
 from batchgate.store.base import KeyInfo
 
 
@@ -25,35 +23,30 @@ def key_object(k: KeyInfo, secret: str | None = None) -> dict[str, Any]:
 
 
 async def create_key(request: Request) -> Response:
-    who = await principal(request)
-    require_admin(who)
-    body = await json_body(request)
-    project = params.require_str(body, "project")
-    admin = body.get("admin", False)
-    if not isinstance(admin, bool):
-        raise InvalidType("admin", "a boolean", admin)
-    info, secret = await ctx(request).auth.issue_key(project, admin)
+    auth = ctx(request).auth
+    admin = auth.admin(await principal(request))  # before the body: a project key learns nothing from it
+    info, secret = await auth.issue_key(admin, CreateKey.from_json(await json_body(request)))
     return JSON(key_object(info, secret))
 
 
 async def list_keys(request: Request) -> Response:
-    who = await principal(request)
-    keys = await ctx(request).auth.list_keys(who)
+    auth = ctx(request).auth
+    keys = await auth.list_keys(auth.admin(await principal(request)))
     data = [key_object(k) for k in keys]
     return JSON({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
                  "last_id": data[-1]["id"] if data else None, "has_more": False})
 
 
 async def delete_key(request: Request) -> Response:
-    who = await principal(request)
+    auth = ctx(request).auth
     key_id = request.path_params["key_id"]
-    await ctx(request).auth.revoke(who, key_id)
+    await auth.revoke(auth.admin(await principal(request)), key_id)
     return JSON({"id": key_id, "object": "api_key", "deleted": True})
 
 
 async def list_projects(request: Request) -> Response:
-    who = await principal(request)
-    keys = await ctx(request).auth.list_keys(who)
+    auth = ctx(request).auth
+    keys = await auth.list_keys(auth.admin(await principal(request)))
     names = sorted({k.project for k in keys})
     return JSON({"object": "list", "data": [{"id": n, "object": "project", "name": n} for n in names],
                  "has_more": False})

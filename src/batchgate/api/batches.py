@@ -9,13 +9,14 @@ from starlette.routing import Route
 from batchgate.api.context import JSON, ctx, json_body, principal
 from batchgate.domain import limits
 from batchgate.protocol import objects, params
+from batchgate.protocol.requests import CreateBatch
 
 
 async def create_batch(request: Request) -> Response:
     who = await principal(request, rate="batches")
     body = await json_body(request)
     c = ctx(request)
-    batch = await c.batches.create(who, body)
+    batch = await c.batches.create(who, CreateBatch.from_json(body))
     if c.worker is not None:
         c.worker.notify()
     return JSON(objects.batch_object(batch))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -13,7 +11,8 @@ from batchgate.api.multipart import read_form
 from batchgate.domain import limits
 from batchgate.errors import MissingParameter, PayloadTooLarge
 from batchgate.protocol import objects, params
-from batchgate.services.files import IncomingFile, check_purpose
+from batchgate.protocol.requests import CreateFile
+from batchgate.services.files import IncomingFile
 
 
 async def create_file(request: Request) -> Response:
@@ -31,20 +30,12 @@ async def create_file(request: Request) -> Response:
     try:
         if incoming is None:
             raise MissingParameter("file")
-        purpose = check_purpose(params.require_str(form.fields, "purpose"))
-        expires = params.expires_after(_bracketed(form.fields, "expires_after"), "expires_after")
-        f = await c.files.store(who, incoming, form.filename or "upload", purpose, expires)
+        f = await c.files.store(who, incoming, CreateFile.from_form(form.fields, form.filename))
     except BaseException:
         if incoming is not None:
             await incoming.abort()
         raise
     return JSON(objects.file_object(f))
-
-
-def _bracketed(fields: dict[str, str], name: str) -> dict[str, Any] | None:
-    """`expires_after[anchor]=...&expires_after[seconds]=...` -> {"anchor": ..., "seconds": ...}."""
-    out = {k[len(name) + 1:-1]: v for k, v in fields.items() if k.startswith(name + "[") and k.endswith("]")}
-    return out or None
 
 
 async def list_files(request: Request) -> Response:

@@ -9,15 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from batchgate.api.context import ctx, principal
+from batchgate.api.context import ctx
 from batchgate.metrics import CONTENT_TYPE
-from batchgate.services.auth import require_admin
 
 
 async def metrics(request: Request) -> Response:
     c = ctx(request)
-    if not (c.settings.metrics_public or c.settings.is_loopback()):
-        require_admin(await principal(request))
+    opened = c.settings.metrics_public or c.settings.is_loopback()
+    await c.auth.operator_view(request.headers.get("authorization"), opened)
     return Response(c.metrics.render(await c.batches.count_by_status()), media_type=CONTENT_TYPE)
 
 

@@ -11,13 +11,13 @@ from batchgate.api.context import JSON, ctx, json_body, principal
 from batchgate.api.multipart import read_form
 from batchgate.errors import MissingParameter
 from batchgate.protocol import objects
+from batchgate.protocol.requests import CompleteUpload, CreateUpload
 from batchgate.services.uploads import IncomingPart
 
 
 async def create_upload(request: Request) -> Response:
     who = await principal(request, rate="uploads")
-    body = await json_body(request)
-    u = await ctx(request).uploads.create(who, body)
+    u = await ctx(request).uploads.create(who, CreateUpload.from_json(await json_body(request)))
     return JSON(objects.upload_object(u, clock.now()))
 
 
@@ -43,8 +43,8 @@ async def add_part(request: Request) -> Response:
 
 async def complete_upload(request: Request) -> Response:
     who = await principal(request)
-    body = await json_body(request)
-    u, f = await ctx(request).uploads.complete(who, request.path_params["upload_id"], body)
+    req = CompleteUpload.from_json(await json_body(request))
+    u, f = await ctx(request).uploads.complete(who, request.path_params["upload_id"], req)
     return JSON(objects.upload_object(u, clock.now(), f))
 
 

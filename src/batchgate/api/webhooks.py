@@ -10,12 +10,14 @@ from starlette.routing import Route
 from batchgate.api.context import JSON, ctx, json_body, principal
 from batchgate.protocol import objects
 from batchgate.protocol import webhooks as wire
+from batchgate.protocol.requests import CreateWebhook
 
 
 async def create_webhook(request: Request) -> Response:
     who = await principal(request)
-    body = await json_body(request)
-    endpoint = await ctx(request).webhooks.create(who, body)
+    c = ctx(request)
+    req = CreateWebhook.from_json(await json_body(request), c.settings.webhook_allow_private)
+    endpoint = await c.webhooks.create(who, req)
     return JSON(wire.endpoint_object(endpoint, with_secret=True))
 
 

@@ -8,7 +8,8 @@ import secrets
 from dataclasses import dataclass
 
 from batchgate import clock, ids
-from batchgate.errors import InvalidValue, NotFound, PermissionDenied, Unauthorized
+from batchgate.errors import NotFound, PermissionDenied, Unauthorized
+from batchgate.protocol.requests import CreateKey
 from batchgate.store.base import KeyInfo, Store
 
 ANONYMOUS_PROJECT = "default"
@@ -21,8 +22,16 @@ class Principal:
     key_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Admin:
+    """A caller found to hold an admin key (by `AuthService.admin`): what admin-only operations take, so that
+    none of them can run for a Principal nobody checked."""
+
+    who: Principal
+
+
 # Whoever runs `batchgate keys ...` on a machine that holds the store: they can read and write every row already.
-OPERATOR = Principal("*", admin=True)
+OPERATOR = Admin(Principal("*", admin=True))
 
 
 def hash_key(key: str) -> str:
@@ -56,31 +65,35 @@ class AuthService:
             raise Unauthorized(f"Incorrect API key provided: {_redact(token)}.", code="invalid_api_key")
         return Principal(info.project, info.admin, info.id)
 
+    def admin(self, who: Principal) -> Admin:
+        """`who` as an Admin, or 403. Asked before an admin-only request's body is read, so that a project key
+        learns nothing from it but the refusal."""
+        if not who.admin:
+            raise PermissionDenied("You have insufficient permissions for this operation: it needs an admin key.")
+        return Admin(who)
+
+    async def operator_view(self, authorization: str | None, open_to_all: bool) -> None:
+        """Whether the caller may read every project's totals (GET /metrics): anyone where the operator opened
+        them (`open_to_all`), else only an admin key (401 without a valid key, 403 with a project's)."""
+        if not open_to_all:
+            self.admin(await self.authenticate(authorization))
+
     async def create_key(self, project: str, admin: bool = False) -> str:
-        return (await self.issue_key(project, admin))[1]
+        return (await self.issue_key(OPERATOR, CreateKey(project, admin)))[1]
 
-    async def issue_key(self, project: str, admin: bool = False) -> tuple[KeyInfo, str]:
+    async def issue_key(self, by: Admin, req: CreateKey) -> tuple[KeyInfo, str]:
         """A new key: its record and the secret (shown once; only its hash is stored)."""
-        if not project or len(project) > 128 or not project.replace("-", "").replace("_", "").isalnum():
-            raise InvalidValue("A project name is 1-128 letters, digits, '-' or '_'.", param="project")
         key, key_id, now = ids.api_key(), "key_" + secrets.token_hex(8), clock.now()
-        await self._store.create_key(key_id, project, hash_key(key), admin, now)
+        await self._store.create_key(key_id, req.project, hash_key(key), req.admin, now)
         self._keys_exist = True
-        return KeyInfo(key_id, project, admin, now), key
+        return KeyInfo(key_id, req.project, req.admin, now), key
 
-    async def list_keys(self, who: Principal) -> list[KeyInfo]:
-        require_admin(who)
+    async def list_keys(self, by: Admin) -> list[KeyInfo]:
         return await self._store.list_keys()
 
-    async def revoke(self, who: Principal, key_id: str) -> None:
-        require_admin(who)
+    async def revoke(self, by: Admin, key_id: str) -> None:
         if not await self._store.delete_key(key_id):
             raise NotFound(f"No such API key: {key_id}", param="key_id")
-
-
-def require_admin(who: Principal) -> None:
-    if not who.admin:
-        raise PermissionDenied("You have insufficient permissions for this operation: it needs an admin key.")
 
 
 def _bearer(header: str | None) -> str | None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from batchgate import clock, ids
-from batchgate.domain import limits
-from batchgate.domain.batch import ENDPOINTS, Batch, window_seconds
+from batchgate.domain.batch import Batch
 from batchgate.domain.status import BatchStatus
-from batchgate.errors import Conflict, InvalidValue, NotFound
-from batchgate.protocol import params
+from batchgate.errors import Conflict, NotFound
+from batchgate.protocol.requests import CreateBatch
 from batchgate.services.auth import Principal
 from batchgate.store.base import Page, Store
 
@@ -20,34 +18,19 @@ class BatchService:
         self._store = store
         self._window_scale = window_scale
 
-    async def create(self, who: Principal, body: dict[str, Any]) -> Batch:
-        input_file_id = params.require_str(body, "input_file_id")
-        endpoint = params.require_str(body, "endpoint")
-        if endpoint not in ENDPOINTS:
-            allowed = ", ".join(f"'{e}'" for e in ENDPOINTS)
-            raise InvalidValue(f"Invalid value: '{endpoint}'. Supported values are: {allowed}.", param="endpoint")
-        window = params.require_str(body, "completion_window")
-        seconds = window_seconds(window)
-        if seconds is None or not limits.MIN_WINDOW_SECONDS <= seconds <= limits.MAX_WINDOW_SECONDS:
-            raise InvalidValue(
-                f"Invalid value: '{window}'. Supported values are: '24h' (or any whole number of hours or days "
-                "from '1h' to '7d').",
-                param="completion_window",
-            )
-        metadata = params.metadata(body.get("metadata"))
-        output_expiry = params.expires_after(body.get("output_expires_after"), "output_expires_after")
+    async def create(self, who: Principal, req: CreateBatch) -> Batch:
         now = clock.now()
         batch = Batch(
             id=ids.batch_id(),
             project=who.project,
-            endpoint=endpoint,
-            input_file_id=input_file_id,
-            completion_window=window,
+            endpoint=req.endpoint,
+            input_file_id=req.input_file_id,
+            completion_window=req.completion_window,
             status=BatchStatus.VALIDATING,
             created_at=now,
-            expires_at=now + max(1, round(seconds * self._window_scale)),
-            metadata=metadata,
-            output_expires_after=output_expiry,
+            expires_at=now + max(1, round(req.window_seconds * self._window_scale)),
+            metadata=req.metadata,
+            output_expires_after=req.output_expires_after,
         )
         await self._store.insert_batch(batch)
         return batch

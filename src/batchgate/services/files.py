@@ -7,20 +7,14 @@ from collections.abc import AsyncIterable, AsyncIterator
 from batchgate import clock, ids
 from batchgate.blobs.base import BlobStore
 from batchgate.domain import limits
-from batchgate.domain.files import FILE_PURPOSES, StoredFile
+from batchgate.domain.files import StoredFile
 from batchgate.domain.validation import peek_is_jsonl
-from batchgate.errors import InvalidRequest, InvalidValue, NotFound, PayloadTooLarge
+from batchgate.errors import InvalidRequest, NotFound, PayloadTooLarge
+from batchgate.protocol.requests import CreateFile
 from batchgate.services.auth import Principal
 from batchgate.store.base import Page, Store
 
 HEAD_LIMIT = 1 << 20  # bytes kept to check the first line of a purpose=batch upload
-
-
-def check_purpose(purpose: str) -> str:
-    if purpose not in FILE_PURPOSES:
-        allowed = ", ".join(f"'{p}'" for p in FILE_PURPOSES)
-        raise InvalidValue(f"Invalid value: '{purpose}'. Supported values are: {allowed}.", param="purpose")
-    return purpose
 
 
 def default_expiry(purpose: str) -> int | None:
@@ -37,20 +31,16 @@ class FileService:
         """Start receiving bytes for a new file; nothing is visible until `store` succeeds."""
         return IncomingFile(self._blobs, self._max_bytes)
 
-    async def store(
-        self, who: Principal, incoming: IncomingFile, filename: str, purpose: str, expires_after: int | None
-    ) -> StoredFile:
-        if purpose == "batch" and not _looks_like_jsonl(bytes(incoming.head)):
+    async def store(self, who: Principal, incoming: IncomingFile, req: CreateFile) -> StoredFile:
+        if req.purpose == "batch" and not _looks_like_jsonl(bytes(incoming.head)):
             await incoming.abort()
             raise InvalidRequest(
                 "Invalid file format for Batch API. Must be .jsonl", param="file", code="invalid_file_format"
             )
         size = await incoming.commit()
-        return await self.register(who, incoming.id, filename, purpose, size, expires_after)
+        return await self.register(who, incoming.id, req.filename, req.purpose, size, req.expires_after)
 
-    async def create(
-        self, who: Principal, filename: str, purpose: str, expires_after: int | None, chunks: AsyncIterable[bytes]
-    ) -> StoredFile:
+    async def create(self, who: Principal, req: CreateFile, chunks: AsyncIterable[bytes]) -> StoredFile:
         incoming = self.receive()
         try:
             async for chunk in chunks:
@@ -58,7 +48,7 @@ class FileService:
         except BaseException:
             await incoming.abort()
             raise
-        return await self.store(who, incoming, filename, check_purpose(purpose), expires_after)
+        return await self.store(who, incoming, req)
 
     async def register(
         self, who: Principal, file_id: str, filename: str, purpose: str, size: int, expires_after: int | None

@@ -9,17 +9,10 @@ from batchgate import clock, ids
 from batchgate.blobs.base import BlobStore, BlobWriter
 from batchgate.domain import limits
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
-from batchgate.errors import (
-    InvalidRequest,
-    InvalidType,
-    InvalidValue,
-    MissingParameter,
-    NotFound,
-    PayloadTooLarge,
-)
-from batchgate.protocol import params
+from batchgate.errors import InvalidRequest, InvalidValue, NotFound, PayloadTooLarge
+from batchgate.protocol.requests import CompleteUpload, CreateUpload
 from batchgate.services.auth import Principal
-from batchgate.services.files import FileService, check_purpose
+from batchgate.services.files import FileService
 from batchgate.store.base import Store
 
 
@@ -29,24 +22,10 @@ class UploadService:
         self._blobs = blobs
         self._files = files
 
-    async def create(self, who: Principal, body: dict[str, Any]) -> Upload:
-        filename = params.require_str(body, "filename")
-        purpose = check_purpose(params.require_str(body, "purpose"))
-        size = params.require_int(body, "bytes")
-        mime = params.require_str(body, "mime_type")
-        if size < 0 or size > limits.UPLOAD_MAX_BYTES:
-            raise InvalidValue(
-                f"Invalid 'bytes': must be between 0 and {limits.UPLOAD_MAX_BYTES}, got {size}.", param="bytes"
-            )
-        if purpose == "batch" and mime not in ("application/jsonl", "application/json", "text/jsonl",
-                                                "application/x-ndjson", "text/plain", "application/octet-stream"):
-            raise InvalidValue(
-                f"Invalid mime type '{mime}' for purpose 'batch'. Expected application/jsonl.", param="mime_type"
-            )
-        expires = params.expires_after(body.get("expires_after"), "expires_after")
+    async def create(self, who: Principal, req: CreateUpload) -> Upload:
         now = clock.now()
-        u = Upload(ids.upload_id(), who.project, size, now, now + limits.UPLOAD_LIFETIME, filename, purpose, mime,
-                   UploadStatus.PENDING, expires)
+        u = Upload(ids.upload_id(), who.project, req.bytes, now, now + limits.UPLOAD_LIFETIME, req.filename,
+                   req.purpose, req.mime_type, UploadStatus.PENDING, req.expires_after)
         await self._store.insert_upload(u)
         return u
 
@@ -81,15 +60,8 @@ class UploadService:
         await self._store.insert_part(saved)
         return saved
 
-    async def complete(self, who: Principal, upload_id: str, body: dict[str, Any]) -> tuple[Upload, StoredFile]:
-        part_ids = body.get("part_ids")
-        if part_ids is None:
-            raise MissingParameter("part_ids")
-        if not isinstance(part_ids, list) or not all(isinstance(p, str) for p in part_ids):
-            raise InvalidType("part_ids", "an array of strings", part_ids)
-        want_md5 = body.get("md5")
-        if want_md5 is not None and not isinstance(want_md5, str):
-            raise InvalidType("md5", "a string", want_md5)
+    async def complete(self, who: Principal, upload_id: str, req: CompleteUpload) -> tuple[Upload, StoredFile]:
+        part_ids, want_md5 = req.part_ids, req.md5
         u = await self._pending(who, upload_id)
         parts = {p.id: p for p in await self._store.get_parts(u.id)}
         if len(set(part_ids)) != len(part_ids):

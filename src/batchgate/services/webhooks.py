@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from batchgate import clock, ids
 from batchgate.domain import webhook_signature
-from batchgate.domain.webhooks import EVENT_TYPES, WebhookDelivery, WebhookEndpoint, url_problem
-from batchgate.errors import InvalidType, InvalidValue, NotFound
-from batchgate.protocol import params
+from batchgate.domain.webhooks import WebhookDelivery, WebhookEndpoint, url_problem
+from batchgate.errors import InvalidValue, NotFound
+from batchgate.protocol.requests import CreateWebhook
 from batchgate.services.auth import Principal
 from batchgate.services.batches import BatchService
 from batchgate.store.base import Store
@@ -23,18 +21,16 @@ class WebhookService:
         self._batches = batches
         self._allow_private = allow_private
 
-    async def create(self, who: Principal, body: dict[str, Any]) -> WebhookEndpoint:
+    async def create(self, who: Principal, req: CreateWebhook) -> WebhookEndpoint:
         """A new endpoint of the caller's project; the result carries its signing secret (shown only now)."""
-        url = params.require_str(body, "url")
-        problem = url_problem(url, self._allow_private)
+        problem = url_problem(req.url, self._allow_private)
         if problem is not None:
             raise InvalidValue(problem, param="url")
-        events = _events(body.get("events"))
         if len(await self._store.list_webhooks(who.project)) >= MAX_ENDPOINTS_PER_PROJECT:
             raise InvalidValue(f"A project may have at most {MAX_ENDPOINTS_PER_PROJECT} webhook endpoints.",
                                param="url")
-        endpoint = WebhookEndpoint(ids.webhook_endpoint_id(), who.project, url, webhook_signature.new_secret(),
-                                   events, clock.now())
+        endpoint = WebhookEndpoint(ids.webhook_endpoint_id(), who.project, req.url, webhook_signature.new_secret(),
+                                   req.events, clock.now())
         await self._store.create_webhook(endpoint)
         return endpoint
 
@@ -50,16 +46,3 @@ class WebhookService:
         await self._batches.get(who, batch_id)  # 404 unless the caller may see the batch
         return await self._store.deliveries_for_batch(batch_id)
 
-
-def _events(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return EVENT_TYPES
-    if not isinstance(value, list):
-        raise InvalidType("events", "an array", value)
-    if not value:
-        raise InvalidValue("'events' must name at least one event.", param="events")
-    for v in value:
-        if v not in EVENT_TYPES:
-            allowed = ", ".join(f"'{e}'" for e in EVENT_TYPES)
-            raise InvalidValue(f"Invalid event {v!r}. Supported values are: {allowed}.", param="events")
-    return tuple(e for e in EVENT_TYPES if e in value)
