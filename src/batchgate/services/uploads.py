@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import AsyncIterator
 
 from batchgate import clock, ids
 from batchgate.blobs.base import BlobStore, BlobWriter
@@ -77,7 +77,7 @@ class UploadService:
             )
         digest = hashlib.md5(usedforsecurity=False)
 
-        async def assembled() -> Any:
+        async def assembled() -> AsyncIterator[bytes]:
             for pid in part_ids:
                 async for block in self._blobs.read(pid):
                     digest.update(block)
