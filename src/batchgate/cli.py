@@ -44,7 +44,7 @@ def serve(**flags: Any) -> None:
     """Run the API and the worker: the Files, Uploads and Batches endpoints under /v1, the dashboard at /ui."""
     from batchgate.api.app import create_app
     from batchgate.startup import check_backends, summary
-    from batchgate.upstream.router import build_router
+    from batchgate.wiring.routes import build_router
 
     settings = settings_from_flags(**flags)
     configure_logging(settings)
@@ -84,7 +84,7 @@ def worker(**flags: Any) -> None:
     Start as many as you like, on as many machines as you like, next to `serve --no-worker` processes.
     SIGTERM or SIGINT stops claiming, releases held leases and exits 0."""
     from batchgate.startup import check_backends, summary
-    from batchgate.upstream.router import build_router
+    from batchgate.wiring.routes import build_router
     from batchgate.worker_process import run_worker_process
 
     settings = settings_from_flags(**flags)

@@ -6,6 +6,8 @@ import os
 import socket
 from typing import Any
 
+from batchgate.domain.json_types import json_type_name
+
 
 class BatchgateError(Exception):
     """Base of every error batchgate raises on purpose. Knows its HTTP status and OpenAI type/code/param."""
@@ -148,22 +150,3 @@ def failure_reason(e: BaseException) -> str:
 
 class RunLocked(Exception):
     """Another `batchgate run` holds this batch's state directory: the same batch is running already."""
-
-
-def json_type_name(value: object) -> str:
-    """Name a JSON value's type the way OpenAI's error messages do ("a string", "an array")."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a decimal"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__

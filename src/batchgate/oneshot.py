@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
-from batchgate.app import Parts, running_parts
 from batchgate.domain.batch import Batch
 from batchgate.domain.status import BatchStatus
 from batchgate.errors import BatchgateError, ConfigError, RunLocked
@@ -27,6 +26,7 @@ from batchgate.oneshot_state import RunState, open_state
 from batchgate.protocol.requests import CreateBatch, CreateFile
 from batchgate.services.auth import ANONYMOUS_PROJECT, Principal
 from batchgate.settings import Settings
+from batchgate.wiring.parts import Parts, running_parts
 
 WHO = Principal(ANONYMOUS_PROJECT)
 POLL_SECONDS = 0.2

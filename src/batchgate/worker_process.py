@@ -11,9 +11,9 @@ import asyncio
 import logging
 import signal
 
-from batchgate.app import running_parts
 from batchgate.runtime import settle_gc
 from batchgate.settings import Settings
+from batchgate.wiring.parts import running_parts
 
 log = logging.getLogger("batchgate.worker")
 

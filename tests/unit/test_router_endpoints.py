@@ -10,7 +10,7 @@ import pytest
 from batchgate.domain.batch import ENDPOINTS
 from batchgate.errors import ConfigError
 from batchgate.settings import Settings
-from batchgate.upstream.router import build_router
+from batchgate.wiring.routes import build_router
 
 
 def test_an_http_upstream_serves_every_batch_endpoint() -> None:

@@ -15,29 +15,32 @@ from batchgate.api import admin, batches, events, files, metrics, openapi, syste
 from batchgate.api.context import Context
 from batchgate.api.errors import on_batchgate_error, on_http_error, on_unexpected
 from batchgate.api.requestid import RequestIdMiddleware
-from batchgate.app import running_parts
 from batchgate.dashboard.mount import dashboard
 from batchgate.errors import BatchgateError
+from batchgate.metrics import Metrics
 from batchgate.runtime import settle_gc
 from batchgate.services.ratelimit import Rate, RateLimiter
 from batchgate.services.webhooks import WebhookService
 from batchgate.settings import Settings
-from batchgate.worker.thread import WorkerThread
+from batchgate.wiring.parts import running_parts
+from batchgate.wiring.worker_thread import WorkerThread
 
 
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with running_parts(settings, with_worker=False) as p:
-            worker = WorkerThread(settings, p.metrics) if settings.worker else None
+        metrics = Metrics()  # one registry: the worker thread counts into what GET /metrics serves
+        worker = WorkerThread(settings, metrics) if settings.worker else None
+        wake = worker.notify if worker is not None else None
+        async with running_parts(settings, with_worker=False, metrics=metrics, wake=wake) as p:
             if worker is not None:
                 await worker.start()
             limiter = RateLimiter({
                 "uploads": Rate(settings.upload_rate_limit, 60.0),
                 "batches": Rate(settings.batch_rate_limit, 3600.0),
             })
-            app.state.ctx = Context(settings, p.auth, p.files, p.uploads, p.batches, p.router, worker, limiter,
-                                    ready=True, metrics=p.metrics,
+            app.state.ctx = Context(settings, p.auth, p.files, p.uploads, p.batches, p.router.list_models, worker,
+                                    limiter, ready=True, metrics=p.metrics,
                                     webhooks=WebhookService(p.store, p.batches, settings.webhook_allow_private))
             settle_gc()
             try:

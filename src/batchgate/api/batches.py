@@ -17,8 +17,6 @@ async def create_batch(request: Request) -> Response:
     body = await json_body(request)
     c = ctx(request)
     batch = await c.batches.create(who, CreateBatch.from_json(body))
-    if c.worker is not None:
-        c.worker.notify()
     return JSON(objects.batch_object(batch))
 
 
@@ -32,8 +30,6 @@ async def cancel_batch(request: Request) -> Response:
     who = await principal(request)
     c = ctx(request)
     batch = await c.batches.cancel(who, request.path_params["batch_id"])
-    if c.worker is not None:
-        c.worker.notify()
     return JSON(objects.batch_object(batch))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,8 @@ from batchgate.services.files import FileService
 from batchgate.services.ratelimit import RateLimiter
 from batchgate.services.uploads import UploadService
 from batchgate.services.webhooks import WebhookService
+from batchgate.services.worker_view import WorkerView
 from batchgate.settings import Settings
-from batchgate.upstream.router import Router
-from batchgate.worker.thread import WorkerThread
 
 
 @dataclass
@@ -30,8 +30,8 @@ class Context:
     files: FileService
     uploads: UploadService
     batches: BatchService
-    router: Router
-    worker: WorkerThread | None
+    list_models: Callable[[], list[str]]  # what GET /v1/models lists: the models the routing file names
+    worker: WorkerView | None  # the worker thread of this process, if it runs one
     limiter: RateLimiter
     webhooks: WebhookService = field(kw_only=True)
     ready: bool = False

@@ -18,7 +18,7 @@ async def health(request: Request) -> Response:
 
 async def list_models(request: Request) -> Response:
     await principal(request)
-    models = ctx(request).router.list_models()
+    models = ctx(request).list_models()
     return JSON({
         "object": "list",
         "data": [{"id": m, "object": "model", "created": 0, "owned_by": "batchgate"} for m in models],

@@ -71,8 +71,6 @@ class BatchPages:
             await c.batches.cancel(who, batch_id)
         except Conflict as e:
             return await self._detail(request, "batch.html", notice=e.message, status_code=409)
-        if c.worker is not None:
-            c.worker.notify()
         return RedirectResponse(f"/ui/batches/{batch_id}", status_code=303)
 
 

@@ -13,8 +13,8 @@ from batchgate.services.auth import AuthService
 from batchgate.services.batches import BatchService
 from batchgate.services.files import FileService
 from batchgate.services.webhooks import WebhookService
+from batchgate.services.worker_view import WorkerView
 from batchgate.settings import Settings
-from batchgate.worker.thread import WorkerThread
 
 
 class Services(Protocol):
@@ -29,7 +29,7 @@ class Services(Protocol):
     @property
     def webhooks(self) -> WebhookService: ...
     @property
-    def worker(self) -> WorkerThread | None: ...
+    def worker(self) -> WorkerView | None: ...
     @property
     def metrics(self) -> Metrics: ...
 

@@ -1,10 +1,9 @@
 """The upstreams page: each upstream's live concurrency window, requests in flight and waiting, overloads and
-best recent latency, read from the in-process worker's router; requests, error rate and mean latency since
-start, read from the process's metrics."""
+best recent latency, read from the in-process worker (its `WorkerView`); requests, error rate and mean latency
+since start, read from the process's metrics."""
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -14,32 +13,8 @@ from starlette.responses import Response
 from batchgate.dashboard import session
 from batchgate.dashboard.deps import services
 from batchgate.dashboard.render import Renderer
+from batchgate.domain.route_state import RouteState
 from batchgate.metrics import Metrics
-from batchgate.upstream.router import Router
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamView:
-    name: str
-    models: str
-    window: int  # requests the adaptive limiter allows in flight now
-    max_window: int
-    inflight: int
-    waiting: int
-    overloads: int  # 429s / 503s with Retry-After seen since start
-    min_latency_ms: float | None  # lowest smoothed latency of the last 30 s
-
-
-def snapshot(router: Router) -> list[UpstreamView]:
-    """Runs on the worker's loop (see WorkerThread.inspect_router): the limiters are that loop's state."""
-    now = time.monotonic()
-    out = []
-    for r in router.routes:
-        lim = r.gate.limiter
-        rtt = lim.min_rtt(now)
-        out.append(UpstreamView(r.name, ", ".join(r.patterns), lim.capacity, lim.max_limit, lim.inflight,
-                                r.gate.waiting, lim.overloads, rtt * 1000 if rtt > 0 else None))
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +65,11 @@ class UpstreamPages:
     async def _list(self, request: Request, template: str) -> Response:
         who = await session.principal(request)
         worker = services(request).worker
-        rows: list[UpstreamView] | None = None
+        rows: list[RouteState] | None = None
         note = "The worker runs in another process: its upstream windows are not visible from here."
         if worker is not None:
             try:
-                rows = await worker.inspect_router(snapshot)
+                rows = await worker.route_states()
             except TimeoutError:
                 note = "The worker did not answer in time; retrying."
             else:

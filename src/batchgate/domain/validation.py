@@ -10,7 +10,7 @@ import orjson
 
 from batchgate.domain import limits
 from batchgate.domain.batch import BatchError
-from batchgate.errors import json_type_name
+from batchgate.domain.json_types import json_type_name
 
 _ENDPOINT_LABEL = {
     "/v1/chat/completions": "Chat Completions",

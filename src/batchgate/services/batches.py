@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from batchgate import clock, ids
 from batchgate.domain.batch import Batch
@@ -13,10 +13,17 @@ from batchgate.services.auth import Principal
 from batchgate.store.base import Page, Store
 
 
+def _no_worker() -> None:
+    pass
+
+
 class BatchService:
-    def __init__(self, store: Store, window_scale: float = 1.0) -> None:
+    def __init__(self, store: Store, window_scale: float = 1.0, wake: Callable[[], None] | None = None) -> None:
+        """`wake`: called after a batch is created or cancelled, so a worker in this process looks now instead of
+        at its next poll (thread-safe when that worker runs on another thread)."""
         self._store = store
         self._window_scale = window_scale
+        self._wake = wake or _no_worker
 
     async def create(self, who: Principal, req: CreateBatch) -> Batch:
         now = clock.now()
@@ -33,6 +40,7 @@ class BatchService:
             output_expires_after=req.output_expires_after,
         )
         await self._store.insert_batch(batch)
+        self._wake()
         return batch
 
     async def get(self, who: Principal, batch_id: str) -> Batch:
@@ -55,6 +63,7 @@ class BatchService:
             raise NotFound(f"No batch found with id '{batch_id}'.", param="id")
         if b.status in (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED):
             raise Conflict(f"Cannot cancel a batch with status '{b.status.value}'.")
+        self._wake()
         return b
 
     async def recorded_results(self, who: Principal, batch_id: str) -> AsyncIterator[tuple[bool, bytes]]:

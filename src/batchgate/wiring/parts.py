@@ -1,8 +1,8 @@
-"""Wiring: build every part from Settings. Nothing happens at import time."""
+"""Build every part from Settings and connect them. Nothing happens at import time."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -16,7 +16,8 @@ from batchgate.services.uploads import UploadService
 from batchgate.settings import Settings
 from batchgate.store.base import Store
 from batchgate.store.factory import make_store
-from batchgate.upstream.router import Router, build_router
+from batchgate.upstream.router import Router
+from batchgate.wiring.routes import build_router
 from batchgate.worker.runner import Worker
 
 
@@ -36,30 +37,35 @@ class Parts:
 
 @asynccontextmanager
 async def running_parts(
-    settings: Settings, with_worker: bool, metrics: Metrics | None = None
+    settings: Settings, with_worker: bool, metrics: Metrics | None = None, wake: Callable[[], None] | None = None,
 ) -> AsyncIterator[Parts]:
     """Open storage and upstreams, start the worker if asked; undo all of it on exit. `metrics`: the registry
-    to count into, when the API of the same process serves it (else a private one)."""
+    to count into, when the API of the same process serves it (else a private one). `wake`: what a created or
+    cancelled batch calls to wake a worker that runs elsewhere in this process (with_worker wakes its own)."""
     router = build_router(settings)
     store = make_store(settings)
     blobs = make_blobs(settings)
     await store.open()
     await blobs.open()
     await router.start()
-    files = FileService(store, blobs, settings.max_upload_bytes)
-    parts = Parts(
-        settings, store, blobs, router, AuthService(store), files, UploadService(store, blobs, files),
-        BatchService(store, settings.window_scale), None, metrics or Metrics(),
-    )
+    worker: Worker | None = None
     try:
+        files = FileService(store, blobs, settings.max_upload_bytes)
+        metrics = metrics or Metrics()
         if with_worker:
-            parts.worker = Worker(settings, store, blobs, router, files, parts.metrics)
-            await parts.worker.start()
+            worker = Worker(settings, store, blobs, router, files, metrics)
+        batches = BatchService(store, settings.window_scale, wake=worker.notify if worker is not None else wake)
+        parts = Parts(
+            settings, store, blobs, router, AuthService(store), files, UploadService(store, blobs, files), batches,
+            worker, metrics,
+        )
+        if worker is not None:
+            await worker.start()
         yield parts
     finally:
-        if parts.worker is not None:
-            await parts.worker.stop()
-            await store.release_owner(parts.worker.id)  # whatever stop() interrupted is free for others now
+        if worker is not None:
+            await worker.stop()
+            await store.release_owner(worker.id)  # whatever stop() interrupted is free for others now
         await router.close()
         await blobs.close()
         await store.close()

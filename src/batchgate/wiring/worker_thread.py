@@ -1,7 +1,8 @@
 """The worker of `batchgate serve`, on its own thread with its own event loop and its own store connections.
 
 One process still runs both, but the API's event loop never waits behind the thousands of callbacks a busy
-worker queues on its loop: an API call then waits at most for the interpreter to switch threads."""
+worker queues on its loop: an API call then waits at most for the interpreter to switch threads. The API sees
+it as a `WorkerView` (services/worker_view.py) and wakes it through `BatchService`'s hook, `notify`."""
 
 from __future__ import annotations
 
@@ -10,22 +11,21 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
-from typing import TypeVar
 
-from batchgate.app import running_parts
+from batchgate.domain.route_state import RouteState
 from batchgate.metrics import Metrics
 from batchgate.settings import Settings
 from batchgate.upstream.router import Router
+from batchgate.wiring.parts import running_parts
 from batchgate.worker.runner import Worker
 
 log = logging.getLogger("batchgate.worker")
 
 SWITCH_INTERVAL = 0.001  # seconds a thread may hold the GIL while another waits (Python's default: 0.005)
 WORKER_NICE = 10  # niceness of the worker's thread (Linux schedules threads one by one)
-INSPECT_TIMEOUT = 2.0  # seconds `inspect_router` waits for the worker's loop
-
-T = TypeVar("T")
+INSPECT_TIMEOUT = 2.0  # seconds `route_states` waits for the worker's loop
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -85,17 +85,18 @@ class WorkerThread:
         if self._loop is not None and self._worker is not None:
             self._loop.call_soon_threadsafe(self._worker.notify)
 
-    async def inspect_router(self, read: Callable[[Router], T]) -> T | None:
-        """Run `read(router)` on the worker's loop, where its gates and limiters change, and return the result
-        (None when the worker is not running). For read-only views, e.g. the dashboard's upstreams page."""
+    async def route_states(self) -> list[RouteState] | None:
+        """Each route's state, read on the worker's loop, where its gates and limiters change (None when the
+        worker is not running). For read-only views, e.g. the dashboard's upstreams page."""
         loop, router = self._loop, self._router
         if loop is None or router is None or not self._thread.is_alive():
             return None
 
-        async def call() -> T:
-            return read(router)
+        async def read() -> list[RouteState]:
+            now = time.monotonic()
+            return [r.state(now) for r in router.routes]
 
-        future = asyncio.run_coroutine_threadsafe(call(), loop)
+        future = asyncio.run_coroutine_threadsafe(read(), loop)
         return await asyncio.wait_for(asyncio.wrap_future(future), INSPECT_TIMEOUT)
 
     async def stop(self) -> None:
