@@ -1,5 +1,6 @@
 """BatchService wakes the worker itself, through the hook it was given: after a batch is created or cancelled,
-never after a refused cancel. (A bad body never reaches the service: CreateBatch refuses it.) (The API and the dashboard used to reach for the worker to do this.)"""
+never after a refused cancel. (A bad body never reaches the service: CreateBatch refuses it.)
+(The API and the dashboard used to reach for the worker to do this.)"""
 
 from __future__ import annotations
 
