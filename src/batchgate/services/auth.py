@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from batchgate import clock, ids
 from batchgate.errors import InvalidValue, NotFound, PermissionDenied, Unauthorized
-from batchgate.store.base import KeyInfo, Store
+from batchgate.store.base import KeyInfo, KeyStore
 
 ANONYMOUS_PROJECT = "default"
 
@@ -30,7 +30,7 @@ def hash_key(key: str) -> str:
 
 
 class AuthService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: KeyStore) -> None:
         self._store = store
         self._keys_exist = False  # once true it stays true: an API without keys again stays locked
 

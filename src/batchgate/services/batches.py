@@ -12,11 +12,11 @@ from batchgate.domain.status import BatchStatus
 from batchgate.errors import Conflict, InvalidValue, NotFound
 from batchgate.protocol import params
 from batchgate.services.auth import Principal
-from batchgate.store.base import Page, Store
+from batchgate.store.base import BatchStore, Page
 
 
 class BatchService:
-    def __init__(self, store: Store, window_scale: float = 1.0) -> None:
+    def __init__(self, store: BatchStore, window_scale: float = 1.0) -> None:
         self._store = store
         self._window_scale = window_scale
 

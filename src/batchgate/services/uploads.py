@@ -20,11 +20,11 @@ from batchgate.errors import (
 from batchgate.protocol import params
 from batchgate.services.auth import Principal
 from batchgate.services.files import FileService, check_purpose
-from batchgate.store.base import Store
+from batchgate.store.base import UploadFiles
 
 
 class UploadService:
-    def __init__(self, store: Store, blobs: BlobStore, files: FileService) -> None:
+    def __init__(self, store: UploadFiles, blobs: BlobStore, files: FileService) -> None:
         self._store = store
         self._blobs = blobs
         self._files = files
