@@ -58,8 +58,11 @@ class BatchService:
             raise NotFound(f"No batch found with id '{batch_id}'.", param="id")
         return b
 
-    async def list(self, who: Principal, after: str | None, limit: int) -> Page[Batch]:
-        return await self._store.list_batches(None if who.admin else who.project, after, limit)
+    async def list(
+        self, who: Principal, after: str | None, limit: int, status: BatchStatus | None = None
+    ) -> Page[Batch]:
+        """Newest first; only those in `status` when given (the dashboard's filter)."""
+        return await self._store.list_batches(None if who.admin else who.project, after, limit, status)
 
     async def count_by_status(self) -> dict[BatchStatus, int]:
         """Batches of every project in each status (for operators: metrics)."""
