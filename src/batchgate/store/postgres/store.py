@@ -400,7 +400,7 @@ async def _emit(conn: Conn, batch_id: str, status: BatchStatus, now: int) -> Non
 
 async def _migrate(conn: Conn) -> list[int]:
     """Apply pending migrations in one transaction, under an advisory lock that other starters wait for."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", migrate.POSTGRES_LOCK_KEY)
+    await conn.execute(migrate.POSTGRES_LOCK, migrate.POSTGRES_LOCK_KEY)
     await conn.execute(migrate.CREATE_POSTGRES_TABLE)
     done = {r[0] for r in await conn.fetch(migrate.APPLIED)}
     applied = []
@@ -408,9 +408,6 @@ async def _migrate(conn: Conn) -> list[int]:
         if m.version in done:
             continue
         await conn.execute(m.sql)
-        await conn.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-            m.version, m.name, int(time.time()),
-        )
+        await conn.execute(migrate.POSTGRES_RECORD, m.version, m.name, int(time.time()))
         applied.append(m.version)
     return applied

@@ -477,13 +477,10 @@ def _migrate(db: sqlite3.Connection) -> list[int]:
     for m in migrate.migrations("sqlite"):
         db.execute("BEGIN IMMEDIATE")
         try:
-            if db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (m.version,)).fetchone() is None:
+            if db.execute(migrate.SQLITE_IS_APPLIED, (m.version,)).fetchone() is None:
                 for statement in migrate.sqlite_statements(m.sql):
                     db.execute(statement)
-                db.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%s'))",
-                    (m.version, m.name),
-                )
+                db.execute(migrate.SQLITE_RECORD, (m.version, m.name))
                 db.execute(f"PRAGMA user_version={m.version}")
                 applied.append(m.version)
         except BaseException:
