@@ -23,9 +23,8 @@ def tally(results: Iterable[RequestResult], new_lines: Iterable[int]) -> Tally:
     """Count the results whose line was newly recorded (`new_lines`), each line once: the first result given for
     it. A line recorded by an earlier claim is never counted twice."""
     new = set(new_lines)
-    completed = failed = retries = 0
-    usage = Usage()
-    for res in results:
+    completed = failed = retries = inp = cached = out = reasoning = total = 0
+    for res in results:  # plain ints, not Usage.__add__: this runs for every recorded request
         if res.line not in new:
             continue
         new.discard(res.line)
@@ -33,6 +32,8 @@ def tally(results: Iterable[RequestResult], new_lines: Iterable[int]) -> Tally:
             completed += 1
         else:
             failed += 1
-        usage += res.usage
+        u = res.usage
+        inp, cached, out = inp + u.input_tokens, cached + u.cached_tokens, out + u.output_tokens
+        reasoning, total = reasoning + u.reasoning_tokens, total + u.total_tokens
         retries += res.retries
-    return Tally(completed, failed, usage, retries)
+    return Tally(completed, failed, Usage(inp, cached, out, reasoning, total), retries)
