@@ -190,3 +190,37 @@ def test_other_projects_batches_stay_hidden(keyed: KeyedServer) -> None:
     assert post_cancel.status == 404
     _, mine = login(keyed, keyed.alpha)
     assert get(keyed.url, f"/ui/batches/{batch.id}", cookies=mine).status == 200
+
+
+def test_status_filter_finds_batches_behind_a_thousand_newer_ones(server_factory: Any) -> None:
+    """The filter is the store's: one failed batch behind 1001 newer completed ones is on the first page."""
+    import asyncio
+
+    from batchgate.domain.batch import Batch
+    from batchgate.domain.status import BatchStatus
+    from batchgate.settings import Settings
+    from batchgate.store.sqlite import SQLiteStore
+
+    srv: BatchgateServer = server_factory(start=False)
+
+    def seeded(i: int, status: BatchStatus) -> Batch:
+        return Batch(f"batch_seed{i:05d}", "default", "/v1/chat/completions", "file-x", "24h", status,
+                     created_at=1000 + i, expires_at=100_000 + i)
+
+    async def seed() -> None:
+        store = SQLiteStore(Settings(data_dir=srv.data_dir).db_path)
+        await store.open()
+        try:
+            await store.insert_batch(seeded(0, BatchStatus.FAILED))
+            for i in range(1, 1002):
+                await store.insert_batch(seeded(i, BatchStatus.COMPLETED))
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    srv.start()
+    failed = get(srv.url, "/ui/fragments/batches?status=failed")
+    assert failed.status == 200 and failed.body.count(b"<tr data-batch=") == 1, failed.body[:500]
+    assert b'data-batch="batch_seed00000"' in failed.body and b"Older batches" not in failed.body
+    done = get(srv.url, "/ui/fragments/batches?status=completed")
+    assert done.body.count(b"<tr data-batch=") == 50 and b"status=completed&after=batch_seed00952" in done.body

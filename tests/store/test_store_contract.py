@@ -273,3 +273,23 @@ def test_a_failed_chunk_waits_before_anyone_claims_it_again(run_with_store: Call
         assert again.failures == 1 and again.generation > c0.generation
 
     run_with_store(body)
+
+
+def test_list_batches_filters_by_status_across_pages(run_with_store: Callable[[Body], None]) -> None:
+    async def body(s: Store) -> None:
+        for i in range(5):
+            await s.insert_batch(batch(i, "a" if i != 3 else "b"))
+        for i in (1, 3, 4):
+            assert await s.request_cancel(f"batch_{i}", now=2000) is not None
+        cancelling = BatchStatus.CANCELLING
+        page = await s.list_batches(None, None, 1, status=cancelling)
+        assert [b.id for b in page.items] == ["batch_4"] and page.has_more
+        page = await s.list_batches(None, "batch_4", 10, status=cancelling)
+        assert [b.id for b in page.items] == ["batch_3", "batch_1"] and not page.has_more
+        assert [b.id for b in (await s.list_batches("a", None, 10, status=cancelling)).items] == ["batch_4", "batch_1"]
+        page = await s.list_batches("a", None, 10, status=BatchStatus.VALIDATING)
+        assert [b.id for b in page.items] == ["batch_2", "batch_0"]
+        assert (await s.list_batches(None, None, 10, status=BatchStatus.COMPLETED)).items == []
+        assert len((await s.list_batches(None, None, 10, status=None)).items) == 5
+
+    run_with_store(body)

@@ -16,7 +16,6 @@ from batchgate.errors import Conflict, InvalidValue
 from batchgate.services.auth import Principal
 
 SHOWN = 50  # rows per page
-SCAN_PAGES = 10  # pages of 100 read at most to find SHOWN batches of the filtered status
 
 
 class BatchPages:
@@ -87,19 +86,6 @@ def _status_filter(raw: str | None) -> BatchStatus | None:
 async def _find(
     request: Request, who: Principal, status: BatchStatus | None, after: str | None
 ) -> tuple[list[Batch], str | None]:
-    """Up to SHOWN batches, newest first, of `status` if given; and where the next page starts (None: no more).
-
-    The store lists by recency only, so a status filter reads a bounded number of pages."""
-    svc = services(request).batches
-    found: list[Batch] = []
-    for _ in range(SCAN_PAGES):
-        page = await svc.list(who, after, 100)
-        for b in page.items:
-            after = b.id
-            if status is None or b.status is status:
-                found.append(b)
-                if len(found) == SHOWN:
-                    return found, after
-        if not page.has_more:
-            return found, None
-    return found, after
+    """Up to SHOWN batches, newest first, of `status` if given; and where the next page starts (None: no more)."""
+    page = await services(request).batches.list(who, after, SHOWN, status)
+    return page.items, page.items[-1].id if page.has_more and page.items else None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from batchgate import clock, ids
 from batchgate.errors import NotFound, PermissionDenied, Unauthorized
 from batchgate.protocol.requests import CreateKey
-from batchgate.store.base import KeyInfo, Store
+from batchgate.store.base import KeyInfo, KeyStore
 
 ANONYMOUS_PROJECT = "default"
 
@@ -39,7 +39,7 @@ def hash_key(key: str) -> str:
 
 
 class AuthService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: KeyStore) -> None:
         self._store = store
         self._keys_exist = False  # once true it stays true: an API without keys again stays locked
 

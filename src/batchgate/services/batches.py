@@ -10,7 +10,7 @@ from batchgate.domain.status import BatchStatus
 from batchgate.errors import Conflict, NotFound
 from batchgate.protocol.requests import CreateBatch
 from batchgate.services.auth import Principal
-from batchgate.store.base import Page, Store
+from batchgate.store.base import BatchStore, Page
 
 
 def _no_worker() -> None:
@@ -18,7 +18,7 @@ def _no_worker() -> None:
 
 
 class BatchService:
-    def __init__(self, store: Store, window_scale: float = 1.0, wake: Callable[[], None] | None = None) -> None:
+    def __init__(self, store: BatchStore, window_scale: float = 1.0, wake: Callable[[], None] | None = None) -> None:
         """`wake`: called after a batch is created or cancelled, so a worker in this process looks now instead of
         at its next poll (thread-safe when that worker runs on another thread)."""
         self._store = store
@@ -49,8 +49,11 @@ class BatchService:
             raise NotFound(f"No batch found with id '{batch_id}'.", param="id")
         return b
 
-    async def list(self, who: Principal, after: str | None, limit: int) -> Page[Batch]:
-        return await self._store.list_batches(None if who.admin else who.project, after, limit)
+    async def list(
+        self, who: Principal, after: str | None, limit: int, status: BatchStatus | None = None
+    ) -> Page[Batch]:
+        """Newest first; only those in `status` when given (the dashboard's filter)."""
+        return await self._store.list_batches(None if who.admin else who.project, after, limit, status)
 
     async def count_by_status(self) -> dict[BatchStatus, int]:
         """Batches of every project in each status (for operators: metrics)."""

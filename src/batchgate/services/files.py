@@ -12,7 +12,7 @@ from batchgate.domain.validation import peek_is_jsonl
 from batchgate.errors import InvalidRequest, NotFound, PayloadTooLarge
 from batchgate.protocol.requests import CreateFile
 from batchgate.services.auth import Principal
-from batchgate.store.base import Page, Store
+from batchgate.store.base import FileStore, Page
 
 HEAD_LIMIT = 1 << 20  # bytes kept to check the first line of a purpose=batch upload
 
@@ -22,7 +22,7 @@ def default_expiry(purpose: str) -> int | None:
 
 
 class FileService:
-    def __init__(self, store: Store, blobs: BlobStore, max_bytes: int) -> None:
+    def __init__(self, store: FileStore, blobs: BlobStore, max_bytes: int) -> None:
         self._store = store
         self._blobs = blobs
         self._max_bytes = max_bytes

@@ -13,11 +13,11 @@ from batchgate.errors import InvalidRequest, InvalidValue, NotFound, PayloadTooL
 from batchgate.protocol.requests import CompleteUpload, CreateUpload
 from batchgate.services.auth import Principal
 from batchgate.services.files import FileService
-from batchgate.store.base import Store
+from batchgate.store.base import UploadFiles
 
 
 class UploadService:
-    def __init__(self, store: Store, blobs: BlobStore, files: FileService) -> None:
+    def __init__(self, store: UploadFiles, blobs: BlobStore, files: FileService) -> None:
         self._store = store
         self._blobs = blobs
         self._files = files

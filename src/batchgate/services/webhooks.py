@@ -10,13 +10,13 @@ from batchgate.errors import InvalidValue, NotFound
 from batchgate.protocol.requests import CreateWebhook
 from batchgate.services.auth import Principal
 from batchgate.services.batches import BatchService
-from batchgate.store.base import Store
+from batchgate.store.base import WebhookStore
 
 MAX_ENDPOINTS_PER_PROJECT = 20
 
 
 class WebhookService:
-    def __init__(self, store: Store, batches: BatchService, allow_private: bool = True) -> None:
+    def __init__(self, store: WebhookStore, batches: BatchService, allow_private: bool = True) -> None:
         self._store = store
         self._batches = batches
         self._allow_private = allow_private

@@ -1,1 +1,2 @@
-"""Persistence of metadata behind one narrow protocol; adapters keep their SQL visible."""
+"""Persistence of metadata behind role protocols (base.py); each dialect is a package whose queries.py names
+its SQL, under the same names in both."""

@@ -26,6 +26,10 @@ CREATE_POSTGRES_TABLE = (
     "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
 )
 APPLIED = "SELECT version FROM schema_migrations ORDER BY version"
+SQLITE_IS_APPLIED = "SELECT 1 FROM schema_migrations WHERE version = ?"
+SQLITE_RECORD = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%s'))"
+POSTGRES_LOCK = "SELECT pg_advisory_xact_lock($1)"
+POSTGRES_RECORD = "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)"
 # Any constant works; it only has to be the same in every batchgate process.
 POSTGRES_LOCK_KEY = 0x6261746368676174  # "batchgat"
 

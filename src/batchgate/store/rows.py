@@ -10,6 +10,7 @@ import orjson
 from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts, Usage
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.status import BatchStatus
+from batchgate.domain.tally import Tally
 from batchgate.domain.work import ChunkSpec
 
 BATCH_COLUMNS = (
@@ -84,3 +85,10 @@ def part_from_row(r: Any) -> UploadPart:
 
 def chunk_from_row(r: Any) -> ChunkSpec:
     return ChunkSpec(r[0], r[1], r[2], r[3], r[4], r[5])
+
+
+def tally_params(t: Tally) -> tuple[int, ...]:
+    """ADD_COUNTS's increments, in column order: completed, failed, the five token counts, retries."""
+    u = t.usage
+    return (t.completed, t.failed, u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens,
+            u.total_tokens, t.retries)

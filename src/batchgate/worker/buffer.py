@@ -8,7 +8,7 @@ import asyncio
 from types import TracebackType
 
 from batchgate.domain.work import ChunkClaim, RequestResult
-from batchgate.store.base import Store
+from batchgate.store.base import WorkQueue
 
 
 class LeaseLost(Exception):
@@ -16,7 +16,7 @@ class LeaseLost(Exception):
 
 
 class ResultBuffer:
-    def __init__(self, store: Store, claim: ChunkClaim) -> None:
+    def __init__(self, store: WorkQueue, claim: ChunkClaim) -> None:
         self._store = store
         self._claim = claim
         self._items: list[tuple[RequestResult, asyncio.Future[None] | None]] = []

@@ -13,7 +13,7 @@ from batchgate.blobs.base import BlobStore
 from batchgate.domain.prefix import NO_PREFIX, prefix_key
 from batchgate.domain.work import ChunkClaim
 from batchgate.errors import BatchgateError, BlobMissing
-from batchgate.store.base import Store
+from batchgate.store.base import WorkQueue
 from batchgate.upstream.router import Router
 from batchgate.worker.buffer import ResultBuffer
 from batchgate.worker.execute import RequestExecutor
@@ -27,8 +27,8 @@ log = logging.getLogger("batchgate.worker")
 
 class ChunkRunner:
     def __init__(
-        self, store: Store, blobs: BlobStore, router: Router, executor: RequestExecutor, prefix_grouping: bool = True,
-        notices: Notices | None = None,
+        self, store: WorkQueue, blobs: BlobStore, router: Router, executor: RequestExecutor,
+        prefix_grouping: bool = True, notices: Notices | None = None,
     ) -> None:
         self._prefix_grouping = prefix_grouping
         self._store = store

@@ -13,7 +13,7 @@ from batchgate.domain.files import OUTPUT_PURPOSE, StoredFile
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.work import BatchTask
 from batchgate.errors import BlobMissing
-from batchgate.store.base import Store
+from batchgate.store.base import TaskStore
 from batchgate.worker.lines import split_lines
 from batchgate.worker.outcome import CANCELLED_MESSAGE, EXPIRED_MESSAGE, custom_id_of, error_of, error_result
 from batchgate.worker.unread import unread_lines, unread_result
@@ -44,7 +44,7 @@ class _LazyFile:
             await self._writer.abort()
 
 
-async def finalize_batch(task: BatchTask, store: Store, blobs: BlobStore) -> None:
+async def finalize_batch(task: BatchTask, store: TaskStore, blobs: BlobStore) -> None:
     b = task.batch
     gen = task.generation
     if task.expiring and b.status in (BatchStatus.IN_PROGRESS, BatchStatus.FINALIZING):
@@ -119,7 +119,7 @@ async def finalize_batch(task: BatchTask, store: Store, blobs: BlobStore) -> Non
         await store.mark_purged(f.id)
 
 
-async def _register(store: Store, project: str, f: _LazyFile, name: str, expires_after: int | None) -> StoredFile:
+async def _register(store: TaskStore, project: str, f: _LazyFile, name: str, expires_after: int | None) -> StoredFile:
     assert f.id is not None
     now = clock.now()
     seconds = expires_after if expires_after is not None else limits.OUTPUT_FILE_DEFAULT_EXPIRY

@@ -16,7 +16,7 @@ from batchgate.metrics import Metrics
 from batchgate.services.files import FileService
 from batchgate.services.tokens import PromptTokenCounter
 from batchgate.settings import Settings
-from batchgate.store.base import Store
+from batchgate.store.base import WorkerStore
 from batchgate.upstream.router import Router
 from batchgate.worker.buffer import LeaseLost
 from batchgate.worker.chunk import ChunkRunner
@@ -44,7 +44,7 @@ LOOP_BACKOFF_MAX_SECONDS = 5.0
 
 class Worker:
     def __init__(
-        self, settings: Settings, store: Store, blobs: BlobStore, router: Router, files: FileService,
+        self, settings: Settings, store: WorkerStore, blobs: BlobStore, router: Router, files: FileService,
         metrics: Metrics | None = None,
     ) -> None:
         self.id = worker_id()

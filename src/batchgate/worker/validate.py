@@ -14,7 +14,7 @@ from batchgate.domain.validation import LineValidator
 from batchgate.domain.work import BatchTask, ChunkSpec
 from batchgate.errors import BlobMissing
 from batchgate.services.tokens import PromptTokenCounter
-from batchgate.store.base import Store
+from batchgate.store.base import TaskStore
 from batchgate.upstream.router import Router
 from batchgate.worker.lines import stream_lines
 
@@ -52,7 +52,7 @@ class ChunkCutter:
 
 
 async def validate_batch(
-    task: BatchTask, store: Store, blobs: BlobStore, router: Router, chunk_size: int, max_errors: int,
+    task: BatchTask, store: TaskStore, blobs: BlobStore, router: Router, chunk_size: int, max_errors: int,
     token_limit: int | None = None, counter: PromptTokenCounter | None = None,
 ) -> None:
     b = task.batch

@@ -18,7 +18,7 @@ from batchgate import clock
 from batchgate.domain import webhook_signature
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryPolicy, DeliveryStatus, url_problem
 from batchgate.settings import Settings
-from batchgate.store.base import Store
+from batchgate.store.base import WebhookStore
 from batchgate.worker.public_resolver import PublicResolver
 
 log = logging.getLogger("batchgate.webhooks")
@@ -29,7 +29,7 @@ REFUSED = "refused"  # how an attempt our own URL rules stopped begins its error
 
 
 class WebhookSender:
-    def __init__(self, settings: Settings, store: Store, owner: str) -> None:
+    def __init__(self, settings: Settings, store: WebhookStore, owner: str) -> None:
         self._store = store
         self._owner = owner
         self._policy = DeliveryPolicy(settings.webhook_max_attempts, settings.webhook_retry_base_seconds,

@@ -1,5 +1,5 @@
 """The PostgreSQL adapter (asyncpg pool): the same behaviour as the SQLite adapter, for many processes on many
-machines. Each method is one short READ COMMITTED transaction; the SQL is in postgres_queries.py."""
+machines. Each method is one short READ COMMITTED transaction running named queries from queries.py."""
 
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ import asyncpg
 from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.status import BatchStatus
+from batchgate.domain.tally import tally
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
 from batchgate.errors import BackendUnavailable, failure_reason
 from batchgate.logs import redact_url
 from batchgate.store import migrate, rows
-from batchgate.store import postgres_queries as q
-from batchgate.store import postgres_webhooks as webhooks
+from batchgate.store import webhook_rows as hooks
 from batchgate.store.base import ChunkHeartbeat, KeyInfo, Page
+from batchgate.store.postgres import queries as q
 
 R = TypeVar("R")
 Conn = Any  # an asyncpg connection (pooled); asyncpg ships no usable types for it
@@ -96,13 +97,13 @@ class PostgresStore:
     async def has_keys(self) -> bool:
         return bool(await self.pool.fetchval(q.HAS_KEYS))
 
-    # -- files --------------------------------------------------------------------------------------------
     async def list_keys(self) -> list[KeyInfo]:
         return [KeyInfo(r[0], r[1], bool(r[2]), r[3]) for r in await self._all(q.LIST_KEYS)]
 
     async def delete_key(self, key_id: str) -> bool:
         return await self._exec(q.DELETE_KEY, key_id) > 0
 
+    # -- files --------------------------------------------------------------------------------------------
     async def insert_file(self, f: StoredFile) -> None:
         await self._exec(q.INSERT_FILE, f.id, f.project, f.bytes, f.created_at, f.filename, f.purpose, f.expires_at)
 
@@ -163,13 +164,15 @@ class PostgresStore:
         r = await self._one(q.GET_BATCH, batch_id)
         return rows.batch_from_row(r) if r else None
 
-    async def list_batches(self, project: str | None, after: str | None, limit: int) -> Page[Batch]:
+    async def list_batches(
+        self, project: str | None, after: str | None, limit: int, status: BatchStatus | None = None
+    ) -> Page[Batch]:
         seq = None
         if after is not None:
             seq = await self.pool.fetchval(q.BATCH_SEQ, after, project)
             if seq is None:
                 return Page([], False)
-        found = await self._all(q.LIST_BATCHES, project, seq, limit + 1)
+        found = await self._all(q.LIST_BATCHES, project, seq, limit + 1, status.value if status else None)
         return Page([rows.batch_from_row(r) for r in found[:limit]], len(found) > limit)
 
     async def enqueued_tokens(self, project: str, model: str) -> int:
@@ -229,7 +232,7 @@ class PostgresStore:
         async def go(conn: Conn) -> bool:
             if _count(await conn.execute(q.FAIL_BATCH, batch_id, generation, rows.errors_json(errors), now)) == 0:
                 return False
-            await webhooks.emit(conn, batch_id, BatchStatus.FAILED, now)  # same transaction: exactly one event
+            await _emit(conn, batch_id, BatchStatus.FAILED, now)  # same transaction: exactly one event
             return True
 
         return await self._tx(go)
@@ -255,7 +258,7 @@ class PostgresStore:
             )
             if _count(tag) == 0:
                 return False
-            await webhooks.emit(conn, batch_id, status, now)  # same transaction: exactly one event
+            await _emit(conn, batch_id, status, now)  # same transaction: exactly one event
             return True
 
         return await self._tx(go)
@@ -291,21 +294,8 @@ class PostgresStore:
                 q.INSERT_RESULTS, batch_id, [r.line for r in results], [r.ok for r in results],
                 [r.data for r in results],
             )
-            new = {r[0] for r in inserted}
-            ok = bad = inp = cached = out = reasoning = total = retries = 0
-            for res in results:
-                if res.line not in new:
-                    continue  # already recorded by an earlier claim: never counted twice
-                new.discard(res.line)
-                if res.ok:
-                    ok += 1
-                else:
-                    bad += 1
-                u = res.usage
-                inp, cached, out = inp + u.input_tokens, cached + u.cached_tokens, out + u.output_tokens
-                reasoning, total = reasoning + u.reasoning_tokens, total + u.total_tokens
-                retries += res.retries
-            await conn.execute(q.ADD_COUNTS, batch_id, ok, bad, inp, cached, out, reasoning, total, retries)
+            added = tally(results, (r[0] for r in inserted))
+            await conn.execute(q.ADD_COUNTS, batch_id, *rows.tally_params(added))
             return True
 
         return await self._tx(go)
@@ -340,31 +330,49 @@ class PostgresStore:
     async def drop_results(self, batch_id: str) -> None:
         await self._exec(q.DROP_RESULTS, batch_id)
 
-    # -- webhooks (SQL in postgres_webhooks.py) -------------------------------------------------------------
+    # -- webhooks -----------------------------------------------------------------------------------------
     async def create_webhook(self, e: WebhookEndpoint) -> None:
-        await self._tx(lambda conn: webhooks.insert_endpoint(conn, e))
+        await self._tx(lambda conn: conn.execute(q.INSERT_ENDPOINT, *hooks.endpoint_params(e)))
 
     async def list_webhooks(self, project: str | None) -> list[WebhookEndpoint]:
-        async with self.pool.acquire() as conn:
-            return await webhooks.list_endpoints(conn, project)
+        return [hooks.endpoint_from_row(r) for r in await self._all(q.LIST_ENDPOINTS, project)]
 
     async def delete_webhook(self, webhook_id: str, project: str | None) -> bool:
-        return await self._tx(lambda conn: webhooks.delete_endpoint(conn, webhook_id, project))
+        async def go(conn: Conn) -> bool:
+            if _count(await conn.execute(q.DELETE_ENDPOINT, webhook_id, project)) == 0:
+                return False
+            await conn.execute(q.DISCARD_PENDING, webhook_id)
+            return True
+
+        return await self._tx(go)
 
     async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int) -> list[DeliveryClaim]:
-        return await self._tx(lambda conn: webhooks.claim(conn, owner, now, lease, limit))
+        found = await self._tx(lambda conn: conn.fetch(q.CLAIM_DELIVERIES, now, owner, now + lease, limit))
+        return sorted((hooks.claim_from_row(r) for r in found), key=lambda c: c.delivery.next_attempt_at or 0.0)
 
     async def record_attempt(
         self, delivery_id: str, generation: int, attempt: DeliveryAttempt | None, status: DeliveryStatus,
         next_attempt_at: float | None,
     ) -> bool:
-        return await self._tx(
-            lambda conn: webhooks.record(conn, delivery_id, generation, attempt, status, next_attempt_at)
-        )
+        async def go(conn: Conn) -> bool:
+            tag = await conn.execute(
+                q.RECORD_ATTEMPT, delivery_id, generation, status.value, next_attempt_at, int(attempt is not None)
+            )
+            if _count(tag) == 0:
+                return False
+            if attempt is not None:
+                await conn.execute(q.INSERT_ATTEMPT, *hooks.attempt_params(delivery_id, attempt))
+            return True
+
+        return await self._tx(go)
 
     async def deliveries_for_batch(self, batch_id: str) -> list[WebhookDelivery]:
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            return await webhooks.for_batch(conn, batch_id)
+            found = await conn.fetch(q.DELIVERIES_OF_BATCH, batch_id)
+            by_delivery: dict[str, list[DeliveryAttempt]] = {}
+            for a in await conn.fetch(q.ATTEMPTS_OF_BATCH, batch_id):
+                by_delivery.setdefault(a[0], []).append(hooks.attempt_from_row(a))
+        return [hooks.delivery_from_row(r, by_delivery.get(r[0], ())) for r in found]
 
     # -- leases of gone processes -------------------------------------------------------------------------
     async def lease_owners(self) -> set[str]:
@@ -378,9 +386,21 @@ class PostgresStore:
         await self._tx(go)
 
 
+async def _emit(conn: Conn, batch_id: str, status: BatchStatus, now: int) -> None:
+    """Queue the event of `batch_id` entering terminal `status` for each endpoint of its project that wants it,
+    in the transaction that enters the status: exactly one event per transition."""
+    found = await conn.fetch(q.ENDPOINTS_OF_BATCH, batch_id)
+    endpoints = [(r[1], r[2], r[3]) for r in found if r[1] is not None]
+    if not endpoints:
+        return
+    planned = hooks.planned_deliveries(endpoints, found[0][0], batch_id, status, now)
+    if planned:
+        await conn.execute(q.INSERT_DELIVERIES, *(list(col) for col in zip(*planned, strict=True)))
+
+
 async def _migrate(conn: Conn) -> list[int]:
     """Apply pending migrations in one transaction, under an advisory lock that other starters wait for."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", migrate.POSTGRES_LOCK_KEY)
+    await conn.execute(migrate.POSTGRES_LOCK, migrate.POSTGRES_LOCK_KEY)
     await conn.execute(migrate.CREATE_POSTGRES_TABLE)
     done = {r[0] for r in await conn.fetch(migrate.APPLIED)}
     applied = []
@@ -388,9 +408,6 @@ async def _migrate(conn: Conn) -> list[int]:
         if m.version in done:
             continue
         await conn.execute(m.sql)
-        await conn.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-            m.version, m.name, int(time.time()),
-        )
+        await conn.execute(migrate.POSTGRES_RECORD, m.version, m.name, int(time.time()))
         applied.append(m.version)
     return applied

@@ -1,4 +1,5 @@
-"""The PostgreSQL adapter's SQL, one named query each. The adapter (postgres.py) only sequences them.
+"""The PostgreSQL adapter's SQL, one named query each, under the same names as sqlite/queries.py (a test checks).
+The adapter (postgres/store.py) only sequences them.
 
 Lock order, to keep concurrent workers free of deadlocks: a batch row before any of its chunk rows, and
 several chunk rows in (batch_id, idx) order. Claims never wait: they skip rows another worker has locked.
@@ -8,6 +9,12 @@ from __future__ import annotations
 
 from batchgate.domain.status import CANCELLABLE, TERMINAL, BatchStatus, sources_of
 from batchgate.store.rows import BATCH_COLUMNS, CHUNK_COLUMNS, F_FILE_COLUMNS, FILE_COLUMNS, UPLOAD_COLUMNS
+from batchgate.store.webhook_rows import ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS
+
+# Steps only PostgreSQL needs or can do in one statement: row locks (SQLite locks the whole database for a
+# write), and claims as one UPDATE ... RETURNING over rows picked with SKIP LOCKED. Every other name here is also
+# in sqlite/queries.py, and the other way round, except what that module lists in its ONLY_HERE.
+ONLY_HERE = frozenset({"LOCK_BATCH", "CLAIM_CHUNKS", "CLAIM_DELIVERIES"})
 
 
 def _in(values: frozenset[BatchStatus]) -> str:
@@ -74,10 +81,11 @@ SET_UPLOAD_STATUS = "UPDATE uploads SET status = $1, file_id = $2 WHERE id = $3 
 INSERT_BATCH = f"INSERT INTO batches ({BATCH_COLUMNS}) VALUES ({_marks(len(BATCH_COLUMNS.split(',')))})"
 GET_BATCH = f"SELECT {BATCH_COLUMNS} FROM batches WHERE id = $1"
 BATCH_SEQ = "SELECT seq FROM batches WHERE id = $1 AND ($2::text IS NULL OR project = $2)"
-# $1 project (NULL: every project), $2 cursor seq (NULL: newest first from the start), $3 limit
+# $1 project (NULL: every project), $2 cursor seq (NULL: newest first from the start), $3 limit,
+# $4 status (NULL: any)
 LIST_BATCHES = (
     f"SELECT {BATCH_COLUMNS} FROM batches WHERE ($1::text IS NULL OR project = $1) "
-    "AND ($2::bigint IS NULL OR seq < $2) "
+    "AND ($4::text IS NULL OR status = $4) AND ($2::bigint IS NULL OR seq < $2) "
     "ORDER BY seq DESC LIMIT $3"
 )
 ENQUEUED_TOKENS = (
@@ -221,4 +229,48 @@ RELEASE_OWNER_BATCHES = (
 RELEASE_OWNER_CHUNKS = """
 UPDATE chunks SET lease_until = 0, generation = generation + 1 WHERE (batch_id, idx) IN (
     SELECT batch_id, idx FROM chunks WHERE lease_owner = $1 AND NOT done ORDER BY batch_id, idx FOR NO KEY UPDATE)
+"""
+
+# -- webhooks ----------------------------------------------------------------------------------------------
+INSERT_ENDPOINT = f"INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+LIST_ENDPOINTS = (
+    f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE ($1::text IS NULL OR project = $1) ORDER BY seq"
+)
+DELETE_ENDPOINT = "DELETE FROM webhook_endpoints WHERE id = $1 AND ($2::text IS NULL OR project = $2)"
+DISCARD_PENDING = (
+    "UPDATE webhook_deliveries SET status = 'discarded', next_attempt_at = NULL "
+    "WHERE endpoint_id = $1 AND status = 'pending'"
+)
+ENDPOINTS_OF_BATCH = (
+    "SELECT b.project, e.id, e.url, e.events FROM batches b "
+    "LEFT JOIN webhook_endpoints e ON e.project = b.project WHERE b.id = $1"
+)
+INSERT_DELIVERIES = f"""
+INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS})
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::bigint[], $9::text[], $10::float8[])
+"""
+# Due deliveries, skipping rows another worker is claiming; the generation fences out a worker whose lease ran out.
+CLAIM_DELIVERIES = f"""
+WITH picked AS (
+    SELECT id FROM webhook_deliveries
+    WHERE status = 'pending' AND next_attempt_at <= $1 AND lease_until < $1
+    ORDER BY next_attempt_at LIMIT $4
+    FOR NO KEY UPDATE SKIP LOCKED
+)
+UPDATE webhook_deliveries d SET lease_owner = $2, lease_until = $3, generation = d.generation + 1
+FROM picked p WHERE d.id = p.id
+RETURNING {", ".join("d." + c.strip() for c in DELIVERY_COLUMNS.split(","))}, d.attempts, d.generation,
+    (SELECT secret FROM webhook_endpoints e WHERE e.id = d.endpoint_id)
+"""
+RECORD_ATTEMPT = """
+UPDATE webhook_deliveries SET status = $3, next_attempt_at = $4, lease_until = 0, attempts = attempts + $5,
+    generation = generation + 1
+WHERE id = $1 AND generation = $2 AND status = 'pending'
+"""
+INSERT_ATTEMPT = f"INSERT INTO webhook_attempts ({ATTEMPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+DELIVERIES_OF_BATCH = f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE batch_id = $1 ORDER BY seq"
+ATTEMPTS_OF_BATCH = f"""
+SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts
+WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE batch_id = $1) ORDER BY delivery_id, number
 """
