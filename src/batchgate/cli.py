@@ -193,7 +193,10 @@ def migrate(**flags: Any) -> None:
 @click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Routing TOML.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Working data directory (default: a temp dir).")
 def run(input_file: Path, output: Path, errors: Path | None, endpoint: str | None, **flags: Any) -> None:
-    """Run one batch file to completion, like `vllm run-batch`: same validation and execution as the server."""
+    """Run one batch file to completion, like `vllm run-batch`: same validation and execution as the server.
+
+    OpenAI's per-batch limits (50,000 requests, 200 MB, 50,000 embedding inputs) do not apply here unless
+    set with BATCHGATE_MAX_BATCH_REQUESTS, BATCHGATE_MAX_BATCH_FILE_BYTES or BATCHGATE_MAX_BATCH_EMBEDDING_INPUTS."""
     from batchgate.oneshot import run_file
 
     code = asyncio.run(run_file(input_file, output, errors, endpoint, flags))

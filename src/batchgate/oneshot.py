@@ -45,8 +45,8 @@ async def run_file(input_file: Path, output: Path, errors: Path | None, endpoint
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     with tempfile.TemporaryDirectory(prefix="batchgate-run-") as tmp:
         # A one-shot run is private: its own SQLite and directory, never a cluster's database or bucket.
-        settings = Settings(**{"data_dir": Path(tmp), **{k: v for k, v in flags.items() if v is not None},
-                               "database_url": None, "storage_url": None})
+        settings = Settings.one_shot(**{"data_dir": Path(tmp), **{k: v for k, v in flags.items() if v is not None},
+                                        "database_url": None, "storage_url": None})
         try:
             async with running_parts(settings, with_worker=True) as parts:
                 return await _run(parts, console, input_file, output,

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from batchgate.domain import limits
 from batchgate.domain.batch import BatchError
+from batchgate.domain.limits import OPENAI_LIMITS, BatchLimits
 from batchgate.errors import json_type_name
 
 _ENDPOINT_LABEL = {
@@ -42,6 +42,7 @@ class LineValidator:
     check_model: ModelCheck
     max_errors: int = 100
     count_tokens: Callable[[dict[str, Any]], int] | None = None  # prompt tokens of a valid line's body, if limited
+    limits: BatchLimits = OPENAI_LIMITS  # the configured ones: OpenAI's unless settings say otherwise
     prompt_tokens: int = 0
     requests: int = 0
     embedding_inputs: int = 0
@@ -81,26 +82,26 @@ class LineValidator:
         if self.bad_lines > len(self.errors):
             more = self.bad_lines - len(self.errors)
             out.append(BatchError("too_many_errors", f"{more} more lines have errors that are not listed."))
-        if file_bytes > limits.MAX_BATCH_FILE_BYTES:
+        if self.limits.file_too_large(file_bytes):
             out.insert(0, BatchError(
                 "file_too_large",
-                f"The batch input file is larger than the {limits.MAX_BATCH_FILE_BYTES} maximum for the "
+                f"The batch input file is larger than the {self.limits.file_bytes} maximum for the "
                 f"{self.model or 'requested'} model. Please try again with a smaller batch.",
                 "input_file_id",
             ))
         if self.requests == 0:
             out.insert(0, BatchError("empty_file", "The batch input file is empty: it contains no requests."))
-        if self.requests > limits.MAX_BATCH_REQUESTS:
+        if self.limits.too_many_requests(self.requests):
             out.insert(0, BatchError(
                 "too_many_tasks",
                 f"The batch input file contains {self.requests} requests; the limit is "
-                f"{limits.MAX_BATCH_REQUESTS} requests per batch.",
+                f"{self.limits.requests} requests per batch.",
             ))
-        if self.embedding_inputs > limits.MAX_EMBEDDING_INPUTS:
+        if self.limits.too_many_embedding_inputs(self.embedding_inputs):
             out.insert(0, BatchError(
                 "too_many_tasks",
                 f"The batch contains {self.embedding_inputs} embedding inputs; the limit is "
-                f"{limits.MAX_EMBEDDING_INPUTS} per batch.",
+                f"{self.limits.embedding_inputs} per batch.",
             ))
         return out
 

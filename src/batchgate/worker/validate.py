@@ -8,8 +8,8 @@ import time
 
 from batchgate import clock
 from batchgate.blobs.base import BlobStore, read_ahead
-from batchgate.domain import limits
 from batchgate.domain.batch import BatchError
+from batchgate.domain.limits import OPENAI_LIMITS, BatchLimits
 from batchgate.domain.validation import LineValidator
 from batchgate.domain.work import BatchTask, ChunkSpec
 from batchgate.services.tokens import PromptTokenCounter
@@ -53,6 +53,7 @@ class ChunkCutter:
 async def validate_batch(
     task: BatchTask, store: Store, blobs: BlobStore, router: Router, chunk_size: int, max_errors: int,
     token_limit: int | None = None, counter: PromptTokenCounter | None = None,
+    limits: BatchLimits = OPENAI_LIMITS,
 ) -> None:
     b = task.batch
     f = await store.get_file(b.input_file_id)
@@ -66,9 +67,10 @@ async def validate_batch(
                                clock.now())
         return
     validator = LineValidator(b.endpoint, router.check_model, max_errors,
-                              counter.count_body if token_limit is not None and counter is not None else None)
-    if f.bytes > limits.MAX_BATCH_FILE_BYTES:
-        # Too large to accept whatever it holds: say so without reading 200+ MB.
+                              counter.count_body if token_limit is not None and counter is not None else None,
+                              limits)
+    if limits.file_too_large(f.bytes):
+        # Too large to accept whatever it holds: say so without reading it.
         validator.requests = 1
         await store.fail_batch(b.id, task.generation, validator.finish(f.bytes), clock.now())
         return
