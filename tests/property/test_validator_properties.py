@@ -80,7 +80,28 @@ def lines(draw: st.DrawFn) -> bytes:
 
 def feed_all(endpoint: str, raws: list[bytes], max_errors: int) -> tuple[LineValidator, list[bool]]:
     v = LineValidator(endpoint, lambda m: None if m in MODELS else f"unknown model {m}", max_errors)
-    return v, [v.feed(i, raw) for i, raw in enumerate(raws, 1)]
+    verdicts = [v.feed(i, raw) for i, raw in enumerate(raws, 1)]
+    confirm_all(v, raws)
+    return v, verdicts
+
+
+def confirm_all(v: LineValidator, raws: list[bytes]) -> None:
+    """What the worker does after the last line: show the validator its suspect lines again."""
+    for n in v.suspects():
+        v.confirm(n, raws[n - 1])
+
+
+def repeats(raws: list[bytes], verdicts: list[bool]) -> list[int]:
+    """Lines, valid on their own, whose custom_id an earlier such line has."""
+    seen: set[str] = set()
+    out = []
+    for i, (raw, ok) in enumerate(zip(raws, verdicts, strict=True), 1):
+        if ok:
+            cid = orjson.loads(raw)["custom_id"]
+            if cid in seen:
+                out.append(i)
+            seen.add(cid)
+    return out
 
 
 @SETTINGS
@@ -89,8 +110,9 @@ def test_validator_never_raises_and_errors_are_consistent(raws: list[bytes], end
     v, verdicts = feed_all(endpoint, raws, cap)
     requests_ = sum(1 for raw in raws if raw.strip())
     assert v.requests == requests_
-    bad = [i for i, (raw, ok) in enumerate(zip(raws, verdicts, strict=True), 1) if raw.strip() and not ok]
-    assert v.bad_lines == len(bad)
+    rejected = [i for i, (raw, ok) in enumerate(zip(raws, verdicts, strict=True), 1) if raw.strip() and not ok]
+    assert v.bad_lines == len(rejected)
+    bad = sorted(rejected + repeats(raws, verdicts))
     errors = v.finish(sum(map(len, raws)))
     per_line = [e for e in errors if e.line is not None]
     # One error per bad line, 1-based, in file order, capped.
@@ -126,11 +148,10 @@ def test_duplicate_custom_ids_flag_every_repeat(ids: list[str]) -> None:
     raws = [orjson.dumps({"custom_id": c, "method": "POST", "url": ENDPOINTS[0],
                           "body": {"model": "m", "messages": [{"role": "user", "content": "x"}]}}) for c in ids]
     v, verdicts = feed_all(ENDPOINTS[0], raws, 100)
-    seen: set[str] = set()
-    for c, ok in zip(ids, verdicts, strict=True):
-        assert ok == (c not in seen)
-        seen.add(c)
-    assert all(e.code == "duplicate_custom_id" for e in v.errors)
+    assert all(verdicts)  # each line is valid on its own: repeats are found once every line is in
+    errors = v.finish(1)
+    assert all(e.code == "duplicate_custom_id" for e in errors)
+    assert [e.line for e in errors] == [i for i, c in enumerate(ids, 1) if c in ids[:i - 1]]
 
 
 class OneCheckAtATime(LineValidator):
@@ -187,5 +208,8 @@ def test_the_one_pass_check_agrees_with_the_checks_one_by_one(
 
     fast, slow = LineValidator(endpoint, model_check, 100), OneCheckAtATime(endpoint, model_check, 100)
     assert [fast.feed(i, raw) for i, raw in enumerate(raws, 1)] == [slow.feed(i, raw) for i, raw in enumerate(raws, 1)]
+    confirm_all(fast, raws)
+    confirm_all(slow, raws)
     assert fast.finish(1) == slow.finish(1)
     assert (fast.requests, fast.embedding_inputs, fast.model) == (slow.requests, slow.embedding_inputs, slow.model)
+

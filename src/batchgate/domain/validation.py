@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import orjson
 
 from batchgate.domain.batch import BatchError
+from batchgate.domain.custom_ids import CustomIds, Repeats
 from batchgate.domain.limits import OPENAI_LIMITS, BatchLimits
 from batchgate.errors import json_type_name
 
@@ -49,14 +51,17 @@ class LineValidator:
     model: str | None = None
     errors: list[BatchError] = field(default_factory=list)
     bad_lines: int = 0
-    _custom_ids: set[str] = field(default_factory=set)
+    custom_ids: CustomIds = field(default_factory=CustomIds)
+    _suspects: array[int] | None = None
+    _repeats: Repeats = field(default_factory=Repeats)
     _model_verdicts: dict[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._input_field = _REQUIRED_INPUT[self.endpoint][0]
 
     def feed(self, line_no: int, raw: bytes | memoryview) -> bool:
-        """Check one line (1-based number, without its newline). Returns True if it is a valid request."""
+        """Check one line (1-based number, without its newline). Returns True if it is a valid request, as far
+        as one line tells: whether its custom_id repeats an earlier one is known after `suspects`/`confirm`."""
         if not raw:
             return False  # an empty line (and the end of a file with a trailing newline) is not a request
         try:
@@ -72,15 +77,30 @@ class LineValidator:
             if len(self.errors) < self.max_errors:
                 self.errors.append(err)
             return False
+        self.custom_ids.add(line_no, obj["custom_id"])
         if self.count_tokens is not None:
             self.prompt_tokens += self.count_tokens(obj["body"])
         return True
 
+    def suspects(self) -> array[int]:
+        """After the last `feed`: the lines (ascending) whose custom_ids may repeat, to show `confirm` again."""
+        if self._suspects is None:
+            self._suspects = self.custom_ids.suspects()
+        return self._suspects
+
+    def confirm(self, line_no: int, raw: bytes | memoryview) -> None:
+        """One of the `suspects`, in line order: a line that repeats an earlier line's custom_id is an error."""
+        self._repeats.see(line_no, orjson.loads(raw)["custom_id"])
+
     def finish(self, file_bytes: int) -> list[BatchError]:
         """Whole-file checks, then every error in line order (with a summary entry past the cap)."""
-        out = list(self.errors)
-        if self.bad_lines > len(self.errors):
-            more = self.bad_lines - len(self.errors)
+        if self._repeats.seen != len(self.suspects()):
+            raise RuntimeError("finish() before every suspect line was confirmed")
+        repeats = self._repeats.lines
+        out = sorted(self.errors + [_duplicate(n) for n in repeats[:self.max_errors]], key=_line)[:self.max_errors]
+        bad_lines = self.bad_lines + len(repeats)
+        if bad_lines > len(out):
+            more = bad_lines - len(out)
             out.append(BatchError("too_many_errors", f"{more} more lines have errors that are not listed."))
         if self.limits.file_too_large(file_bytes):
             out.insert(0, BatchError(
@@ -112,8 +132,7 @@ class LineValidator:
             return False
         cid, body = obj.get("custom_id"), obj.get("body")
         if not (type(cid) is str and type(body) is dict and obj.get("method") == "POST"
-                and obj.get("url") == self.endpoint and 0 < len(cid) <= 512 and cid not in self._custom_ids
-                and body.get("stream") is not True):
+                and obj.get("url") == self.endpoint and 0 < len(cid) <= 512 and body.get("stream") is not True):
             return False
         model = body.get("model")
         if model is None or model != self.model or self._model_verdicts.get(model, "unchecked") is not None:
@@ -126,7 +145,6 @@ class LineValidator:
                 return False
         elif self.endpoint == "/v1/embeddings":
             self.embedding_inputs += _count_inputs(value)
-        self._custom_ids.add(cid)
         return True
 
     def _check(self, n: int, obj: Any) -> BatchError | None:
@@ -155,19 +173,7 @@ class LineValidator:
             return BatchError(
                 "invalid_url", "The URL provided for this request does not match the batch endpoint.", "url", n
             )
-        err = self._check_body(n, body)
-        if err is not None:
-            return err
-        if cid in self._custom_ids:
-            return BatchError(
-                "duplicate_custom_id",
-                "The custom_id for this request is a duplicate of another request. "
-                "The custom_id parameter must be unique for each request in a batch.",
-                "custom_id",
-                n,
-            )
-        self._custom_ids.add(cid)
-        return None
+        return self._check_body(n, body)
 
     def _check_body(self, n: int, body: dict[str, Any]) -> BatchError | None:
         if body.get("stream") is True:
@@ -206,6 +212,20 @@ class LineValidator:
         if reason is not None:
             return BatchError("model_not_found", reason, "body.model", n)
         return None
+
+
+def _duplicate(n: int) -> BatchError:
+    return BatchError(
+        "duplicate_custom_id",
+        "The custom_id for this request is a duplicate of another request. "
+        "The custom_id parameter must be unique for each request in a batch.",
+        "custom_id",
+        n,
+    )
+
+
+def _line(e: BatchError) -> int:
+    return e.line or 0
 
 
 def _first_type_error(cid: object, method: object, url: object, body: object, n: int) -> BatchError:

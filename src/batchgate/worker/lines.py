@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import NamedTuple
 
 BOM = b"\xef\xbb\xbf"
@@ -22,7 +22,7 @@ class LineView(NamedTuple):
     data: memoryview | bytes  # a view into the block read: no copy of the line is made
 
 
-async def stream_lines(blocks: AsyncIterator[bytes]) -> AsyncIterator[list[LineView]]:
+async def stream_lines(blocks: AsyncIterator[bytes]) -> AsyncGenerator[list[LineView], None]:
     """Yield the lines of a file as lists (one per block read), never holding more than a block and a line.
     Lines are views into their block, not copies: only a line that spans two blocks is joined."""
     rest = b""  # the start of a line that continues in the next block

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -81,6 +82,8 @@ async def validate_batch(
             if validator.feed(line.number, line.data):
                 cutter.add(line.number, line.start, line.end)
         await asyncio.sleep(0)  # let the API breathe between blocks
+    if validator.suspects():
+        await _confirm_suspects(validator, blobs, f.id)
     errors = validator.finish(f.bytes)
     if errors:
         log.info("batch %s failed validation with %d error(s)", b.id, len(errors))
@@ -100,3 +103,19 @@ async def validate_batch(
     await store.start_batch(b.id, task.generation, chunks, validator.model, clock.now(), validator.prompt_tokens)
     log.info("batch %s validated: %d requests in %d chunks (%d bytes in %.2f s)", b.id, validator.requests,
              len(chunks), f.bytes, time.perf_counter() - started)
+
+
+async def _confirm_suspects(validator: LineValidator, blobs: BlobStore, file_id: str) -> None:
+    """Read the file again up to the last line whose custom_id may repeat another (domain/custom_ids.py):
+    only a file with a repeated custom_id, or a hash collision, gets a second read."""
+    suspects = validator.suspects()
+    i = 0
+    async with contextlib.aclosing(stream_lines(read_ahead(blobs.read(file_id)))) as blocks:
+        async for lines in blocks:
+            for number, _, _, data in lines:
+                if number == suspects[i]:
+                    validator.confirm(number, data)
+                    i += 1
+                    if i == len(suspects):
+                        return
+            await asyncio.sleep(0)
