@@ -24,8 +24,8 @@ def check(*lines: bytes, endpoint: str = CHAT, known: tuple[str, ...] = ("m", "o
     v = LineValidator(endpoint, lambda m: None if m in known else f"unknown {m}")
     for i, raw in enumerate(lines, 1):
         v.feed(i, raw)
-    for n in v.suspects():
-        v.confirm(n, lines[n - 1])
+    if v.repeats_possible():
+        v.recheck([(n, 0, 0, raw) for n, raw in enumerate(lines, 1)])
     return [(e.code, e.param, e.line) for e in v.finish(sum(map(len, lines)))]
 
 

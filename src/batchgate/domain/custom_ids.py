@@ -1,58 +1,59 @@
-"""Exact custom_id uniqueness over millions of lines, in 16 bytes a line.
+"""Exact custom_id uniqueness over millions of lines, in 8 bytes a line.
 
-A set of 1,000,000 custom_id strings takes ~100 MB; this keeps each id's 64-bit hash and its line number in
-arrays instead (16 MB). Two lines whose ids share a hash are only *suspects*: the caller reads those lines
-again and `Repeats` compares the real strings, so two different ids are never reported as duplicates. Real
-repeats are user errors (the batch fails anyway) and a 64-bit collision among a million ids has a chance of
-about 1 in 37 million, so the second read is rare."""
+A set of 1,000,000 custom_id strings takes ~100 MB; this keeps each id's 64-bit hash in arrays instead
+(8 MB). A hash seen twice is only a *suspect*: the caller reads the file again and `Repeats` compares the
+real strings of the lines whose ids have a suspect hash, so two different ids are never reported as
+duplicates. Real repeats are user errors (the batch fails anyway), and a 64-bit collision among a million
+ids has a chance of about 1 in 37 million, so the second read is rare."""
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 
-_BUCKETS = 256  # arrays by the hash's low byte: finding shared hashes needs a set of one bucket at a time
+Digest = Callable[[str], int]
 
 
 class CustomIds:
-    """Remembers (hash, line) of each accepted custom_id; `suspects()` lists the lines to compare."""
+    """The hash of every accepted custom_id, in 256 arrays by the hash's low byte: `suspects()` then needs a
+    set of one array at a time, not of every id."""
 
-    def __init__(self, digest: Callable[[str], int] = hash) -> None:
+    def __init__(self, digest: Digest = hash) -> None:
         # Python's str hash: 64-bit SipHash, keyed per process (stable for as long as this object lives), and
         # cached on the string. Tests pass one that collides to prove that suspects are only suspects.
-        self._digest = digest
-        self._buckets = [array("q") for _ in range(_BUCKETS)]  # hash, line, hash, line, ...
+        self.digest = digest
+        self._buckets = [array("q") for _ in range(256)]
 
-    def add(self, line: int, custom_id: str) -> None:
-        h = self._digest(custom_id)
-        bucket = self._buckets[h & (_BUCKETS - 1)]
-        bucket.append(h)
-        bucket.append(line)
+    def add_many(self, custom_ids: Iterable[str]) -> None:
+        """Once per block of lines: a call per line would cost as much as the rest of keeping them."""
+        buckets = self._buckets
+        for h in map(self.digest, custom_ids):
+            buckets[h & 255].append(h)
 
-    def suspects(self) -> array[int]:
-        """Line numbers, ascending, whose custom_id's hash is shared with another line's (usually none)."""
-        found: list[int] = []
+    def suspects(self) -> Counter[int]:
+        """The hashes seen more than once, with how many ids have each (usually none)."""
+        found: Counter[int] = Counter()
         for bucket in self._buckets:
-            hashes = bucket[0::2]
-            if len(set(hashes)) == len(hashes):
-                continue
-            seen: set[int] = set()
-            shared: set[int] = set()
-            for h in hashes:
-                (shared if h in seen else seen).add(h)
-            found.extend(line for h, line in zip(hashes, bucket[1::2], strict=True) if h in shared)
-        return array("q", sorted(found))
+            if len(set(bucket)) < len(bucket):
+                found.update({h: n for h, n in Counter(bucket).items() if n > 1})
+        return found
 
 
 class Repeats:
-    """Feed it the suspects' custom_ids in line order: it keeps the lines that repeat an earlier line's id."""
+    """Shown every accepted line's custom_id again, in line order, it compares the real strings of those whose
+    hash is a suspect, and keeps the lines that repeat an earlier line's id."""
 
-    def __init__(self) -> None:
+    def __init__(self, suspects: Counter[int], digest: Digest) -> None:
+        self._suspects = suspects
+        self._digest = digest
+        self.pending = suspects.total()  # lines with a suspect hash not seen yet: 0 when the second read may stop
         self._first: dict[str, int] = {}
-        self.seen = 0
         self.lines = array("q")
 
     def see(self, line: int, custom_id: str) -> None:
-        self.seen += 1
+        if self._digest(custom_id) not in self._suspects:
+            return
+        self.pending -= 1
         if self._first.setdefault(custom_id, line) != line:
             self.lines.append(line)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,9 @@ _NOT_JSON = object()  # what a line that doesn't parse "parses" to
 ModelCheck = Callable[[str], str | None]
 """Returns None when the model can be served, else the reason it cannot."""
 
+NumberedLine = tuple[int, int, int, bytes | memoryview]
+"""(line number, start offset, end offset, the line's bytes without its newline)."""
+
 
 @dataclass
 class LineValidator:
@@ -52,8 +56,8 @@ class LineValidator:
     errors: list[BatchError] = field(default_factory=list)
     bad_lines: int = 0
     custom_ids: CustomIds = field(default_factory=CustomIds)
-    _suspects: array[int] | None = None
-    _repeats: Repeats = field(default_factory=Repeats)
+    _rejected: array[int] = field(default_factory=lambda: array("q"))  # lines that are not valid requests
+    _repeats: Repeats | None = None
     _model_verdicts: dict[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -61,7 +65,13 @@ class LineValidator:
 
     def feed(self, line_no: int, raw: bytes | memoryview) -> bool:
         """Check one line (1-based number, without its newline). Returns True if it is a valid request, as far
-        as one line tells: whether its custom_id repeats an earlier one is known after `suspects`/`confirm`."""
+        as one line tells: whether its custom_id repeats an earlier one is known at the end (`repeats_possible`)."""
+        if self._feed(line_no, raw):
+            return True
+        self._rejected.append(line_no)
+        return False
+
+    def _feed(self, line_no: int, raw: bytes | memoryview) -> bool:
         if not raw:
             return False  # an empty line (and the end of a file with a trailing newline) is not a request
         try:
@@ -77,25 +87,64 @@ class LineValidator:
             if len(self.errors) < self.max_errors:
                 self.errors.append(err)
             return False
-        self.custom_ids.add(line_no, obj["custom_id"])
+        self.custom_ids.add_many((obj["custom_id"],))
         if self.count_tokens is not None:
             self.prompt_tokens += self.count_tokens(obj["body"])
         return True
 
-    def suspects(self) -> array[int]:
-        """After the last `feed`: the lines (ascending) whose custom_ids may repeat, to show `confirm` again."""
-        if self._suspects is None:
-            self._suspects = self.custom_ids.suspects()
-        return self._suspects
+    def feed_lines(self, lines: list[NumberedLine]) -> list[NumberedLine]:
+        """`feed` for consecutive lines; returns the valid requests among them (`lines` itself when all are).
+        The common case, a line that parses and passes every check, runs inline: a call per line costs."""
+        if self.count_tokens is not None:
+            return [line for line in lines if self.feed(line[0], line[3])]
+        loads, passes, feed = orjson.loads, self._passes, self.feed
+        accepted: list[NumberedLine] | None = None  # made at the first line that is not a valid request
+        ids: list[str] = []  # the custom_ids of the lines that passed inline
+        for line in lines:
+            number, _, _, raw = line
+            try:
+                obj = loads(raw)
+            except orjson.JSONDecodeError:
+                obj = _NOT_JSON
+            if passes(obj):
+                ids.append(obj["custom_id"])
+                if accepted is not None:
+                    accepted.append(line)
+                continue
+            if accepted is None:
+                accepted = lines[:len(ids)]
+            if feed(number, raw):  # every check again, one by one, to find the error
+                accepted.append(line)
+        self.requests += len(ids)
+        self.custom_ids.add_many(ids)
+        return lines if accepted is None else accepted
 
-    def confirm(self, line_no: int, raw: bytes | memoryview) -> None:
-        """One of the `suspects`, in line order: a line that repeats an earlier line's custom_id is an error."""
-        self._repeats.see(line_no, orjson.loads(raw)["custom_id"])
+    def repeats_possible(self) -> bool:
+        """After the last line: whether two custom_ids share a hash. Then the lines must be shown to `recheck`,
+        in order, until it returns False, before `finish` can tell real repeats from hash collisions."""
+        if self._repeats is None:
+            self._repeats = Repeats(self.custom_ids.suspects(), self.custom_ids.digest)
+        return self._repeats.pending > 0
+
+    def recheck(self, lines: Iterable[NumberedLine]) -> bool:
+        """The second read `repeats_possible` asks for. Returns whether it needs more lines."""
+        repeats, rejected = self._repeats, self._rejected
+        if repeats is None:
+            raise RuntimeError("recheck() before repeats_possible()")
+        for number, _, _, raw in lines:
+            i = bisect.bisect_left(rejected, number)
+            if i < len(rejected) and rejected[i] == number:
+                continue
+            repeats.see(number, orjson.loads(raw)["custom_id"])
+            if not repeats.pending:
+                return False
+        return True
 
     def finish(self, file_bytes: int) -> list[BatchError]:
         """Whole-file checks, then every error in line order (with a summary entry past the cap)."""
-        if self._repeats.seen != len(self.suspects()):
-            raise RuntimeError("finish() before every suspect line was confirmed")
+        if self.repeats_possible():
+            raise RuntimeError("finish() before the second read that repeats_possible() asked for")
+        assert self._repeats is not None
         repeats = self._repeats.lines
         out = sorted(self.errors + [_duplicate(n) for n in repeats[:self.max_errors]], key=_line)[:self.max_errors]
         bad_lines = self.bad_lines + len(repeats)
