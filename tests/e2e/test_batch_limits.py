@@ -30,7 +30,7 @@ def errors(client: OpenAI, lines: list[Any], endpoint: str = CHAT) -> list[tuple
         assert batch.status == "completed", batch
         return []
     assert batch.errors is not None
-    return [(e.code, e.message) for e in batch.errors.data]
+    return [(e.code, e.message) for e in batch.errors.data or []]
 
 
 def test_serve_refuses_a_batch_over_the_configured_request_limit(low: OpenAI) -> None:
