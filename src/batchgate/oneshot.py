@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from batchgate.app import Parts, running_parts
 from batchgate.errors import BatchgateError, ConfigError
+from batchgate.runtime import settle_gc
 from batchgate.services.auth import ANONYMOUS_PROJECT, Principal
 from batchgate.settings import Settings
 
@@ -49,6 +50,7 @@ async def run_file(input_file: Path, output: Path, errors: Path | None, endpoint
                                         "database_url": None, "storage_url": None})
         try:
             async with running_parts(settings, with_worker=True) as parts:
+                settle_gc()  # as serve and worker do once started: a long batch runs with the same collector
                 return await _run(parts, console, input_file, output,
                                   errors or output.with_suffix(".errors.jsonl"), endpoint)
         except (ConfigError, BatchgateError) as e:
