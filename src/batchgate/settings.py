@@ -12,8 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from batchgate.domain import limits
 from batchgate.domain.limits import BatchLimits
 
-# The per-batch limits `batchgate run` lifts unless they are set (in the environment or as values).
-BATCH_LIMIT_SETTINGS = ("max_batch_requests", "max_batch_file_bytes", "max_batch_embedding_inputs")
+# The limits `batchgate run` lifts unless they are set (in the environment or as values): OpenAI's per-batch
+# figures, and the size of a file taken in (run reads a local file, not an upload).
+ONE_SHOT_LIFTED = ("max_batch_requests", "max_batch_file_bytes", "max_batch_embedding_inputs", "max_upload_bytes")
 
 
 class Settings(BaseSettings):
@@ -105,7 +106,8 @@ class Settings(BaseSettings):
         "default)."
     )
     max_upload_bytes: int = Field(
-        512 * 1024 * 1024, ge=1, description="Largest file accepted by POST /v1/files (OpenAI: 512 MB)."
+        512 * 1024 * 1024, ge=0, description="Largest file accepted by POST /v1/files (OpenAI: 512 MB; larger "
+        "files go through /v1/uploads, up to 8 GB). 0: no limit (`batchgate run`'s default)."
     )
     upload_rate_limit: int = Field(
         1000, ge=0, description="File uploads (POST /v1/files and /v1/uploads) per minute per API key; 0: no limit."
@@ -148,9 +150,9 @@ class Settings(BaseSettings):
 
     @classmethod
     def one_shot(cls, **values: Any) -> Settings:
-        """Settings for `batchgate run`: like `vllm run-batch`, no per-batch limits unless set explicitly."""
+        """Settings for `batchgate run`: like `vllm run-batch`, no size limits unless set explicitly."""
         settings = cls(**values)
-        lifted = {name: 0 for name in BATCH_LIMIT_SETTINGS if name not in settings.model_fields_set}
+        lifted = {name: 0 for name in ONE_SHOT_LIFTED if name not in settings.model_fields_set}
         return settings.model_copy(update=lifted)
 
     @property

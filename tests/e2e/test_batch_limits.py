@@ -56,6 +56,12 @@ def test_serve_refuses_embedding_inputs_over_the_configured_limit(low: OpenAI) -
     assert errors(low, lines[:1], EMBEDDINGS) == []
 
 
+def test_serve_takes_files_of_any_size_when_the_upload_limit_is_0(module_server_factory: Any) -> None:
+    client = module_server_factory(env={"BATCHGATE_MAX_UPLOAD_BYTES": "0"}).client()
+    f = client.files.create(file=("in.jsonl", jsonl([chat_line("r0")])), purpose="batch")
+    assert f.bytes > 0
+
+
 def read_ids(path: Path) -> set[str]:
     return {json.loads(line)["custom_id"] for line in path.read_text().splitlines() if line.strip()}
 

@@ -104,7 +104,9 @@ def test_configured_limits_and_zero_for_none() -> None:
 
 def test_run_lifts_the_limits_unless_they_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().batch_limits == BatchLimits(50_000, 209_715_200, 50_000)
+    assert Settings().max_upload_bytes == 512 * 1024 * 1024
     assert Settings.one_shot().batch_limits == BatchLimits(0, 0, 0)
+    assert Settings.one_shot().max_upload_bytes == 0  # run reads a local file: a 1 GB one is no upload
     assert Settings.one_shot(max_batch_requests=7).batch_limits == BatchLimits(7, 0, 0)
     monkeypatch.setenv("BATCHGATE_MAX_BATCH_FILE_BYTES", "99")
     assert Settings.one_shot().batch_limits == BatchLimits(0, 99, 0)
