@@ -140,6 +140,9 @@ def run(input_file: Path, output: str, errors: str | None, endpoint: str | None,
     (--config's contents, else --upstream, else the local engine); its state lives in --data-dir, else in
     $XDG_STATE_HOME/batchgate/runs/KEY (~/.local/state/batchgate/runs/KEY), locked while a run uses it.
 
+    OpenAI's per-batch limits (50,000 requests, 200 MB, 50,000 embedding inputs) do not apply here unless
+    set with BATCHGATE_MAX_BATCH_REQUESTS, BATCHGATE_MAX_BATCH_FILE_BYTES or BATCHGATE_MAX_BATCH_EMBEDDING_INPUTS.
+
     \b
     Exit codes:
       0    completed (failed requests are in ERRORS)

@@ -24,6 +24,7 @@ from batchgate.oneshot_progress import progress_view
 from batchgate.oneshot_signals import StopSignals
 from batchgate.oneshot_state import RunState, open_state
 from batchgate.protocol.requests import CreateBatch, CreateFile
+from batchgate.runtime import settle_gc
 from batchgate.services.auth import ANONYMOUS_PROJECT, Principal
 from batchgate.settings import Settings
 from batchgate.wiring.parts import Parts, running_parts
@@ -42,8 +43,10 @@ class Outcome:
 
 
 def _settings(flags: dict[str, Any]) -> Settings:
-    # A one-shot run is private: its own SQLite and directory, never a cluster's database or bucket.
-    return Settings(**{**{k: v for k, v in flags.items() if v is not None}, "database_url": None, "storage_url": None})
+    # A one-shot run is private: its own SQLite and directory, never a cluster's database or bucket. Like
+    # `vllm run-batch` it has no size limits unless they are set.
+    return Settings.one_shot(**{**{k: v for k, v in flags.items() if v is not None}, "database_url": None,
+                                "storage_url": None})
 
 
 async def run_file(source: Path | None, output: str, errors: str | None, endpoint: str | None,
@@ -61,6 +64,7 @@ async def run_file(source: Path | None, output: str, errors: str | None, endpoin
         try:
             settings = settings.model_copy(update={"data_dir": state.path})
             async with running_parts(settings, with_worker=True) as parts:
+                settle_gc()  # as serve and worker do once started: a long batch runs with the same collector
                 outcome = await _run(parts, state, targets, console, stops)
             if outcome.over and keep_state:
                 console.print(f"state kept in {state.path}")

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from batchgate.domain import limits
+from batchgate.domain.limits import BatchLimits
+
+# The limits `batchgate run` lifts unless they are set (in the environment or as values): OpenAI's per-batch
+# figures, and the size of a file taken in (run reads a local file, not an upload).
+ONE_SHOT_LIFTED = ("max_batch_requests", "max_batch_file_bytes", "max_batch_embedding_inputs", "max_upload_bytes")
 
 
 class Settings(BaseSettings):
@@ -85,8 +92,22 @@ class Settings(BaseSettings):
     max_validation_errors: int = Field(
         100, ge=1, description="Most per-line errors reported on a failed batch before a final summary entry."
     )
+    max_batch_requests: int = Field(
+        limits.MAX_BATCH_REQUESTS, ge=0, description="Most requests in one batch input file (OpenAI: 50,000); "
+        "a batch over it fails validation with too_many_tasks. 0: no limit (`batchgate run`'s default)."
+    )
+    max_batch_file_bytes: int = Field(
+        limits.MAX_BATCH_FILE_BYTES, ge=0, description="Largest batch input file in bytes (OpenAI: 200 MB); a "
+        "batch over it fails validation with file_too_large. 0: no limit (`batchgate run`'s default)."
+    )
+    max_batch_embedding_inputs: int = Field(
+        limits.MAX_EMBEDDING_INPUTS, ge=0, description="Most embedding inputs across one /v1/embeddings batch "
+        "(OpenAI: 50,000); a batch over it fails validation with too_many_tasks. 0: no limit (`batchgate run`'s "
+        "default)."
+    )
     max_upload_bytes: int = Field(
-        512 * 1024 * 1024, ge=1, description="Largest file accepted by POST /v1/files (OpenAI: 512 MB)."
+        512 * 1024 * 1024, ge=0, description="Largest file accepted by POST /v1/files (OpenAI: 512 MB; larger "
+        "files go through /v1/uploads, up to 8 GB). 0: no limit (`batchgate run`'s default)."
     )
     upload_rate_limit: int = Field(
         1000, ge=0, description="File uploads (POST /v1/files and /v1/uploads) per minute per API key; 0: no limit."
@@ -130,6 +151,17 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Seconds between the progress lines `batchgate run` prints when stderr is not a "
         "terminal (under nohup, SLURM, docker logs); on a terminal it shows a live bar instead."
     )
+
+    @classmethod
+    def one_shot(cls, **values: Any) -> Settings:
+        """Settings for `batchgate run`: like `vllm run-batch`, no size limits unless set explicitly."""
+        settings = cls(**values)
+        lifted = {name: 0 for name in ONE_SHOT_LIFTED if name not in settings.model_fields_set}
+        return settings.model_copy(update=lifted)
+
+    @property
+    def batch_limits(self) -> BatchLimits:
+        return BatchLimits(self.max_batch_requests, self.max_batch_file_bytes, self.max_batch_embedding_inputs)
 
     @property
     def heartbeat_interval(self) -> float:

@@ -80,7 +80,28 @@ def lines(draw: st.DrawFn) -> bytes:
 
 def feed_all(endpoint: str, raws: list[bytes], max_errors: int) -> tuple[LineValidator, list[bool]]:
     v = LineValidator(endpoint, lambda m: None if m in MODELS else f"unknown model {m}", max_errors)
-    return v, [v.feed(i, raw) for i, raw in enumerate(raws, 1)]
+    verdicts = [v.feed(i, raw) for i, raw in enumerate(raws, 1)]
+    confirm_all(v, raws)
+    return v, verdicts
+
+
+def confirm_all(v: LineValidator, raws: list[bytes]) -> None:
+    """What the worker does after the last line when two custom_ids share a hash: read the lines again."""
+    if v.repeats_possible():
+        v.recheck([(n, 0, 0, raw) for n, raw in enumerate(raws, 1)])
+
+
+def repeats(raws: list[bytes], verdicts: list[bool]) -> list[int]:
+    """Lines, valid on their own, whose custom_id an earlier such line has."""
+    seen: set[str] = set()
+    out = []
+    for i, (raw, ok) in enumerate(zip(raws, verdicts, strict=True), 1):
+        if ok:
+            cid = orjson.loads(raw)["custom_id"]
+            if cid in seen:
+                out.append(i)
+            seen.add(cid)
+    return out
 
 
 @SETTINGS
@@ -89,8 +110,9 @@ def test_validator_never_raises_and_errors_are_consistent(raws: list[bytes], end
     v, verdicts = feed_all(endpoint, raws, cap)
     requests_ = sum(1 for raw in raws if raw.strip())
     assert v.requests == requests_
-    bad = [i for i, (raw, ok) in enumerate(zip(raws, verdicts, strict=True), 1) if raw.strip() and not ok]
-    assert v.bad_lines == len(bad)
+    rejected = [i for i, (raw, ok) in enumerate(zip(raws, verdicts, strict=True), 1) if raw.strip() and not ok]
+    assert v.bad_lines == len(rejected)
+    bad = sorted(rejected + repeats(raws, verdicts))
     errors = v.finish(sum(map(len, raws)))
     per_line = [e for e in errors if e.line is not None]
     # One error per bad line, 1-based, in file order, capped.
@@ -126,11 +148,10 @@ def test_duplicate_custom_ids_flag_every_repeat(ids: list[str]) -> None:
     raws = [orjson.dumps({"custom_id": c, "method": "POST", "url": ENDPOINTS[0],
                           "body": {"model": "m", "messages": [{"role": "user", "content": "x"}]}}) for c in ids]
     v, verdicts = feed_all(ENDPOINTS[0], raws, 100)
-    seen: set[str] = set()
-    for c, ok in zip(ids, verdicts, strict=True):
-        assert ok == (c not in seen)
-        seen.add(c)
-    assert all(e.code == "duplicate_custom_id" for e in v.errors)
+    assert all(verdicts)  # each line is valid on its own: repeats are found once every line is in
+    errors = v.finish(1)
+    assert all(e.code == "duplicate_custom_id" for e in errors)
+    assert [e.line for e in errors] == [i for i, c in enumerate(ids, 1) if c in ids[:i - 1]]
 
 
 class OneCheckAtATime(LineValidator):
@@ -194,5 +215,34 @@ def test_the_one_pass_check_agrees_with_the_checks_one_by_one(
     fast = LineValidator(endpoint, model_check, 100, check_endpoint=serves)
     slow = OneCheckAtATime(endpoint, model_check, 100, check_endpoint=serves)
     assert [fast.feed(i, raw) for i, raw in enumerate(raws, 1)] == [slow.feed(i, raw) for i, raw in enumerate(raws, 1)]
+    confirm_all(fast, raws)
+    confirm_all(slow, raws)
     assert fast.finish(1) == slow.finish(1)
     assert (fast.requests, fast.embedding_inputs, fast.model) == (slow.requests, slow.embedding_inputs, slow.model)
+
+
+@SETTINGS
+@given(st.sampled_from(ENDPOINTS).flatmap(lambda e: st.tuples(st.just(e), st.lists(near_valid(e), max_size=12))),
+       st.lists(lines(), max_size=3), st.randoms(use_true_random=False), st.integers(1, 5))
+def test_a_block_at_a_time_is_the_same_as_a_line_at_a_time(
+    case: tuple[str, list[bytes]], noise: list[bytes], rnd: Any, cap: int
+) -> None:
+    # `feed_lines` runs the common case inline and hands every other line to `feed`: same verdicts, same state.
+    endpoint, raws = case
+    raws = raws + noise + [b"", b"  "]
+    rnd.shuffle(raws)
+
+    def model_check(m: str) -> str | None:
+        return None if m in MODELS else f"unknown model {m}"
+
+    one, block = LineValidator(endpoint, model_check, cap), LineValidator(endpoint, model_check, cap)
+    numbered = [(n, 0, 0, raw) for n, raw in enumerate(raws, 1)]
+    accepted_one = [line for line in numbered if one.feed(line[0], line[3])]
+    cut = rnd.randint(0, len(numbered))
+    accepted_block = block.feed_lines(numbered[:cut]) + block.feed_lines(numbered[cut:])
+    assert accepted_block == accepted_one
+    confirm_all(one, raws)
+    confirm_all(block, raws)
+    assert block.finish(1) == one.finish(1)
+    assert (block.requests, block.bad_lines, block.embedding_inputs, block.model) == (
+        one.requests, one.bad_lines, one.embedding_inputs, one.model)

@@ -3,7 +3,9 @@
 import orjson
 import pytest
 
+from batchgate.domain.limits import BatchLimits
 from batchgate.domain.validation import LineValidator, peek_is_jsonl
+from batchgate.settings import Settings
 
 CHAT = "/v1/chat/completions"
 
@@ -22,6 +24,8 @@ def check(*lines: bytes, endpoint: str = CHAT, known: tuple[str, ...] = ("m", "o
     v = LineValidator(endpoint, lambda m: None if m in known else f"unknown {m}")
     for i, raw in enumerate(lines, 1):
         v.feed(i, raw)
+    if v.repeats_possible():
+        v.recheck([(n, 0, 0, raw) for n, raw in enumerate(lines, 1)])
     return [(e.code, e.param, e.line) for e in v.finish(sum(map(len, lines)))]
 
 
@@ -123,6 +127,30 @@ def test_limits_on_requests_size_and_embedding_inputs() -> None:
     emb.feed(1, orjson.dumps({"custom_id": "a", "method": "POST", "url": "/v1/embeddings", "body": body}))
     emb.feed(2, orjson.dumps({"custom_id": "b", "method": "POST", "url": "/v1/embeddings", "body": body}))
     assert [e.code for e in emb.finish(10)] == ["too_many_tasks"]
+
+
+def test_configured_limits_and_zero_for_none() -> None:
+    v = LineValidator(CHAT, lambda m: None, limits=BatchLimits(2, 10, 1))
+    v.requests = 3
+    assert [(e.code, e.message) for e in v.finish(11)] == [
+        ("too_many_tasks", "The batch input file contains 3 requests; the limit is 2 requests per batch."),
+        ("file_too_large", "The batch input file is larger than the 10 maximum for the requested model. "
+                           "Please try again with a smaller batch."),
+    ]
+    v = LineValidator(CHAT, lambda m: None, limits=BatchLimits(0, 0, 0))
+    v.feed(1, line())
+    v.requests, v.embedding_inputs = 10**9, 10**9
+    assert v.finish(10**12) == []
+
+
+def test_run_lifts_the_limits_unless_they_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().batch_limits == BatchLimits(50_000, 209_715_200, 50_000)
+    assert Settings().max_upload_bytes == 512 * 1024 * 1024
+    assert Settings.one_shot().batch_limits == BatchLimits(0, 0, 0)
+    assert Settings.one_shot().max_upload_bytes == 0  # run reads a local file: a 1 GB one is no upload
+    assert Settings.one_shot(max_batch_requests=7).batch_limits == BatchLimits(7, 0, 0)
+    monkeypatch.setenv("BATCHGATE_MAX_BATCH_FILE_BYTES", "99")
+    assert Settings.one_shot().batch_limits == BatchLimits(0, 99, 0)
 
 
 def test_peek_is_jsonl() -> None:

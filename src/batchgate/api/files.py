@@ -19,8 +19,9 @@ async def create_file(request: Request) -> Response:
     who = await principal(request, rate="uploads")
     c = ctx(request)
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > c.settings.max_upload_bytes + 1024 * 1024:
-        raise PayloadTooLarge(f"File is larger than the {c.settings.max_upload_bytes} byte limit.", param="file")
+    limit = c.settings.max_upload_bytes
+    if limit and declared and declared.isdigit() and int(declared) > limit + 1024 * 1024:
+        raise PayloadTooLarge(f"File is larger than the {limit} byte limit.", param="file")
 
     async def open_sink() -> IncomingFile:
         return c.files.receive()

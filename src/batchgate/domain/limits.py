@@ -1,5 +1,10 @@
 """OpenAI's documented limits for batches, files and uploads."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The per-batch figures are only defaults: `BatchLimits` carries the configured ones (settings.py).
 MAX_BATCH_REQUESTS = 50_000
 MAX_BATCH_FILE_BYTES = 209_715_200  # 200 MB, the figure in OpenAI's own error text
 MAX_EMBEDDING_INPUTS = 50_000
@@ -18,3 +23,24 @@ MAX_WINDOW_SECONDS = 7 * 86400
 FILES_LIST_MAX = 10_000
 BATCHES_LIST_MAX = 100
 BATCHES_LIST_DEFAULT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    """What one batch may hold. 0 means no limit (`batchgate run`'s default, like `vllm run-batch`)."""
+
+    requests: int = MAX_BATCH_REQUESTS
+    file_bytes: int = MAX_BATCH_FILE_BYTES
+    embedding_inputs: int = MAX_EMBEDDING_INPUTS
+
+    def file_too_large(self, size: int) -> bool:
+        return 0 < self.file_bytes < size
+
+    def too_many_requests(self, count: int) -> bool:
+        return 0 < self.requests < count
+
+    def too_many_embedding_inputs(self, count: int) -> bool:
+        return 0 < self.embedding_inputs < count
+
+
+OPENAI_LIMITS = BatchLimits()

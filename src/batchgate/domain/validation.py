@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+from array import array
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
-from batchgate.domain import limits
 from batchgate.domain.batch import BatchError
+from batchgate.domain.custom_ids import CustomIds, Repeats
 from batchgate.domain.json_types import json_type_name
+from batchgate.domain.limits import OPENAI_LIMITS, BatchLimits
 
 _ENDPOINT_LABEL = {
     "/v1/chat/completions": "Chat Completions",
@@ -57,6 +60,9 @@ ModelCheck = Callable[[str], str | None]
 batch's endpoint), else the reason it cannot."""
 _UNCHECKED = BatchError("", "")
 
+NumberedLine = tuple[int, int, int, bytes | memoryview]
+"""(line number, start offset, end offset, the line's bytes without its newline)."""
+
 
 @dataclass
 class LineValidator:
@@ -66,6 +72,7 @@ class LineValidator:
     check_model: ModelCheck
     max_errors: int = 100
     count_tokens: Callable[[dict[str, Any]], int] | None = None  # prompt tokens of a valid line's body, if limited
+    limits: BatchLimits = OPENAI_LIMITS  # the configured ones: OpenAI's unless settings say otherwise
     check_endpoint: ModelCheck | None = None
     prompt_tokens: int = 0
     requests: int = 0
@@ -73,7 +80,9 @@ class LineValidator:
     model: str | None = None
     errors: list[BatchError] = field(default_factory=list)
     bad_lines: int = 0
-    _custom_ids: set[str] = field(default_factory=set)
+    custom_ids: CustomIds = field(default_factory=CustomIds)
+    _rejected: array[int] = field(default_factory=lambda: array("q"))  # lines that are not valid requests
+    _repeats: Repeats | None = None
     _model_verdicts: dict[str, BatchError | None] = field(default_factory=dict)  # per model, without a line
 
     def __post_init__(self) -> None:
@@ -83,7 +92,14 @@ class LineValidator:
         self._more_required = tuple(more)
 
     def feed(self, line_no: int, raw: bytes | memoryview) -> bool:
-        """Check one line (1-based number, without its newline). Returns True if it is a valid request."""
+        """Check one line (1-based number, without its newline). Returns True if it is a valid request, as far
+        as one line tells: whether its custom_id repeats an earlier one is known at the end (`repeats_possible`)."""
+        if self._feed(line_no, raw):
+            return True
+        self._rejected.append(line_no)
+        return False
+
+    def _feed(self, line_no: int, raw: bytes | memoryview) -> bool:
         if not raw:
             return False  # an empty line (and the end of a file with a trailing newline) is not a request
         try:
@@ -99,36 +115,90 @@ class LineValidator:
             if len(self.errors) < self.max_errors:
                 self.errors.append(err)
             return False
+        self.custom_ids.add_many((obj["custom_id"],))
         if self.count_tokens is not None:
             self.prompt_tokens += self.count_tokens(obj["body"])
         return True
 
+    def feed_lines(self, lines: list[NumberedLine]) -> list[NumberedLine]:
+        """`feed` for consecutive lines; returns the valid requests among them (`lines` itself when all are).
+        The common case, a line that parses and passes every check, runs inline: a call per line costs."""
+        if self.count_tokens is not None:
+            return [line for line in lines if self.feed(line[0], line[3])]
+        loads, passes, feed = orjson.loads, self._passes, self.feed
+        accepted: list[NumberedLine] | None = None  # made at the first line that is not a valid request
+        ids: list[str] = []  # the custom_ids of the lines that passed inline
+        for line in lines:
+            number, _, _, raw = line
+            try:
+                obj = loads(raw)
+            except orjson.JSONDecodeError:
+                obj = _NOT_JSON
+            if passes(obj):
+                ids.append(obj["custom_id"])
+                if accepted is not None:
+                    accepted.append(line)
+                continue
+            if accepted is None:
+                accepted = lines[:len(ids)]
+            if feed(number, raw):  # every check again, one by one, to find the error
+                accepted.append(line)
+        self.requests += len(ids)
+        self.custom_ids.add_many(ids)
+        return lines if accepted is None else accepted
+
+    def repeats_possible(self) -> bool:
+        """After the last line: whether two custom_ids share a hash. Then the lines must be shown to `recheck`,
+        in order, until it returns False, before `finish` can tell real repeats from hash collisions."""
+        if self._repeats is None:
+            self._repeats = Repeats(self.custom_ids.suspects(), self.custom_ids.digest)
+        return self._repeats.pending > 0
+
+    def recheck(self, lines: Iterable[NumberedLine]) -> bool:
+        """The second read `repeats_possible` asks for. Returns whether it needs more lines."""
+        repeats, rejected = self._repeats, self._rejected
+        if repeats is None:
+            raise RuntimeError("recheck() before repeats_possible()")
+        for number, _, _, raw in lines:
+            i = bisect.bisect_left(rejected, number)
+            if i < len(rejected) and rejected[i] == number:
+                continue
+            repeats.see(number, orjson.loads(raw)["custom_id"])
+            if not repeats.pending:
+                return False
+        return True
+
     def finish(self, file_bytes: int) -> list[BatchError]:
         """Whole-file checks, then every error in line order (with a summary entry past the cap)."""
-        out = list(self.errors)
-        if self.bad_lines > len(self.errors):
-            more = self.bad_lines - len(self.errors)
+        if self.repeats_possible():
+            raise RuntimeError("finish() before the second read that repeats_possible() asked for")
+        assert self._repeats is not None
+        repeats = self._repeats.lines
+        out = sorted(self.errors + [_duplicate(n) for n in repeats[:self.max_errors]], key=_line)[:self.max_errors]
+        bad_lines = self.bad_lines + len(repeats)
+        if bad_lines > len(out):
+            more = bad_lines - len(out)
             out.append(BatchError("too_many_errors", f"{more} more lines have errors that are not listed."))
-        if file_bytes > limits.MAX_BATCH_FILE_BYTES:
+        if self.limits.file_too_large(file_bytes):
             out.insert(0, BatchError(
                 "file_too_large",
-                f"The batch input file is larger than the {limits.MAX_BATCH_FILE_BYTES} maximum for the "
+                f"The batch input file is larger than the {self.limits.file_bytes} maximum for the "
                 f"{self.model or 'requested'} model. Please try again with a smaller batch.",
                 "input_file_id",
             ))
         if self.requests == 0:
             out.insert(0, BatchError("empty_file", "The batch input file is empty: it contains no requests."))
-        if self.requests > limits.MAX_BATCH_REQUESTS:
+        if self.limits.too_many_requests(self.requests):
             out.insert(0, BatchError(
                 "too_many_tasks",
                 f"The batch input file contains {self.requests} requests; the limit is "
-                f"{limits.MAX_BATCH_REQUESTS} requests per batch.",
+                f"{self.limits.requests} requests per batch.",
             ))
-        if self.embedding_inputs > limits.MAX_EMBEDDING_INPUTS:
+        if self.limits.too_many_embedding_inputs(self.embedding_inputs):
             out.insert(0, BatchError(
                 "too_many_tasks",
                 f"The batch contains {self.embedding_inputs} embedding inputs; the limit is "
-                f"{limits.MAX_EMBEDDING_INPUTS} per batch.",
+                f"{self.limits.embedding_inputs} per batch.",
             ))
         return out
 
@@ -139,8 +209,7 @@ class LineValidator:
             return False
         cid, body = obj.get("custom_id"), obj.get("body")
         if not (type(cid) is str and type(body) is dict and obj.get("method") == "POST"
-                and obj.get("url") == self.endpoint and 0 < len(cid) <= 512 and cid not in self._custom_ids
-                and body.get("stream") is not True):
+                and obj.get("url") == self.endpoint and 0 < len(cid) <= 512 and body.get("stream") is not True):
             return False
         model = body.get("model")
         if model is None or model != self.model or self._model_verdicts.get(model, _UNCHECKED) is not None:
@@ -157,7 +226,6 @@ class LineValidator:
                 return False
         if self.endpoint == "/v1/embeddings":
             self.embedding_inputs += _count_inputs(value)
-        self._custom_ids.add(cid)
         return True
 
     def _check(self, n: int, obj: Any) -> BatchError | None:
@@ -186,19 +254,7 @@ class LineValidator:
             return BatchError(
                 "invalid_url", "The URL provided for this request does not match the batch endpoint.", "url", n
             )
-        err = self._check_body(n, body)
-        if err is not None:
-            return err
-        if cid in self._custom_ids:
-            return BatchError(
-                "duplicate_custom_id",
-                "The custom_id for this request is a duplicate of another request. "
-                "The custom_id parameter must be unique for each request in a batch.",
-                "custom_id",
-                n,
-            )
-        self._custom_ids.add(cid)
-        return None
+        return self._check_body(n, body)
 
     def _check_body(self, n: int, body: dict[str, Any]) -> BatchError | None:
         if body.get("stream") is True:
@@ -243,6 +299,20 @@ class LineValidator:
         if reason is not None:
             return BatchError("unsupported_endpoint", reason, "url")
         return None
+
+
+def _duplicate(n: int) -> BatchError:
+    return BatchError(
+        "duplicate_custom_id",
+        "The custom_id for this request is a duplicate of another request. "
+        "The custom_id parameter must be unique for each request in a batch.",
+        "custom_id",
+        n,
+    )
+
+
+def _line(e: BatchError) -> int:
+    return e.line or 0
 
 
 def _first_type_error(cid: object, method: object, url: object, body: object, n: int) -> BatchError:

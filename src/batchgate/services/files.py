@@ -102,7 +102,7 @@ class FileService:
 
 
 class IncomingFile:
-    """Bytes of a file being received: size-capped, head kept for the format check."""
+    """Bytes of a file being received: size-capped (unless max_bytes is 0), head kept for the format check."""
 
     def __init__(self, blobs: BlobStore, max_bytes: int) -> None:
         self.id = ids.file_id()
@@ -111,7 +111,7 @@ class IncomingFile:
         self.head = bytearray()
 
     async def write(self, chunk: bytes) -> None:
-        if self._writer.size + len(chunk) > self._max_bytes:
+        if self._max_bytes and self._writer.size + len(chunk) > self._max_bytes:
             raise PayloadTooLarge(f"File is larger than the {self._max_bytes} byte limit.", param="file")
         if len(self.head) < HEAD_LIMIT:
             self.head += chunk[: HEAD_LIMIT - len(self.head)]

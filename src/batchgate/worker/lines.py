@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import NamedTuple
 
 BOM = b"\xef\xbb\xbf"
@@ -15,14 +15,12 @@ class Line(NamedTuple):  # a tuple, not a frozen dataclass: built 50,000 times p
     data: bytes  # the line without its newline
 
 
-class LineView(NamedTuple):
-    number: int
-    start: int
-    end: int
-    data: memoryview | bytes  # a view into the block read: no copy of the line is made
+# (number, start, end, data) like Line, as a plain tuple: a NamedTuple's constructor costs ~0.4 us a line,
+# as much as the rest of splitting. `data` is a view into the block read: no copy of the line is made.
+LineView = tuple[int, int, int, memoryview | bytes]
 
 
-async def stream_lines(blocks: AsyncIterator[bytes]) -> AsyncIterator[list[LineView]]:
+async def stream_lines(blocks: AsyncIterator[bytes]) -> AsyncGenerator[list[LineView], None]:
     """Yield the lines of a file as lists (one per block read), never holding more than a block and a line.
     Lines are views into their block, not copies: only a line that spans two blocks is joined."""
     rest = b""  # the start of a line that continues in the next block
@@ -38,7 +36,7 @@ async def stream_lines(blocks: AsyncIterator[bytes]) -> AsyncIterator[list[LineV
                 continue
             data = rest + block[:nl]
             number += 1
-            out.append(LineView(number, offset, offset + len(data) + 1, _no_bom(data) if number == 1 else data))
+            out.append((number, offset, offset + len(data) + 1, _no_bom(data) if number == 1 else data))
             offset += len(data) + 1
             pos, rest = nl + 1, b""
         base = offset - pos  # file offset of block[0]
@@ -47,7 +45,7 @@ async def stream_lines(blocks: AsyncIterator[bytes]) -> AsyncIterator[list[LineV
         while (nl := find(b"\n", pos)) >= 0:
             number += 1
             first = pos + 3 if number == 1 and block.startswith(BOM) else pos
-            out.append(LineView(number, base + pos, base + nl + 1, view[first:nl]))
+            out.append((number, base + pos, base + nl + 1, view[first:nl]))
             pos = nl + 1
         rest = block[pos:]
         offset = base + pos
@@ -55,7 +53,7 @@ async def stream_lines(blocks: AsyncIterator[bytes]) -> AsyncIterator[list[LineV
             yield out
     if rest:
         number += 1
-        yield [LineView(number, offset, offset + len(rest), _no_bom(rest) if number == 1 else rest)]
+        yield [(number, offset, offset + len(rest), _no_bom(rest) if number == 1 else rest)]
 
 
 def _no_bom(data: bytes) -> bytes:

@@ -326,11 +326,15 @@ class SQLiteStore:
 
     async def claim_chunks(self, owner: str, now: float, lease: float, limit: int) -> list[ChunkClaim]:
         def write(db: sqlite3.Connection) -> list[ChunkClaim]:
-            claims = []
-            for r in db.execute(q.CLAIMABLE_CHUNKS, {"now": now, "limit": limit}).fetchall():
-                db.execute(q.LEASE_CHUNK, (owner, now + lease, r[0], r[3]))
-                gen = db.execute(q.CHUNK_GENERATION, (r[0], r[3])).fetchone()[0]
-                claims.append(ChunkClaim(r[0], r[1], r[2], rows.chunk_from_row(r[3:9]), gen, r[9]))
+            claims: list[ChunkClaim] = []
+            for batch_id, endpoint, input_file_id in db.execute(q.CLAIMABLE_BATCHES).fetchall():
+                wanted = {"batch_id": batch_id, "now": now, "limit": limit - len(claims)}
+                for r in db.execute(q.CLAIMABLE_CHUNKS, wanted).fetchall():
+                    db.execute(q.LEASE_CHUNK, (owner, now + lease, batch_id, r[0]))
+                    gen = db.execute(q.CHUNK_GENERATION, (batch_id, r[0])).fetchone()[0]
+                    claims.append(ChunkClaim(batch_id, endpoint, input_file_id, rows.chunk_from_row(r[:6]), gen, r[6]))
+                if len(claims) >= limit:
+                    break
             return claims
 
         return await self._tx(write)
