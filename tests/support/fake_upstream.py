@@ -1,6 +1,6 @@
 """A small fake OpenAI-compatible upstream for batchgate's tests.
 
-Run it as `python tests/fake_upstream.py --port P` (P may be 0; the chosen port is printed as
+Run it as `python tests/support/fake_upstream.py --port P` (P may be 0; the chosen port is printed as
 `LISTENING <port>` on stdout) or import `create_app()` / `FakeState`.
 
 It answers `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/responses`,

@@ -16,9 +16,9 @@ from typing import Any
 
 from openai import OpenAI
 
-TESTS_DIR = Path(__file__).resolve().parent
-SRC_DIR = TESTS_DIR.parent / "src"
-FAKE_UPSTREAM = TESTS_DIR / "fake_upstream.py"
+SUPPORT_DIR = Path(__file__).resolve().parent
+SRC_DIR = SUPPORT_DIR.parents[1] / "src"
+FAKE_UPSTREAM = SUPPORT_DIR / "fake_upstream.py"
 READY_TIMEOUT = 20.0
 
 # Settings every test server gets unless a test overrides them: quick retries, quick polling.
@@ -72,7 +72,7 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace
 
 
 class FakeUpstream:
-    """`tests/fake_upstream.py` running as a subprocess."""
+    """`tests/support/fake_upstream.py` running as a subprocess."""
 
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path

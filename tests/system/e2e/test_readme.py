@@ -15,7 +15,7 @@ import pytest
 from batchgate.engine import registry
 from batchgate.engine.weights import WeightCheck
 
-README = (Path(__file__).parents[2] / "README.md").read_text()
+README = (Path(__file__).parents[3] / "README.md").read_text()
 
 
 def quickstart() -> str:

@@ -1,4 +1,4 @@
-"""Fault scenarios shared by tests/faults and the bench scripts: each takes running processes and returns
+"""Fault scenarios shared by tests/system/faults and the bench scripts: each takes running processes and returns
 what it measured, asserting the invariants on the way."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness import base_env
 
-CHAOS = Path(__file__).resolve().parents[2] / "bench" / "chaos.py"
+CHAOS = Path(__file__).resolve().parents[3] / "bench" / "chaos.py"
 
 
 def test_chaos_quick() -> None:

@@ -4,14 +4,11 @@ The same scenario runs standalone as `bench/faults.py` (prints the counters as J
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from harness import free_port
-from scenarios import FAULT_SERVER_ENV, dead_upstream_run, fault_run
+
+from .scenarios import FAULT_SERVER_ENV, dead_upstream_run, fault_run
 
 
 def test_transient_faults_all_recover_and_permanent_errors_are_kept(

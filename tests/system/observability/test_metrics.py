@@ -143,7 +143,7 @@ def test_model_labels_are_capped() -> None:
 def test_grafana_dashboard_uses_only_exposed_metrics(server: BatchgateServer) -> None:
     run_batch(server.client(), [chat_line(unique())])  # so every labelled series exists at least once
     exposed = {name for name, _ in scrape(server)}
-    doc = json.loads((Path(__file__).parents[2] / "docs" / "grafana-dashboard.json").read_text())
+    doc = json.loads((Path(__file__).parents[3] / "docs" / "grafana-dashboard.json").read_text())
     exprs = [t["expr"] for p in doc["panels"] for t in p["targets"]]
     used = {m for e in exprs for m in re.findall(r"\bbatchgate_\w+", e)}
     assert used and used <= exposed, used - exposed

@@ -17,10 +17,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from cluster import Cluster, WorkerProcess
 from harness import FakeUpstream, http_json
 from helpers import assert_exactly_once, chat_line, submit_batch, wait_for_batch
 from s3tools import MotoServer
+
+from .cluster import Cluster, WorkerProcess
 
 REQUESTS = int(os.environ.get("SCALEOUT_REQUESTS", "20000"))
 LEASE = 2.0

@@ -14,7 +14,8 @@ from harness import BatchgateServer, create_key
 from helpers import assert_envelope, chat_line, raw, raw_json, run_batch, submit_batch, unique, wait_for_batch
 from openai import OpenAI
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-from webhook_receiver import Receiver
+
+from .webhook_receiver import Receiver
 
 # Short retries so a receiver that fails twice is served on its third attempt within a few seconds.
 SERVER_ENV = {"BATCHGATE_WEBHOOK_RETRY_BASE_SECONDS": "0.2", "BATCHGATE_WEBHOOK_RETRY_MAX_SECONDS": "1.5",

@@ -20,7 +20,7 @@ from .support import assert_error, needs
 pytestmark = [pytest.mark.local_models, needs(registry.MINILM)]
 
 EMBEDDINGS = "/v1/embeddings"
-REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "minilm_reference.json").read_text("utf-8"))
+REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text("utf-8"))
 MIN_COSINE = 0.998
 
 
