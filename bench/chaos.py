@@ -7,7 +7,7 @@ requests the upstream received more than once, per kill, against the in-flight w
 (BATCHGATE_UPSTREAM_CONCURRENCY=16): a kill resends the requests in flight plus the answers not yet committed.
 
 Run: .venv/bin/python bench/chaos.py            (20,000 requests)
-     .venv/bin/python bench/chaos.py --quick    (2,000 requests; what tests/faults/test_chaos.py runs)
+     .venv/bin/python bench/chaos.py --quick    (2,000 requests; what tests/system/faults/test_chaos.py runs)
 Prints one JSON object; exits 1 when an invariant is broken."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from harness import BatchgateServer, FakeUpstream  # noqa: E402
 from helpers import chat_line, jsonl, multipart, raw  # noqa: E402

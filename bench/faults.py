@@ -2,7 +2,7 @@
 connections and 1% hangs (1.5 s request timeout), 1 in 50 lines a permanent 400; then a dead upstream.
 
 Run: .venv/bin/python bench/faults.py [--requests 5000] [--dead 2000]
-Prints one JSON object with the timings and counters (the same invariants as tests/faults are asserted)."""
+Prints one JSON object with the timings and counters (the same invariants as tests/system/faults are asserted)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "faults"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+sys.path.insert(0, str(ROOT / "tests" / "system" / "faults"))
 
 from harness import BatchgateServer, FakeUpstream, free_port  # noqa: E402
 from scenarios import FAULT_SERVER_ENV, dead_upstream_run, fault_run  # noqa: E402

@@ -1,4 +1,7 @@
-"""Fixtures: a fake upstream and `batchgate serve` as real subprocesses, and SDK clients for them.
+"""Fixtures: a fake upstream and `batchgate serve` as real subprocesses, and SDK clients for them; and the tiers.
+
+Each test is marked `unit`, `integration` or `system` by the folder it lives in (see docs/testing.md), so
+`pytest -m "not system"` is the quick loop. The checks of the repository itself (tests/test_*.py) are unit.
 
 * `fake_upstream`           the session's fake upstream, knobs and counters reset around each test.
 * `fake_upstream_factory`   `make()` starts a private fake (for tests that read its counters).
@@ -10,18 +13,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from openai import OpenAI
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from harness import BatchgateServer, FakeUpstream
 from helpers import ANY
+from openai import OpenAI
 
 # The session server: four attempts per request so retry tests know the exact count.
 SESSION_SERVER_ENV = {"BATCHGATE_MAX_ATTEMPTS": "4", "BATCHGATE_REQUEST_TIMEOUT": "20"}
@@ -129,5 +128,25 @@ def module_server_factory(session_fake: FakeUpstream, tmp_path_factory: pytest.T
     servers.stop_all()
 
 
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "system")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.resolve().relative_to(TESTS).parts
+        if len(parts) == 1:
+            tier = "unit"
+        elif parts[0] in TIERS:
+            tier = parts[0]
+        else:
+            # A folder outside the tiers would run in every tier or none; say where it belongs instead.
+            raise pytest.UsageError(
+                f"tests/{'/'.join(parts)}: tests live under tests/unit, tests/integration or tests/system "
+                "(docs/testing.md says which)"
+            )
+        item.add_marker(tier)
+
+
 def pytest_report_header(config: Any) -> str:
-    return "batchgate tests: servers run as subprocesses against tests/fake_upstream.py"
+    return "batchgate tests: servers run as subprocesses against tests/support/fake_upstream.py"

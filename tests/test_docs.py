@@ -1,13 +1,47 @@
-"""The configuration reference names every setting (datasette's docs test, in spirit)."""
+"""The configuration reference is generated from the settings and matches them (datasette's docs test, in spirit)."""
 
 import re
 from pathlib import Path
 
+import click
 import pytest
 
+from batchgate import settings_doc
+from batchgate.cli import main
 from batchgate.settings import Settings
+from batchgate.upstream.router import ADAPTIVE_CAP, INITIAL_WINDOW
 
-DOC = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+CONFIGURATION = Path(__file__).parent.parent / "docs" / "configuration.md"
+DOC = CONFIGURATION.read_text()
+
+
+def test_settings_table_is_what_the_generator_writes() -> None:
+    """Edit a description in settings.py (or a flag in the CLI), then run `python -m batchgate.settings_doc`."""
+    assert DOC == settings_doc.render(DOC), "docs/configuration.md: run python -m batchgate.settings_doc"
+
+
+def test_check_mode_fails_on_a_stale_table(tmp_path: Path) -> None:
+    stale = tmp_path / "configuration.md"
+    stale.write_text(DOC.replace("Address the HTTP server binds to.", "Where it listens."))
+    assert settings_doc.main([str(stale), "--check"]) == 1
+    assert settings_doc.main([str(stale)]) == 0
+    assert stale.read_text() == DOC
+    assert settings_doc.main([str(stale), "--check"]) == 0
+
+
+def test_flags_come_from_the_commands_that_build_settings() -> None:
+    flags = settings_doc.setting_flags(main)
+    assert flags["upstream_concurrency"] == [("--max-concurrency", ["serve", "worker", "run"])]
+    assert flags["worker"] == [("--worker/--no-worker", ["serve"])]
+    assert "poll_interval" not in flags  # `batches submit --poll-interval` is the client's, not the setting
+
+
+def test_the_adaptive_window_is_described_as_the_router_sets_it() -> None:
+    window = f"{INITIAL_WINDOW} up to {ADAPTIVE_CAP}"
+    assert window in (Settings.model_fields["upstream_concurrency"].description or "")
+    serve = main.commands["serve"]
+    option = next(p for p in serve.params if isinstance(p, click.Option) and p.name == "upstream_concurrency")
+    assert window in (option.help or "")
 
 
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))

@@ -26,13 +26,13 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="Port the HTTP server listens on.")
     data_dir: Path = Field(Path("./batchgate-data"), description="Directory for the SQLite database and file bytes.")
     database_url: str | None = Field(
-        None, description="postgresql://user:pass@host:5432/db to keep metadata in PostgreSQL (shared by many "
-        "processes and machines). Unset: SQLite in the data directory."
+        None, description="`postgresql://user:pass@host:5432/db` keeps metadata in PostgreSQL (shared by many "
+        "processes and machines; needs `batchgate[postgres]`). Unset: SQLite in the data directory."
     )
     database_pool_size: int = Field(10, ge=1, description="Most PostgreSQL connections one process opens.")
     storage_url: str | None = Field(
-        None, description="s3://bucket/prefix to keep file bytes in S3-compatible object storage. "
-        "Unset: the data directory."
+        None, description="`s3://bucket/prefix` keeps file bytes in S3-compatible object storage (needs "
+        "`batchgate[s3]`). Unset: the data directory."
     )
     s3_endpoint_url: str | None = Field(
         None, description="S3 API endpoint for non-AWS storage (MinIO, Ceph, R2, ...); path-style addressing is "
@@ -40,12 +40,15 @@ class Settings(BaseSettings):
     )
     s3_region: str | None = Field(None, description="S3 region (unset: the AWS SDK's default chain).")
     s3_access_key_id: str | None = Field(
-        None, description="S3 access key id (unset: the AWS SDK's default chain: env, profile, instance role)."
+        None, description="S3 access key id (unset: the AWS SDK's default chain: environment, profile, instance role)."
     )
-    s3_secret_access_key: str | None = Field(None, description="S3 secret access key, with s3_access_key_id.")
+    s3_secret_access_key: str | None = Field(
+        None, description="S3 secret access key, with `BATCHGATE_S3_ACCESS_KEY_ID`."
+    )
     s3_part_size: int = Field(
         8 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024 * 1024 * 1024,
-        description="Bytes per part of a multipart upload; at most one part per writer is held in memory.",
+        description="Bytes per part of a multipart upload (5 MiB to 5 GiB); at most one part per writer is held in "
+        "memory.",
     )
     upstream: str | None = Field(
         None, description="Base URL (ending in /v1) of an OpenAI-compatible server that gets every model."
@@ -55,14 +58,14 @@ class Settings(BaseSettings):
     upstream_concurrency: int | None = Field(
         None,
         ge=1,
-        description="Cap on requests in flight per upstream (when its config gives no max_concurrency). Unset: "
-        "adaptive, from 256 up to 4096, following the upstream's latency and 429s.",
+        description="Cap on requests in flight per upstream (when its config gives no `max_concurrency`). Unset: "
+        "adaptive, from 512 up to 4096, following the upstream's latency and 429s.",
     )
     overload_max_seconds: float = Field(
         900.0,
         gt=0,
         description="How long one request keeps being retried on 429 (or 503 with Retry-After) before those "
-        "count against max_attempts; overload shrinks the window instead of failing requests.",
+        "count against `max_attempts`; overload shrinks the window instead of failing requests.",
     )
     prefix_grouping: bool = Field(
         True, description="Dispatch requests that share a prompt prefix together, so engine prefix caches hit."
@@ -93,29 +96,36 @@ class Settings(BaseSettings):
         100, ge=1, description="Most per-line errors reported on a failed batch before a final summary entry."
     )
     max_batch_requests: int = Field(
-        limits.MAX_BATCH_REQUESTS, ge=0, description="Most requests in one batch input file (OpenAI: 50,000); "
-        "a batch over it fails validation with too_many_tasks. 0: no limit (`batchgate run`'s default)."
+        limits.MAX_BATCH_REQUESTS, ge=0, description="Most requests in one batch input file (OpenAI's figure); a "
+        "batch over it fails validation with `too_many_tasks`, whose message states the configured figure. 0: no "
+        "limit. `batchgate run` defaults to 0 (like `vllm run-batch`) unless this is set."
     )
     max_batch_file_bytes: int = Field(
-        limits.MAX_BATCH_FILE_BYTES, ge=0, description="Largest batch input file in bytes (OpenAI: 200 MB); a "
-        "batch over it fails validation with file_too_large. 0: no limit (`batchgate run`'s default)."
+        limits.MAX_BATCH_FILE_BYTES, ge=0, description="Largest batch input file in bytes (OpenAI's 200 MB); a "
+        "batch over it fails validation with `file_too_large`. 0: no limit (`batchgate run`'s default unless set). "
+        "Large files reach the server through `/v1/uploads` (up to 8 GB, in parts of up to 64 MB: the SDK's "
+        "`client.uploads.upload_file_chunked`), not `POST /v1/files`, which stops at `max_upload_bytes`."
     )
     max_batch_embedding_inputs: int = Field(
-        limits.MAX_EMBEDDING_INPUTS, ge=0, description="Most embedding inputs across one /v1/embeddings batch "
-        "(OpenAI: 50,000); a batch over it fails validation with too_many_tasks. 0: no limit (`batchgate run`'s "
-        "default)."
+        limits.MAX_EMBEDDING_INPUTS, ge=0, description="Most embedding inputs across the lines of one "
+        "`/v1/embeddings` batch (OpenAI's figure); a batch over it fails validation with `too_many_tasks`. 0: no "
+        "limit (`batchgate run`'s default unless set)."
     )
     max_upload_bytes: int = Field(
-        512 * 1024 * 1024, ge=0, description="Largest file accepted by POST /v1/files (OpenAI: 512 MB; larger "
-        "files go through /v1/uploads, up to 8 GB). 0: no limit (`batchgate run`'s default)."
+        512 * 1024 * 1024, ge=0, description="Largest file accepted by POST /v1/files (OpenAI: 512 MB); larger files "
+        "go through `/v1/uploads` (up to 8 GB). 0: no limit. `batchgate run` reads a local file and has no limit "
+        "unless this is set."
     )
     upload_rate_limit: int = Field(
-        1000, ge=0, description="File uploads (POST /v1/files and /v1/uploads) per minute per API key; 0: no limit."
+        1000, ge=0, description="File uploads (POST /v1/files and /v1/uploads) per minute per API key; "
+        "0: no limit. Over it: 429 with `Retry-After`."
     )
-    batch_rate_limit: int = Field(2000, ge=0, description="Batches created per hour per API key; 0: no limit.")
+    batch_rate_limit: int = Field(
+        2000, ge=0, description="Batches created per hour per API key; 0: no limit. Over it: 429 with `Retry-After`."
+    )
     enqueued_token_limit: int | None = Field(
         None, ge=1, description="Most prompt tokens one project may have enqueued per model, counted with the "
-        "o200k_base tokenizer (needs batchgate[tokens]); a batch over it fails with token_limit_exceeded. "
+        "o200k_base tokenizer (needs `batchgate[tokens]`); a batch over it fails with `token_limit_exceeded`. "
         "Unset: no limit.",
     )
     max_json_bytes: int = Field(
@@ -124,7 +134,8 @@ class Settings(BaseSettings):
     )
     webhook_allow_private: bool = Field(
         True, description="Let webhook URLs point at loopback, private and link-local addresses (self-hosted "
-        "receivers often live there). Only http and https URLs are ever accepted."
+        "receivers often live there); false refuses them when the endpoint is created and again when a name "
+        "resolves at delivery. Only `http` and `https` URLs are ever accepted. See docs/webhooks.md."
     )
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds a webhook receiver has to answer one delivery.")
     webhook_max_attempts: int = Field(
@@ -132,7 +143,8 @@ class Settings(BaseSettings):
         "default delays, about three days."
     )
     webhook_retry_base_seconds: float = Field(
-        5.0, gt=0, description="First webhook retry delay; six times longer each attempt, with jitter."
+        5.0, gt=0, description="First webhook retry delay; six times longer each attempt (5 s, 30 s, 3 min, "
+        "18 min, ...), with +-25% jitter."
     )
     webhook_retry_max_seconds: float = Field(
         6 * 3600.0, gt=0, description="Longest delay between two attempts of one webhook delivery."
@@ -140,16 +152,20 @@ class Settings(BaseSettings):
     worker: bool = Field(True, description="Run the worker inside `serve` (false: API only).")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     log_format: Literal["text", "json"] = Field(
-        "text", description="Log lines as text (for people) or JSON objects (for log pipelines), each with the "
-        "request id of the API request or the batch id of the work it belongs to."
+        "text", description="`text` (for people) or `json`: one JSON object per line with `ts`, `level`, `logger`, "
+        "`message`, and `request_id` (the response's `x-request-id`) on every line logged while handling an API "
+        "request, `batch_id` on the worker's lines about a batch. Uvicorn's lines use the same format. "
+        "Credentials are never logged."
     )
     metrics_public: bool = Field(
-        False, description="Serve GET /metrics without an API key on any address (default: without a key only "
-        "when bound to loopback, else an admin key is needed)."
+        False, description="Serve `GET /metrics` without an API key on any address. Default: without a key only "
+        "when bound to loopback; on another address it needs an admin key (Prometheus: "
+        "`authorization: {credentials: ...}`)."
     )
     run_progress_seconds: float = Field(
         5.0, gt=0, description="Seconds between the progress lines `batchgate run` prints when stderr is not a "
-        "terminal (under nohup, SLURM, docker logs); on a terminal it shows a live bar instead."
+        "terminal (under nohup, SLURM, docker logs); on a terminal it shows a live bar with failures and retries "
+        "instead."
     )
 
     @classmethod
