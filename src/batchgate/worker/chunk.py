@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
-from batchgate import clock
+from batchgate import clock, logs
 from batchgate.blobs.base import BlobStore
 from batchgate.domain.prefix import NO_PREFIX, prefix_key
 from batchgate.domain.work import ChunkClaim
 from batchgate.errors import BatchgateError, BlobMissing
 from batchgate.store.base import WorkQueue
 from batchgate.upstream.router import Router
-from batchgate.worker.buffer import ResultBuffer
+from batchgate.worker.buffer import LeaseLost, ResultBuffer
 from batchgate.worker.execute import RequestExecutor
+from batchgate.worker.failures import MAX_CHUNK_FAILURES, chunk_retry_delay, describe, first, has
 from batchgate.worker.lines import split_lines
 from batchgate.worker.notices import Notices
 from batchgate.worker.outcome import custom_id_of, error_result
@@ -25,7 +27,20 @@ from batchgate.worker.unread import unread_lines, unread_result
 log = logging.getLogger("batchgate.worker")
 
 
-class ChunkRunner:
+class Todo(NamedTuple):
+    """A request of the chunk still to run."""
+
+    line: int
+    custom_id: str
+    body: dict[str, Any]
+    key: bytes  # prefix_key of the body: requests sharing a prompt prefix go out together
+
+
+class ChunkTask:
+    """The chunk task, built once per worker with what it needs; `run` takes one claimed chunk. A chunk that
+    fails is retried with backoff (the wait is in its row, for any worker) and given up after
+    MAX_CHUNK_FAILURES; one stopped or whose lease was lost is left for the next owner."""
+
     def __init__(
         self, store: WorkQueue, blobs: BlobStore, router: Router, executor: RequestExecutor,
         prefix_grouping: bool = True, notices: Notices | None = None,
@@ -38,6 +53,42 @@ class ChunkRunner:
         self._notices = notices or Notices(log)
 
     async def run(self, claim: ChunkClaim) -> None:
+        logs.batch_id.set(claim.batch_id)  # this task's log lines (and its request tasks') name the batch
+        try:
+            await self._execute(claim)
+        except asyncio.CancelledError:
+            log.info("%s chunk %d stopped", claim.batch_id, claim.spec.index)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.release_chunk(claim.batch_id, claim.spec.index, claim.generation))
+        except Exception as e:
+            if has(e, LeaseLost):
+                log.warning("%s chunk %d: lease lost to another worker", claim.batch_id, claim.spec.index)
+            else:
+                await self._failed(claim, e)
+
+    async def _failed(self, claim: ChunkClaim, e: Exception) -> None:
+        batch_id, index, failures = claim.batch_id, claim.spec.index, claim.failures + 1
+        what = describe(e)
+        if failures >= MAX_CHUNK_FAILURES:
+            self._notices.log(logging.ERROR, batch_id, "chunk gave up",
+                              "%s chunk %d failed %d times (%s); failing the requests it has not run",
+                              batch_id, index, failures, what)
+            try:
+                await self.give_up(claim, "chunk_failed", f"This request was not run: its part of the "
+                                   f"batch failed {failures} times ({what}).")
+                return
+            except Exception:
+                log.debug("%s chunk %d: could not fail its requests yet", batch_id, index, exc_info=True)
+        delay = chunk_retry_delay(failures)
+        # One line per batch and kind of failure; the traceback only where the failure is not one of ours.
+        self._notices.log(logging.WARNING, batch_id, type(first(e)).__name__,
+                          "%s chunk %d failed (%s); retrying it in %.0f s, %d failures at most", batch_id, index,
+                          what, delay, MAX_CHUNK_FAILURES,
+                          exc_info=None if isinstance(first(e), BatchgateError) else e)
+        with contextlib.suppress(Exception):  # if even this fails, the lease runs out and the chunk is retried
+            await self._store.chunk_failed(batch_id, index, claim.generation, clock.now_f() + delay)
+
+    async def _execute(self, claim: ChunkClaim) -> None:
         spec = claim.spec
         try:
             raw = await self._blobs.read_range(claim.input_file_id, spec.byte_start, spec.byte_end)
@@ -52,7 +103,7 @@ class ChunkRunner:
                                   "from storage.")
             return
         done = await self._store.done_lines(claim.batch_id, spec.first_line, spec.last_line)
-        todo: list[tuple[int, str, dict[str, Any], bytes]] = []
+        todo: list[Todo] = []
         unreadable: list[int] = []
         for line in split_lines(raw, spec.first_line, spec.byte_start):
             if line.number in done or not line.data.strip():
@@ -66,7 +117,7 @@ class ChunkRunner:
                 unreadable.append(line.number)
                 continue
             key = prefix_key(claim.endpoint, body) if self._prefix_grouping else NO_PREFIX
-            todo.append((line.number, custom_id, body, key))
+            todo.append(Todo(line.number, custom_id, body, key))
         del raw
         if done:
             log.info("%s chunk %d resumed: %d already recorded, %d to run",
@@ -78,8 +129,8 @@ class ChunkRunner:
                 buffer.add(error_result(number, f"line-{number}", "invalid_json_line",
                                         "This line could not be read when it was executed."))
             async with asyncio.TaskGroup() as tg:
-                for line_no, custom_id, body, key in todo:
-                    tg.create_task(self._one(buffer, claim, line_no, custom_id, body, key, tally))
+                for request in todo:
+                    tg.create_task(self._one(buffer, claim, request, tally))
         await self._store.complete_chunk(claim.batch_id, spec.index, claim.generation, clock.now())
         if tally[0] or tally[1]:
             log.info("%s chunk %d done: %d requests, %d upstream retries, %d failed",
@@ -109,10 +160,8 @@ class ChunkRunner:
                         buffer.add(error_result(line.number, custom_id_of(line.data), code, message))
         await self._store.complete_chunk(claim.batch_id, spec.index, claim.generation, clock.now())
 
-    async def _one(
-        self, buffer: ResultBuffer, claim: ChunkClaim, line: int, custom_id: str, body: dict[str, Any], key: bytes,
-        tally: list[int],
-    ) -> None:
+    async def _one(self, buffer: ResultBuffer, claim: ChunkClaim, request: Todo, tally: list[int]) -> None:
+        line, custom_id, body, key = request
         model = body.get("model")
         route = self._router.resolve(model) if isinstance(model, str) else None
         if route is None:

@@ -7,6 +7,7 @@ import bisect
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 
 from batchgate import clock
 from batchgate.blobs.base import BlobStore, read_ahead
@@ -68,64 +69,83 @@ def _end(line: LineView) -> int:
     return line[2]
 
 
-async def validate_batch(
-    task: BatchTask, store: TaskStore, blobs: BlobStore, router: Router, chunk_size: int, max_errors: int,
-    token_limit: int | None = None, counter: PromptTokenCounter | None = None,
-    limits: BatchLimits = OPENAI_LIMITS,
-) -> None:
-    b = task.batch
-    # The file as it was when the batch was created: deleted or expired since, it is read all the same (its
-    # bytes are kept until the batch ends); deleted or expired before, it is missing.
-    f = await store.input_file(b.id)
-    problem = None
-    if f is None or f.project != b.project or f.expired(b.created_at):
-        problem = f"Cannot find file {b.input_file_id}, or project {b.project} does not have access to it."
-    elif f.purpose != "batch":
-        problem = f"File {f.id} has purpose '{f.purpose}'; a batch input file must be uploaded with purpose 'batch'."
-    if f is None or problem is not None:
-        await store.fail_batch(b.id, task.generation, [BatchError("invalid_request", problem or "", "file_id")],
-                               clock.now())
-        return
-    validator = LineValidator(b.endpoint, router.check_model, max_errors,
-                              counter.count_body if token_limit is not None and counter is not None else None,
-                              limits=limits, check_endpoint=lambda model: router.check_endpoint(model, b.endpoint))
-    if limits.file_too_large(f.bytes):
-        # Too large to accept whatever it holds: say so without reading it.
-        validator.requests = 1
-        await store.fail_batch(b.id, task.generation, validator.finish(f.bytes), clock.now())
-        return
-    started = time.perf_counter()
-    cutter = ChunkCutter(chunk_size)
-    try:
-        async for lines in stream_lines(read_ahead(blobs.read(f.id))):
-            cutter.add_lines(validator.feed_lines(lines))
-            await asyncio.sleep(0)  # let the API breathe between blocks
-        if validator.repeats_possible():
-            await _read_again(validator, blobs, f.id)
-    except BlobMissing as e:
-        log.warning("batch %s: %s", b.id, e.message)
-        await store.fail_batch(b.id, task.generation, [BatchError("input_file_unavailable", e.message,
-                                                                  "input_file_id")], clock.now())
-        return
-    errors = validator.finish(f.bytes)
-    if errors:
-        log.info("batch %s failed validation with %d error(s)", b.id, len(errors))
-        await store.fail_batch(b.id, task.generation, errors, clock.now())
-        return
-    if token_limit is not None and validator.model is not None:
-        queued = await store.enqueued_tokens(b.project, validator.model)
-        if queued + validator.prompt_tokens > token_limit:
-            await store.fail_batch(b.id, task.generation, [BatchError(
-                "token_limit_exceeded",
-                f"Enqueued token limit reached for {validator.model} in project {b.project}. Limit: "
-                f"{token_limit} enqueued tokens; {queued} are enqueued and this batch needs "
-                f"{validator.prompt_tokens}. Please try again once some in_progress batches have been completed.",
-            )], clock.now())
+@dataclass(frozen=True, slots=True)
+class ValidateRules:
+    """What a batch's input is checked against and how it is cut (from the worker's settings)."""
+
+    chunk_size: int
+    max_errors: int
+    token_limit: int | None = None  # enqueued prompt tokens per project and model
+    limits: BatchLimits = OPENAI_LIMITS
+
+
+class Validate:
+    """The validate task, built once per worker with what it needs; `run` takes one claimed batch task."""
+
+    def __init__(self, store: TaskStore, blobs: BlobStore, router: Router, rules: ValidateRules) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._router = router
+        self._rules = rules
+        self._counter = PromptTokenCounter() if rules.token_limit is not None else None
+
+    async def run(self, task: BatchTask) -> None:
+        store, blobs, router, rules = self._store, self._blobs, self._router, self._rules
+        token_limit, counter, limits = rules.token_limit, self._counter, rules.limits
+        b = task.batch
+        # The file as it was when the batch was created: deleted or expired since, it is read all the same (its
+        # bytes are kept until the batch ends); deleted or expired before, it is missing.
+        f = await store.input_file(b.id)
+        problem = None
+        if f is None or f.project != b.project or f.expired(b.created_at):
+            problem = f"Cannot find file {b.input_file_id}, or project {b.project} does not have access to it."
+        elif f.purpose != "batch":
+            problem = (f"File {f.id} has purpose '{f.purpose}'; a batch input file must be uploaded with purpose "
+                       "'batch'.")
+        if f is None or problem is not None:
+            await store.fail_batch(b.id, task.generation, [BatchError("invalid_request", problem or "", "file_id")],
+                                   clock.now())
             return
-    chunks = cutter.finish()
-    await store.start_batch(b.id, task.generation, chunks, validator.model, clock.now(), validator.prompt_tokens)
-    log.info("batch %s validated: %d requests in %d chunks (%d bytes in %.2f s)", b.id, validator.requests,
-             len(chunks), f.bytes, time.perf_counter() - started)
+        validator = LineValidator(b.endpoint, router.check_model, rules.max_errors,
+                                  counter.count_body if token_limit is not None and counter is not None else None,
+                                  limits=limits, check_endpoint=lambda model: router.check_endpoint(model, b.endpoint))
+        if limits.file_too_large(f.bytes):
+            # Too large to accept whatever it holds: say so without reading it.
+            validator.requests = 1
+            await store.fail_batch(b.id, task.generation, validator.finish(f.bytes), clock.now())
+            return
+        started = time.perf_counter()
+        cutter = ChunkCutter(rules.chunk_size)
+        try:
+            async for lines in stream_lines(read_ahead(blobs.read(f.id))):
+                cutter.add_lines(validator.feed_lines(lines))
+                await asyncio.sleep(0)  # let the API breathe between blocks
+            if validator.repeats_possible():
+                await _read_again(validator, blobs, f.id)
+        except BlobMissing as e:
+            log.warning("batch %s: %s", b.id, e.message)
+            await store.fail_batch(b.id, task.generation, [BatchError("input_file_unavailable", e.message,
+                                                                      "input_file_id")], clock.now())
+            return
+        errors = validator.finish(f.bytes)
+        if errors:
+            log.info("batch %s failed validation with %d error(s)", b.id, len(errors))
+            await store.fail_batch(b.id, task.generation, errors, clock.now())
+            return
+        if token_limit is not None and validator.model is not None:
+            queued = await store.enqueued_tokens(b.project, validator.model)
+            if queued + validator.prompt_tokens > token_limit:
+                await store.fail_batch(b.id, task.generation, [BatchError(
+                    "token_limit_exceeded",
+                    f"Enqueued token limit reached for {validator.model} in project {b.project}. Limit: "
+                    f"{token_limit} enqueued tokens; {queued} are enqueued and this batch needs "
+                    f"{validator.prompt_tokens}. Please try again once some in_progress batches have been completed.",
+                )], clock.now())
+                return
+        chunks = cutter.finish()
+        await store.start_batch(b.id, task.generation, chunks, validator.model, clock.now(), validator.prompt_tokens)
+        log.info("batch %s validated: %d requests in %d chunks (%d bytes in %.2f s)", b.id, validator.requests,
+                 len(chunks), f.bytes, time.perf_counter() - started)
 
 
 async def _read_again(validator: LineValidator, blobs: BlobStore, file_id: str) -> None:

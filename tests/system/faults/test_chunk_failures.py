@@ -17,7 +17,7 @@ from harness import BatchgateServer, FakeUpstream
 from helpers import assert_exactly_once, chat_line, jsonl, wait_for_batch, wait_until
 from openai import OpenAI
 
-from batchgate.worker.runner import MAX_CHUNK_FAILURES
+from batchgate.worker.failures import MAX_CHUNK_FAILURES
 
 REQUESTS = 400
 ENV = {"BATCHGATE_CHUNK_SIZE": "20", "BATCHGATE_UPSTREAM_CONCURRENCY": "8", "BATCHGATE_LOG_LEVEL": "info"}

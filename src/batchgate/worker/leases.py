@@ -1,0 +1,96 @@
+"""Leases kept alive while work runs: a batch task's lease, and the heartbeat of every running chunk's lease.
+Each is an `async with`: renewal runs beside the work, and a lease lost cancels the work that held it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+from typing import NamedTuple
+
+from batchgate import clock
+from batchgate.domain.work import BatchTask, ChunkClaim
+from batchgate.store.base import TaskStore, WorkQueue
+
+log = logging.getLogger("batchgate.worker")
+
+
+class Running(NamedTuple):
+    """A chunk this worker runs: its claim (for the heartbeat's renewal) and the task running it."""
+
+    claim: ChunkClaim
+    task: asyncio.Task[None]
+
+
+class BatchLease:
+    """Renews a batch task's lease every `interval` seconds while the block runs; if the lease is lost (another
+    worker took the batch over), `lost` is set and the task that entered the block is cancelled."""
+
+    def __init__(self, store: TaskStore, task: BatchTask, interval: float, lease_seconds: float) -> None:
+        self._store = store
+        self._task = task
+        self._interval = interval
+        self._lease_seconds = lease_seconds
+        self._keeper: asyncio.Task[None] | None = None
+        self.lost = False
+
+    async def __aenter__(self) -> BatchLease:
+        self._keeper = asyncio.create_task(self._keep(asyncio.current_task()))
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+
+    async def _keep(self, owner: asyncio.Task[None] | None) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            status = await self._store.renew_batch(self._task.batch.id, self._task.generation,
+                                                   clock.now_f() + self._lease_seconds)
+            if status is None and owner is not None:
+                self.lost = True
+                owner.cancel()
+                return
+
+
+class ChunkHeartbeat:
+    """Renews the leases of the chunks in `running` (at most every second); cancels a chunk whose lease was lost
+    or whose batch is cancelled or expired."""
+
+    def __init__(
+        self, store: WorkQueue, running: dict[tuple[str, int], Running], interval: float, lease_seconds: float
+    ) -> None:
+        self._store = store
+        self._running = running
+        self._interval = min(interval, 1.0)
+        self._lease_seconds = lease_seconds
+        self._beat: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ChunkHeartbeat:
+        self._beat = asyncio.create_task(self._loop(), name="worker-heartbeat")
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+            await asyncio.gather(self._beat, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            if not self._running:
+                continue
+            claims = [(c.batch_id, c.spec.index, c.generation) for c, _ in self._running.values()]
+            try:
+                beat = await self._store.renew_chunks(claims, clock.now_f() + self._lease_seconds)
+            except Exception:
+                log.exception("heartbeat failed")
+                continue
+            for key, (claim, t) in list(self._running.items()):
+                if key in beat.lost or claim.batch_id in beat.stop_batches:
+                    t.cancel()
