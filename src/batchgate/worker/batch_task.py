@@ -37,21 +37,27 @@ class BatchTasks:
         logs.batch_id.set(b.id)
         step = self._validate if task.kind is TaskKind.VALIDATE else self._finalize
         try:
+            # The lease is kept until the failure is handled too: fail_batch below is fenced by it.
             async with BatchLease(self._store, task, self._interval, self._lease_seconds):
-                await step.run(task)
-        except asyncio.CancelledError:
-            log.warning("%s task for batch %s interrupted", task.kind, b.id)
-        except Exception as e:
-            failures = self._failures.get(b.id, 0) + 1
-            self._failures[b.id] = failures
-            if failures < MAX_TASK_FAILURES:
-                log.exception("%s task for batch %s failed (%d/%d); it will be retried", task.kind, b.id, failures,
-                              MAX_TASK_FAILURES)
-            else:
-                log.exception("%s task for batch %s failed %d times; failing the batch", task.kind, b.id, failures)
-                await self._give_up(task, e)
+                try:
+                    await step.run(task)
+                except asyncio.CancelledError:
+                    log.warning("%s task for batch %s interrupted", task.kind, b.id)
+                except Exception as e:
+                    await self._failed(task, e)
         finally:
             self._on_done()
+
+    async def _failed(self, task: BatchTask, e: Exception) -> None:
+        b = task.batch
+        failures = self._failures.get(b.id, 0) + 1
+        self._failures[b.id] = failures
+        if failures < MAX_TASK_FAILURES:
+            log.exception("%s task for batch %s failed (%d/%d); it will be retried", task.kind, b.id, failures,
+                          MAX_TASK_FAILURES)
+        else:
+            log.exception("%s task for batch %s failed %d times; failing the batch", task.kind, b.id, failures)
+            await self._give_up(task, e)
 
     async def _give_up(self, task: BatchTask, e: Exception) -> None:
         code = "storage_error" if isinstance(e, InsufficientStorage) else "internal_error"
