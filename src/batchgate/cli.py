@@ -195,8 +195,9 @@ def migrate(**flags: Any) -> None:
 def run(input_file: Path, output: Path, errors: Path | None, endpoint: str | None, **flags: Any) -> None:
     """Run one batch file to completion, like `vllm run-batch`: same validation and execution as the server.
 
-    OpenAI's per-batch limits (50,000 requests, 200 MB, 50,000 embedding inputs) do not apply here unless
-    set with BATCHGATE_MAX_BATCH_REQUESTS, BATCHGATE_MAX_BATCH_FILE_BYTES or BATCHGATE_MAX_BATCH_EMBEDDING_INPUTS."""
+    No size limits apply here (OpenAI's 50,000 requests, 200 MB and 50,000 embedding inputs per batch, 512 MB
+    per file) unless set with BATCHGATE_MAX_BATCH_REQUESTS, BATCHGATE_MAX_BATCH_FILE_BYTES,
+    BATCHGATE_MAX_BATCH_EMBEDDING_INPUTS or BATCHGATE_MAX_UPLOAD_BYTES."""
     from batchgate.oneshot import run_file
 
     code = asyncio.run(run_file(input_file, output, errors, endpoint, flags))

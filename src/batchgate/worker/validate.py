@@ -35,8 +35,8 @@ class ChunkCutter:
         self._first = self._last = self._start = self._end = self._count = 0
 
     def add_lines(self, lines: list[LineView]) -> None:
-        """Add request lines (in file order), a run at a time: a million lines make 4,000 chunks, and a step
-        per line cost a tenth of validating them."""
+        """Add request lines (in file order), a run at a time: a million lines make only 4,000 chunks, and a
+        step per line cost as much as a tenth of validating them."""
         i, n = 0, len(lines)
         while i < n:
             if not self._count:
