@@ -169,7 +169,7 @@ class Worker:
             if task.kind is TaskKind.VALIDATE:
                 await validate_batch(task, self._store, self._blobs, self._router, self._s.chunk_size,
                                      self._s.max_validation_errors, self._s.enqueued_token_limit, self._tokens,
-                                     self._s.batch_limits)
+                                     limits=self._s.batch_limits)
             else:
                 await finalize_batch(task, self._store, self._blobs)
         except asyncio.CancelledError:

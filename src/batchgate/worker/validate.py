@@ -85,7 +85,7 @@ async def validate_batch(
         return
     validator = LineValidator(b.endpoint, router.check_model, max_errors,
                               counter.count_body if token_limit is not None and counter is not None else None,
-                              limits)
+                              limits=limits)
     if limits.file_too_large(f.bytes):
         # Too large to accept whatever it holds: say so without reading it.
         validator.requests = 1
