@@ -140,8 +140,9 @@ def run(input_file: Path, output: str, errors: str | None, endpoint: str | None,
     (--config's contents, else --upstream, else the local engine); its state lives in --data-dir, else in
     $XDG_STATE_HOME/batchgate/runs/KEY (~/.local/state/batchgate/runs/KEY), locked while a run uses it.
 
-    OpenAI's per-batch limits (50,000 requests, 200 MB, 50,000 embedding inputs) do not apply here unless
-    set with BATCHGATE_MAX_BATCH_REQUESTS, BATCHGATE_MAX_BATCH_FILE_BYTES or BATCHGATE_MAX_BATCH_EMBEDDING_INPUTS.
+    No size limits apply here (OpenAI's 50,000 requests, 200 MB and 50,000 embedding inputs per batch, 512 MB
+    per file) unless set with BATCHGATE_MAX_BATCH_REQUESTS, BATCHGATE_MAX_BATCH_FILE_BYTES,
+    BATCHGATE_MAX_BATCH_EMBEDDING_INPUTS or BATCHGATE_MAX_UPLOAD_BYTES.
 
     \b
     Exit codes:

@@ -31,29 +31,35 @@ class CustomIds:
         for h in map(self.digest, custom_ids):
             buckets[h & 255].append(h)
 
-    def suspects(self) -> Counter[int]:
-        """The hashes seen more than once, with how many ids have each (usually none)."""
-        found: Counter[int] = Counter()
+    def suspects(self) -> tuple[set[int], int]:
+        """The hashes seen more than once (usually none), and how many ids have one of them."""
+        shared: set[int] = set()
+        ids = 0
         for bucket in self._buckets:
             if len(set(bucket)) < len(bucket):
-                found.update({h: n for h, n in Counter(bucket).items() if n > 1})
-        return found
+                counts = Counter(bucket)
+                for h, n in counts.items():
+                    if n > 1:
+                        shared.add(h)
+                        ids += n
+        return shared, ids
 
 
 class Repeats:
     """Shown every accepted line's custom_id again, in line order, it compares the real strings of those whose
     hash is a suspect, and keeps the lines that repeat an earlier line's id."""
 
-    def __init__(self, suspects: Counter[int], digest: Digest) -> None:
-        self._suspects = suspects
+    def __init__(self, suspects: tuple[set[int], int], digest: Digest) -> None:
+        self._suspects, self.pending = suspects  # pending: 0 once every line with a suspect hash was seen
         self._digest = digest
-        self.pending = suspects.total()  # lines with a suspect hash not seen yet: 0 when the second read may stop
-        self._first: dict[str, int] = {}
+        self._seen: set[str] = set()
         self.lines = array("q")
 
     def see(self, line: int, custom_id: str) -> None:
         if self._digest(custom_id) not in self._suspects:
             return
         self.pending -= 1
-        if self._first.setdefault(custom_id, line) != line:
+        if custom_id in self._seen:
             self.lines.append(line)
+        else:
+            self._seen.add(custom_id)
