@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import orjson
-from common import free_port, wait_http
+from common import bare_parse, free_port, wait_http
 from openai import OpenAI
 
 
@@ -29,20 +29,6 @@ def make_file(path: Path, lines: int, line_bytes: int) -> int:
             text = ("lorem ipsum dolor sit amet " * (pad // 27 + 1))[:pad]
             fh.write(head.replace(b'"content":""', b'"content":"' + text.encode() + b'"', 1) + b"\n")
     return path.stat().st_size
-
-
-def bare_parse(path: Path) -> float:
-    t0 = time.perf_counter()
-    with path.open("rb") as fh:
-        rest = b""
-        while block := fh.read(1 << 20):
-            block = rest + block
-            *lines, rest = block.split(b"\n")
-            for line in lines:
-                orjson.loads(line)
-        if rest.strip():
-            orjson.loads(rest)
-    return time.perf_counter() - t0
 
 
 def rss_kib(pid: int, field: str) -> int:

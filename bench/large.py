@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from common import free_port, simulator, wait_http
+from common import bare_parse, free_port, simulator, wait_http
 from openai import OpenAI
 
 from batchgate.wiring.worker_thread import WORKER_NICE
@@ -59,20 +59,6 @@ def make_file(path: Path, lines: int, line_bytes: int) -> int:
             text = f"{i} ".encode() + filler[: max(0, line_bytes - len(head) - len(str(i)) - 2)]
             fh.write(head.replace(b'"content":""', b'"content":"' + text + b'"', 1) + b"\n")
     return path.stat().st_size
-
-
-def bare_parse(path: Path) -> float:
-    """Read the file in 1 MiB blocks, split lines, orjson-parse each: what validation cannot beat."""
-    t0 = time.perf_counter()
-    with path.open("rb") as fh:
-        rest = b""
-        while block := fh.read(1 << 20):
-            *lines, rest = (rest + block).split(b"\n")
-            for line in lines:
-                orjson.loads(line)
-        if rest.strip():
-            orjson.loads(rest)
-    return time.perf_counter() - t0
 
 
 def bare_parse_niced(path: Path) -> tuple[float, float]:
