@@ -79,6 +79,37 @@ def test_concurrent_claims_never_hand_a_chunk_to_two_workers(with_stores: Stores
     with_stores(body)
 
 
+def test_concurrent_ordered_claims_never_hand_a_chunk_to_two_workers(with_stores: Stores) -> None:
+    async def body(stores: list[Store]) -> None:
+        await running_batch(stores[0])
+        await stores[0].insert_batch(Batch("batch_d", "q", "/v1/chat/completions", "file-x", "24h",
+                                           BatchStatus.VALIDATING, created_at=2, expires_at=10**10))
+        task = await stores[0].claim_batch_task("v", now=1.0, lease=10)
+        assert task is not None and task.batch.id == "batch_d"
+        specs = [ChunkSpec(i, 2 * i + 1, 2 * i + 2, 20 * i, 20 * i + 20, 2) for i in range(CHUNKS)]
+        assert await stores[0].start_batch("batch_d", task.generation, specs, "m", now=1)
+        claimed: list[tuple[str, int, str]] = []
+
+        async def worker(i: int, s: Store) -> None:
+            # half the workers want batch_d first, the other half batch_c: every claim races for the same rows
+            wants = [("batch_c", 2), ("batch_d", 1)] if i % 2 else [("batch_d", 2), ("batch_c", 1)]
+            while True:
+                got = await s.claim_chunks_of(f"w{i}", now=2.0, lease=30, wants=wants)
+                if not got:
+                    return
+                assert [c.batch_id for c in got] == sorted((c.batch_id for c in got),
+                                                           key=[w[0] for w in wants].index)
+                claimed.extend((c.batch_id, c.spec.index, f"w{i}") for c in got)
+
+        await asyncio.gather(*(worker(i, s) for i, s in enumerate(stores)))
+        for batch_id in ("batch_c", "batch_d"):
+            indexes = sorted(idx for b, idx, _ in claimed if b == batch_id)
+            assert indexes == list(range(CHUNKS))  # every chunk exactly once
+        assert len({w for _, _, w in claimed}) > 1  # and the work was actually shared
+
+    with_stores(body)
+
+
 def test_every_result_counted_once_when_workers_race(with_stores: Stores) -> None:
     async def body(stores: list[Store]) -> None:
         await running_batch(stores[0], chunks=4)
