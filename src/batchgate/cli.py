@@ -21,6 +21,7 @@ from batchgate.cli_options import (
     store_options,
     worker_options,
 )
+from batchgate.cli_projects import projects
 from batchgate.remote_batches import batches
 from batchgate.remote_files import files
 from batchgate.settings import Settings
@@ -160,5 +161,6 @@ def run(input_file: Path, output: str, errors: str | None, endpoint: str | None,
 
 
 main.add_command(keys)
+main.add_command(projects)
 main.add_command(batches)
 main.add_command(files)

@@ -16,6 +16,7 @@ from batchgate.protocol import params
 from batchgate.services.auth import AuthService, Principal
 from batchgate.services.batches import BatchService
 from batchgate.services.files import FileService
+from batchgate.services.projects import ProjectService
 from batchgate.services.ratelimit import RateLimiter
 from batchgate.services.uploads import UploadService
 from batchgate.services.webhooks import WebhookService
@@ -34,6 +35,7 @@ class Context:
     worker: WorkerView | None  # the worker thread of this process, if it runs one
     limiter: RateLimiter
     webhooks: WebhookService = field(kw_only=True)
+    projects: ProjectService = field(kw_only=True)
     ready: bool = False
     metrics: Metrics = field(default_factory=Metrics)
 

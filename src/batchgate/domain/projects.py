@@ -22,5 +22,5 @@ class Project:
 def weight_problem(weight: float) -> str | None:
     """Why `weight` cannot be a project's weight, or None when it can."""
     if not math.isfinite(weight) or not 0 < weight <= MAX_WEIGHT:
-        return f"Invalid 'weight': must be a number greater than 0 and at most {MAX_WEIGHT:g}, got {weight!r}."
+        return f"Invalid 'weight': must be a number greater than 0 and at most {MAX_WEIGHT:g}, got {weight:g}."
     return None
