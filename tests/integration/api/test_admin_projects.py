@@ -1,11 +1,14 @@
-"""/v1/admin/projects and the batch's estimated_completion_at, in one process: the app factory's lifespan under
+"""/v1/admin/projects, the batch's estimated_completion_at and the dashboard showing both, in one process: the app
 Starlette's TestClient, driven by the official `openai` SDK (its generic client.get / client.post for the admin
 routes, which the SDK has no resource for). The worker is off: the tests move batches through the store."""
 
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,7 @@ from openai import OpenAI
 from starlette.testclient import TestClient
 
 from batchgate.api.app import create_app
+from batchgate.dashboard import views
 from batchgate.domain.work import ChunkSpec
 from batchgate.services.auth import AuthService
 from batchgate.settings import Settings
@@ -171,3 +175,60 @@ def test_estimated_completion_at_is_on_every_batch(api: Api) -> None:
     # once it stops running, it has no estimate any more
     cancelled = api.alice.batches.cancel(batch.id)
     assert cancelled.status == "cancelling" and cancelled.model_dump()["estimated_completion_at"] is None
+
+
+def dashboard(api: Api, path: str, key: str) -> str:
+    r = api.http.get(path, headers={"Cookie": f"bg_session={key}"})
+    assert r.status_code == 200, r.text[:300]
+    return html.unescape(r.text)
+
+
+def cells(page: str, cls: str) -> dict[str, str]:
+    """Each project row's cell of class `cls`, by project name."""
+    rows = re.findall(r'<tr data-project="([^"]+)">(.*?)</tr>', page, re.S)
+    out = {}
+    for name, row in rows:
+        m = re.search(rf'class="num {cls}">([^<]*)<', row)
+        if m:
+            out[name] = m.group(1)
+    return out
+
+
+def test_the_dashboard_shows_weights(api: Api) -> None:
+    post(api.admin, "/admin/projects/alice", {"weight": 3})
+    admin_page = dashboard(api, "/ui/projects", str(api.admin.api_key))
+    assert cells(admin_page, "weight") == {"alice": "3", "ops": "1"}
+    assert cells(admin_page, "share") == {"alice": "75.0%", "ops": "25.0%"}
+    own = dashboard(api, "/ui/projects", str(api.alice.api_key))  # a project key sees its own project only
+    assert cells(own, "weight") == {"alice": "3"} and "ops" not in own.split("<main>")[1]
+
+
+def test_the_batch_page_shows_the_estimate(api: Api) -> None:
+    line = {"custom_id": "r0", "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}}
+    upload = api.alice.files.create(file=("in.jsonl", json.dumps(line).encode() + b"\n"), purpose="batch")
+    batch = api.alice.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
+                                     completion_window="24h")
+    key = str(api.alice.api_key)
+    assert 'id="estimate"' not in dashboard(api, f"/ui/batches/{batch.id}", key)  # validating: no estimate row
+
+    async def start(estimate: int | None) -> None:
+        store = SQLiteStore(api.settings.db_path)
+        await store.open()
+        try:
+            task = await store.claim_batch_task("w", now=1.0, lease=10)
+            if task is not None:
+                assert await store.start_batch(batch.id, task.generation, [ChunkSpec(0, 1, 1, 0, 10, 1)], "echo",
+                                               now=2)
+            await store.set_estimates([(batch.id, estimate)])
+        finally:
+            await store.close()
+
+    asyncio.run(start(None))
+    page = dashboard(api, f"/ui/batches/{batch.id}", key)
+    assert re.search(r'id="estimate">.*?not yet', page, re.S)
+    at = int(time.time()) + 7200
+    asyncio.run(start(at))
+    page = dashboard(api, f"/ui/batches/{batch.id}", key)
+    shown = re.search(r'id="estimate">(.*?)</dd>', page, re.S)
+    assert shown and views.when(at) in shown.group(1) and "left" in shown.group(1)
