@@ -1,6 +1,7 @@
 """/v1/admin/projects, the batch's estimated_completion_at and the dashboard showing both, in one process: the app
-Starlette's TestClient, driven by the official `openai` SDK (its generic client.get / client.post for the admin
-routes, which the SDK has no resource for). The worker is off: the tests move batches through the store."""
+factory's lifespan under Starlette's TestClient, driven by the official `openai` SDK (its generic client.get /
+client.post for the admin routes, which the SDK has no resource for). The worker is off: the tests move batches
+through the store, as a worker and its planner would."""
 
 from __future__ import annotations
 
