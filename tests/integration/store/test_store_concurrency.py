@@ -110,6 +110,35 @@ def test_concurrent_ordered_claims_never_hand_a_chunk_to_two_workers(with_stores
     with_stores(body)
 
 
+def test_planners_writing_estimates_at_once_never_deadlock(with_stores: Stores) -> None:
+    async def body(stores: list[Store]) -> None:
+        ids = [f"batch_{i}" for i in range(8)]
+        for i, batch_id in enumerate(ids):
+            await stores[0].insert_batch(Batch(batch_id, "p", "/v1/chat/completions", "file-x", "24h",
+                                               BatchStatus.VALIDATING, created_at=i, expires_at=10**10))
+            task = await stores[0].claim_batch_task("v", now=1.0, lease=10)
+            assert task is not None
+            assert await stores[0].start_batch(batch_id, task.generation, [ChunkSpec(0, 1, 2, 0, 20, 2)], "m", now=1)
+        (claim,) = await stores[0].claim_chunks_of("w", now=2.0, lease=30, wants=[(ids[3], 1)])
+
+        async def planner(i: int, s: Store) -> None:
+            # each planner names the batches in another order; results are recorded into one of them meanwhile
+            order = ids[i % len(ids):] + ids[:i % len(ids)]
+            for round_ in range(10):
+                await s.set_estimates([(b, 1000 * i + round_) for b in (order if i % 2 else reversed(order))])
+
+        async def recorder() -> None:
+            for line in range(1, 3):
+                assert await stores[0].record_results(ids[3], 0, claim.generation, [result(line)])
+
+        await asyncio.gather(recorder(), *(planner(i, s) for i, s in enumerate(stores)))
+        await stores[1].set_estimates([(b, 42) for b in ids])  # once nobody else holds a row, every one is set
+        found = [await stores[2].get_batch(b) for b in ids]
+        assert [b.estimated_completion_at if b else None for b in found] == [42] * len(ids)
+
+    with_stores(body)
+
+
 def test_every_result_counted_once_when_workers_race(with_stores: Stores) -> None:
     async def body(stores: list[Store]) -> None:
         await running_batch(stores[0], chunks=4)
