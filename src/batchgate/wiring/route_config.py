@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -103,11 +104,12 @@ class HttpRouteConfig(_RouteConfig):
     @field_validator("api_key_env")
     @classmethod
     def _variable_is_set(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Checked against the validation context's `environ` (parse_routing passes it), else os.environ."""
         if value is None:
             return None
         if not _ENV_NAME.fullmatch(value):  # maybe the key itself: never echo it
             raise ValueError("must be the name of an environment variable (letters, digits and _), not the key")
-        environ: Mapping[str, str] = (info.context or {})["environ"]
+        environ: Mapping[str, str] = info.context["environ"] if info.context else os.environ
         if not environ.get(value):
             state = "is empty" if value in environ else "is not set"
             raise ValueError(f"environment variable {value} {state}: every request would go without its key")
@@ -120,7 +122,7 @@ class HttpRouteConfig(_RouteConfig):
         return self
 
     def key(self, environ: Mapping[str, str]) -> str | None:
-        """The bearer key: `api_key`, else the variable `api_key_env` names (checked to be set), else none."""
+        """The bearer key: `api_key`, or the variable `api_key_env` names (checked to be set), or none."""
         if self.api_key_env is not None:
             return environ[self.api_key_env]
         return self.api_key
