@@ -147,9 +147,10 @@ def run(input_file: Path, output: str, errors: str | None, endpoint: str | None,
 
     \b
     Exit codes:
-      0    completed (failed requests are in ERRORS)
-      1    the batch failed validation or did not complete
-      2    bad options or paths; nothing ran
+      0    completed, and at least one request succeeded (failed ones are in ERRORS)
+      1    the batch failed validation or did not complete (expired), or results could not be written
+      2    bad options, paths or routing file; nothing ran
+      3    completed, but no request succeeded (all of them are in ERRORS)
       75   another `batchgate run` is running this batch
       130  stopped by SIGINT, 143 by SIGTERM: run the same command to resume
     """
