@@ -91,37 +91,43 @@ class _Admission:
             self._permit.release()
 
 
+_Waiter = list[asyncio.Future[None] | None]  # one cell: emptied once the waiter is counted out (admitted or gone)
+
+
 class _Flow:
-    """The waiters of one flow, grouped by prefix key. `count` is its live waiters (cancelled ones stay in the
-    groups until their turn, uncounted); `mark` tells its current place in the queues from stale entries."""
+    """The waiters of one flow, grouped by prefix key. `count` is its waiters not yet counted out (a cancelled one
+    stays in its group, emptied, until its turn); `mark` tells its current place in the queues from stale entries."""
 
     __slots__ = ("count", "current", "groups", "mark", "name", "project", "urgent")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.groups: dict[bytes, deque[asyncio.Future[None]]] = {}
+        self.groups: dict[bytes, deque[_Waiter]] = {}
         self.current: bytes | None = None
         self.count = 0
         self.mark = 0
         self.project: _Project | None = None  # where it waits: None while urgent
         self.urgent: float | None = None
 
-    def push(self, key: bytes, fut: asyncio.Future[None]) -> None:
-        self.groups.setdefault(key, deque()).append(fut)
+    def push(self, key: bytes, waiter: _Waiter) -> None:
+        self.groups.setdefault(key, deque()).append(waiter)
         self.count += 1
 
     def pop(self) -> asyncio.Future[None]:
-        """The next live waiter: the current prefix group's, else the oldest group's. Needs count > 0."""
+        """Count out the next waiter: the current prefix group's, else the oldest group's. Needs count > 0. Its
+        future may be cancelled already (the handler that would count it out has not run yet)."""
         while True:
             key = self.current
             if key is None or key not in self.groups:
                 key = next(iter(self.groups))  # the group that has waited longest
                 self.current = key
             group = self.groups[key]
-            fut = group.popleft()
+            waiter = group.popleft()
             if not group:
                 del self.groups[key]
-            if not fut.done():
+            fut = waiter[0]
+            if fut is not None:
+                waiter[0] = None
                 self.count -= 1
                 return fut
 
@@ -181,7 +187,8 @@ class Gate:
         flow = self._flows.get(name)
         if flow is None:
             flow = self._flows[name] = _Flow(name)
-        flow.push(key, fut)
+        waiter: _Waiter = [fut]
+        flow.push(key, waiter)
         self.waiting += 1
         if flow.count == 1:
             self._attach(flow)
@@ -194,13 +201,13 @@ class Gate:
                 # We were granted a slot as we were cancelled: give it back.
                 lim.on_abandoned()
                 self._wake()
-            else:
-                self._discard(name, fut)
+            elif waiter[0] is not None:  # else its turn came first, and `_wake` counted it out
+                self._discard(name, waiter)
             raise
 
-    def _discard(self, name: str, fut: asyncio.Future[None]) -> None:
-        """A waiter of `name` was cancelled: count it out (its future is skipped when its turn comes)."""
-        fut.cancel()
+    def _discard(self, name: str, waiter: _Waiter) -> None:
+        """A waiter of `name` was cancelled: count it out (its emptied cell is skipped when its turn comes)."""
+        waiter[0] = None
         flow = self._flows[name]
         flow.count -= 1
         self.waiting -= 1
@@ -281,6 +288,8 @@ class Gate:
             if flow.count == 0:
                 self._detach(flow)
                 del self._flows[flow.name]
+            if fut.done():
+                continue  # cancelled, its handler not run yet: counted out here, the slot goes to the next
             lim.on_start()
             fut.set_result(None)
         if self.on_hungry is not None and self.waiting == 0 and lim.inflight < lim.capacity:

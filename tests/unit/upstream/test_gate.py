@@ -193,3 +193,26 @@ async def test_cancelling_every_waiter_of_a_flow_then_more_come() -> None:
     await holder.__aexit__(None, None, None)
     order = await admitted(g, [("a", b""), ("b", b""), ("a", b""), ("b", b"")])
     assert [f for f, _ in order] == ["a", "b", "a", "b"]
+
+
+@sync
+async def test_a_waiter_cancelled_just_before_its_turn_is_skipped_and_counted_once() -> None:
+    # The cancelled task has not run its handler yet when the slot frees: its future is done but still counted.
+    g = gate()
+    g.set_flows({"a": FlowSpec("A"), "b": FlowSpec("B")})
+    holder = g.admit()
+    await holder.__aenter__()
+    got: list[str] = []
+
+    async def one(flow: str) -> None:
+        async with g.admit(b"", flow):
+            got.append(flow)
+
+    a, b1, b2 = (asyncio.create_task(one(f)) for f in ("a", "b", "b"))
+    await asyncio.sleep(0)
+    a.cancel()
+    b1.cancel()
+    await holder.__aexit__(None, None, None)  # before either handler ran
+    await asyncio.gather(a, b1, b2, return_exceptions=True)
+    assert got == ["b"] and g.waiting == 0 and g.limiter.inflight == 0
+    assert [f for f, _ in await admitted(g, [("a", b""), ("b", b""), ("a", b"")])] == ["a", "b", "a"]
