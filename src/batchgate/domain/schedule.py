@@ -20,6 +20,7 @@ order for a given number of chunks. Pure: no clock, no I/O; the worker's planner
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -162,43 +163,58 @@ def _fair(batches: Iterable[BatchLoad], capacity: float, start: float) -> dict[s
             p.drained += rate * dt
 
 
-def wants(loads: Sequence[BatchLoad], at_risk: Mapping[str, int], k: int) -> list[tuple[str, int]]:
-    """Up to `k` chunks to claim, as (batch_id, n) in claim order, among batches with open chunks: at-risk
+def wants(
+    loads: Sequence[BatchLoad], at_risk: Mapping[str, int], k: int, turns: Mapping[str, float] | None = None,
+) -> list[tuple[str, int]]:
+    """Up to `k` chunks to claim, as (batch_id, n) runs in claim order (a batch may come back later in the list),
+    among batches with open chunks: at-risk
     batches earliest deadline first (as many of their chunks as they have), then one chunk at a time to the
     project with the fewest leased chunks per weight (at-risk batches not counted), within it to the batch with
-    the fewest leased chunks; ties go to the older batch. Call it with one route's batches."""
-    out: dict[str, int] = {}
+    the fewest leased chunks. Ties go to the project, then the batch, whose turn came longest ago (`turns`: when
+    each project and batch id last got a chunk, in any increasing unit; never: first), then to the older batch.
+    A worker holds few chunks at a time, so most claims are ties: taking turns makes the shares come out over a
+    few claims, where creation order would serve the oldest project again and again. Call it with one route's
+    batches."""
+    turns = turns or {}
+    out: list[tuple[str, int]] = []
     open_ = [b for b in loads if b.open_chunks > 0]
     for b in sorted((b for b in open_ if b.batch_id in at_risk), key=lambda b: (at_risk[b.batch_id], b.seq)):
         if k <= 0:
-            return list(out.items())
+            return out
         n = min(k, b.open_chunks)
-        out[b.batch_id] = n
+        out.append((b.batch_id, n))
         k -= n
     leased: dict[str, float] = {}
     weight: dict[str, float] = {}
-    per_project: dict[str, list[tuple[int, int, str, int]]] = {}  # heap of (leased, seq, batch_id, open)
+    # per project, a heap of (leased, turn, seq, batch_id, open)
+    per_project: dict[str, list[tuple[int, float, int, str, int]]] = {}
     for b in loads:
         if b.batch_id in at_risk:
             continue
         leased[b.project] = leased.get(b.project, 0.0) + b.leased_chunks
         weight[b.project] = max(b.weight, 1e-9)
         if b.open_chunks > 0:
-            per_project.setdefault(b.project, []).append((b.leased_chunks, b.seq, b.batch_id, b.open_chunks))
-    heap: list[tuple[float, int, str]] = []
+            per_project.setdefault(b.project, []).append(
+                (b.leased_chunks, turns.get(b.batch_id, -math.inf), b.seq, b.batch_id, b.open_chunks))
+    heap: list[tuple[float, float, int, str]] = []  # (leased per weight, turn, seq of its next batch, project)
     for project, batches in per_project.items():
         heapq.heapify(batches)
-        heap.append((leased[project] / weight[project], batches[0][1], project))
+        heap.append((leased[project] / weight[project], turns.get(project, -math.inf), batches[0][2], project))
     heapq.heapify(heap)
+    now = max(turns.values(), default=0.0)  # the turns given in this call come after all earlier ones
     while k > 0 and heap:
-        _, _, project = heapq.heappop(heap)
+        _, _, _, project = heapq.heappop(heap)
+        now += 1
         batches = per_project[project]
-        n, seq, batch_id, left = heapq.heappop(batches)
-        out[batch_id] = out.get(batch_id, 0) + 1
+        n, _, seq, batch_id, left = heapq.heappop(batches)
+        if out and out[-1][0] == batch_id:
+            out[-1] = (batch_id, out[-1][1] + 1)
+        else:
+            out.append((batch_id, 1))
         k -= 1
         if left > 1:
-            heapq.heappush(batches, (n + 1, seq, batch_id, left - 1))
+            heapq.heappush(batches, (n + 1, now, seq, batch_id, left - 1))
         leased[project] += 1
         if batches:
-            heapq.heappush(heap, (leased[project] / weight[project], batches[0][1], project))
-    return list(out.items())
+            heapq.heappush(heap, (leased[project] / weight[project], now, batches[0][2], project))
+    return out

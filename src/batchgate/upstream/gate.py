@@ -178,6 +178,10 @@ class Gate:
             elif flow.project is not None:
                 flow.project.weight = _weight(spec)
 
+    def flow(self, name: str) -> FlowSpec:
+        """How the gate treats `name` now."""
+        return self._specs.get(name, _DEFAULT)
+
     async def _acquire(self, key: bytes, name: str) -> None:
         lim = self.limiter
         if not self.waiting and lim.inflight < lim.capacity:

@@ -74,6 +74,8 @@ class Planner:
         self._route_done: dict[str, float] = {}  # requests done per route since it last had work
         self._refreshed = -math.inf
         self._poked = True
+        self._turns: dict[str, float] = {}  # when each project and batch last got a chunk here (claim count)
+        self._claims = 0
         self._written: dict[str, int] = {}
         self._rewritten = -math.inf
 
@@ -123,6 +125,7 @@ class Planner:
                 if route in busy:
                     self._route_done[route] = self._route_done.get(route, 0.0) + max(0, old.total - old.done)
                 self._batch_rates.pop(batch_id, None)
+                self._turns.pop(batch_id, None)
         for route in list(self._route_rates):
             if route not in busy:  # idle: the next measurement starts afresh
                 del self._route_rates[route]
@@ -175,17 +178,21 @@ class Planner:
         for route, batches in by_route.items():
             need = limit if route == NO_ROUTE else -(-short.get(route, 0) // self._chunk_size)
             if need > 0:
-                lists.append([(b, 1) for b, n in wants(batches, self._plan.at_risk, need) for _ in range(n)])
+                chosen = wants(batches, self._plan.at_risk, need, self._turns)
+                lists.append([(b, 1) for b, n in chosen for _ in range(n)])
         out: dict[str, int] = {}
         for batch_id, _ in itertools.islice(_interleave(lists), limit):
             out[batch_id] = out.get(batch_id, 0) + 1
         return list(out.items())
 
     def claimed(self, claims: Sequence[ChunkClaim]) -> None:
-        """Count chunks just claimed as leased until the next snapshot says so."""
+        """Count chunks just claimed as leased until the next snapshot says so, and as the turn of their batch and
+        project."""
         for c in claims:
             b = self._loads.get(c.batch_id)
             if b is not None:
+                self._claims += 1
+                self._turns[b.project] = self._turns[b.batch_id] = self._claims
                 self._loads[c.batch_id] = dataclasses.replace(
                     b, leased_chunks=b.leased_chunks + 1, open_chunks=max(0, b.open_chunks - 1))
 

@@ -21,6 +21,13 @@ def one_route(model: str | None) -> str | None:
     return "r" if model is not None else None
 
 
+def summed(got: list[tuple[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for batch_id, n in got:
+        out[batch_id] = out.get(batch_id, 0) + n
+    return out
+
+
 def test_equal_weights_share_equally_and_the_freed_share_is_redistributed() -> None:
     loads = [load("a", "p", 1000), load("b", "q", 3000)]
     fin = simulate(loads, 100.0, 0.0, ())
@@ -117,14 +124,13 @@ def test_wants_follow_the_same_rule() -> None:
     got = wants(loads, {"urgent": 500}, 6)
     assert got[0] == ("urgent", 2)
     # then q (1 leased) until it has p's 3, the tie to p (whose next batch is older), the last to q
-    assert dict(got) == {"urgent": 2, "q-one": 3, "p-new": 1}
-    assert [b for b, _ in got] == ["urgent", "q-one", "p-new"]
+    assert got == [("urgent", 2), ("q-one", 2), ("p-new", 1), ("q-one", 1)]
 
 
 def test_wants_weigh_projects_and_spread_over_a_projects_batches() -> None:
     loads = [load("a1", "a", 1_000, open_=10, weight=3), load("a2", "a", 1_000, open_=10, weight=3),
              load("b1", "b", 1_000, open_=10, weight=1)]
-    got = dict(wants(loads, {}, 8))
+    got = summed(wants(loads, {}, 8))
     assert got["a1"] + got["a2"] == 6 and got["b1"] == 2
     assert got["a1"] == got["a2"] == 3
     assert wants(loads, {}, 0) == []
@@ -132,4 +138,20 @@ def test_wants_weigh_projects_and_spread_over_a_projects_batches() -> None:
 
 def test_wants_stop_at_what_is_open() -> None:
     loads = [load("a", "a", 1_000, open_=1), load("b", "b", 1_000, open_=2)]
-    assert dict(wants(loads, {}, 10)) == {"a": 1, "b": 2}
+    assert summed(wants(loads, {}, 10)) == {"a": 1, "b": 2}
+
+
+def test_ties_go_to_whoever_had_a_turn_longest_ago() -> None:
+    # Nothing leased anywhere (a worker holds few chunks): creation order would pick p's batch every time.
+    loads = [load("p1", "p", 10_000, open_=40), load("p2", "p", 10_000, open_=40),
+             load("q1", "q", 10_000, open_=40), load("r1", "r", 10_000, open_=40)]
+    assert wants(loads, {}, 1) == [("p1", 1)]
+    turns: dict[str, float] = {}
+    order: list[str] = []
+    for i in range(8):  # one chunk per claim, each finished before the next: leased stays 0
+        (batch_id, _), = wants(loads, {}, 1, turns)
+        order.append(batch_id)
+        project = next(b.project for b in loads if b.batch_id == batch_id)
+        turns[batch_id] = turns[project] = float(i + 1)
+    # projects take turns, and p's turns alternate between its batches
+    assert order == ["p1", "q1", "r1", "p2", "q1", "r1", "p1", "q1"]

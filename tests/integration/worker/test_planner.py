@@ -1,0 +1,98 @@
+"""The planner over a real store (SQLite and PostgreSQL): estimates appear once a rate is measured, the gates
+learn each batch's project, weight and deadline, and the claim order follows the policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pgtools import Body
+
+from batchgate.domain.batch import Batch, Usage
+from batchgate.domain.status import BatchStatus
+from batchgate.domain.work import ChunkClaim, ChunkSpec, RequestResult
+from batchgate.engine.local import LocalEngine
+from batchgate.store.base import Store
+from batchgate.upstream.gate import FlowSpec
+from batchgate.upstream.router import Route, Router
+from batchgate.worker.planner import Planner
+
+LEASE = 300.0
+
+
+async def running(s: Store, batch_id: str, project: str, chunks: int, expires_at: int = 100_000) -> None:
+    """A batch of model "m" in_progress with `chunks` chunks of 2 requests each."""
+    await s.insert_batch(Batch(batch_id, project, "/v1/chat/completions", "file-x", "24h", BatchStatus.VALIDATING,
+                               created_at=1, expires_at=expires_at))
+    task = await s.claim_batch_task("v", now=1.0, lease=10)
+    assert task is not None and task.batch.id == batch_id
+    specs = [ChunkSpec(i, 2 * i + 1, 2 * i + 2, 20 * i, 20 * i + 20, 2) for i in range(chunks)]
+    assert await s.start_batch(batch_id, task.generation, specs, "m", now=2)
+
+
+async def finish(s: Store, claim: ChunkClaim) -> None:
+    lines = (claim.spec.first_line, claim.spec.last_line)
+    assert await s.record_results(claim.batch_id, claim.spec.index, claim.generation,
+                                  [RequestResult(n, True, b"{}", Usage()) for n in lines])
+    assert await s.complete_chunk(claim.batch_id, claim.spec.index, claim.generation, now=3)
+
+
+def router() -> tuple[Router, Route]:
+    route = Route("r", ("m",), LocalEngine(), max_concurrency=4)
+    return Router([route]), route
+
+
+def test_estimates_wait_for_a_measured_rate_then_follow_the_fair_share(
+    run_with_store: Callable[[Body], None],
+) -> None:
+    async def body(s: Store) -> None:
+        await running(s, "batch_a", "alpha", 10)
+        await running(s, "batch_b", "beta", 10)
+        r, route = router()
+        planner = Planner(s, r, chunk_size=2)
+        assert await planner.refresh(now=10.0)
+        assert not await planner.refresh(now=10.5)  # at most once a second unless poked
+        assert route.gate.flow("batch_a") == FlowSpec("alpha", 1.0, None)
+        # the gate is empty: 4 + 4 requests short, 4 chunks of 2, two per project
+        wants = planner.wants(10)
+        assert dict(wants) == {"batch_a": 2, "batch_b": 2}
+        claims = await s.claim_chunks_of("w", 10.0, LEASE, wants)
+        planner.claimed(claims)
+        for c in claims:
+            await finish(s, c)
+        for c in claims:
+            planner.released(c.batch_id)
+        a = await s.get_batch("batch_a")
+        assert a is not None and a.estimated_completion_at is None  # no rate yet
+        # 8 requests in 2 s: 4/s shared 2/s each; 16 left each: both done 8 s from now
+        assert await planner.refresh(now=12.0)
+        assert planner.estimates() == {"batch_a": 20, "batch_b": 20}
+        for batch_id in ("batch_a", "batch_b"):
+            got = await s.get_batch(batch_id)
+            assert got is not None and got.estimated_completion_at == 20
+
+    run_with_store(body)
+
+
+def test_a_batch_at_risk_is_urgent_at_the_gate_and_claimed_first(run_with_store: Callable[[Body], None]) -> None:
+    async def body(s: Store) -> None:
+        await running(s, "batch_a", "alpha", 50)
+        await running(s, "batch_b", "beta", 50)
+        await running(s, "batch_c", "gamma", 50, expires_at=60)
+        r, route = router()
+        planner = Planner(s, r, chunk_size=2)
+        await planner.refresh(now=10.0)
+        claims = await s.claim_chunks_of("w", 10.0, LEASE, planner.wants(3))
+        planner.claimed(claims)
+        assert sorted(c.batch_id for c in claims) == ["batch_a", "batch_b", "batch_c"]
+        for c in claims:
+            await finish(s, c)
+            planner.released(c.batch_id)
+        # 6 requests in 1 s: at a third of 6/s, c's 98 left would take 49 s, past its deadline at 60;
+        # at the head of the line 16 s
+        assert await planner.refresh(now=11.0)
+        assert route.gate.flow("batch_c") == FlowSpec("gamma", 1.0, 60.0)
+        assert route.gate.flow("batch_a").urgent is None
+        assert planner.wants(4)[0] == ("batch_c", 4)
+        assert planner.estimates()["batch_c"] == 11 + 17  # 98 / 6 = 16.3 s, rounded up
+
+    run_with_store(body)
