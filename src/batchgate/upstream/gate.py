@@ -151,7 +151,10 @@ class Gate:
     def __init__(self, limiter: AdaptiveLimiter) -> None:
         self.limiter = limiter
         self.waiting = 0
-        self.on_hungry: Callable[[], None] | None = None  # called when the window has room and nobody waits
+        # called when the window has room and nobody waits, or when a flow's waiters fall to `low_water` (fair
+        # queueing can only share between requests that are here: the worker claims that flow's next chunk)
+        self.on_hungry: Callable[[], None] | None = None
+        self.low_water = 0
         self._specs: dict[str, FlowSpec] = {}
         self._flows: dict[str, _Flow] = {}  # flows with live waiters
         self._projects: dict[str, _Project] = {}
@@ -181,6 +184,11 @@ class Gate:
     def flow(self, name: str) -> FlowSpec:
         """How the gate treats `name` now."""
         return self._specs.get(name, _DEFAULT)
+
+    def waiting_for(self, name: str) -> int:
+        """Requests of flow `name` waiting for a slot."""
+        flow = self._flows.get(name)
+        return flow.count if flow is not None else 0
 
     async def _acquire(self, key: bytes, name: str) -> None:
         lim = self.limiter
@@ -285,10 +293,12 @@ class Gate:
 
     def _wake(self) -> None:
         lim = self.limiter
+        low = False
         while self.waiting and lim.inflight < lim.capacity:
             flow = self._next()
             fut = flow.pop()
             self.waiting -= 1
+            low = low or flow.count == self.low_water
             if flow.count == 0:
                 self._detach(flow)
                 del self._flows[flow.name]
@@ -296,7 +306,7 @@ class Gate:
                 continue  # cancelled, its handler not run yet: counted out here, the slot goes to the next
             lim.on_start()
             fut.set_result(None)
-        if self.on_hungry is not None and self.waiting == 0 and lim.inflight < lim.capacity:
+        if self.on_hungry is not None and (low or (self.waiting == 0 and lim.inflight < lim.capacity)):
             self.on_hungry()
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from batchgate import clock
@@ -28,6 +29,7 @@ RATE_WINDOW_SECONDS = 30.0  # rates are measured over this much history (less wh
 MIN_SPAN_SECONDS = 1.0  # a rate needs at least this much history
 ESTIMATE_SLACK_SECONDS = 1  # an estimate that moved by more than this is written at once
 ESTIMATE_REWRITE_SECONDS = 5.0  # and all of them this often
+STARTING_SECONDS = 0.25  # a chunk claimed this recently may not have put its requests at the gate yet
 NO_ROUTE = ""  # the route of batches whose model no route serves: they run (and fail at once) like any other
 
 
@@ -63,10 +65,18 @@ class _Rate:
 
 
 class Planner:
-    def __init__(self, store: ScheduleStore, router: Router, chunk_size: int) -> None:
+    def __init__(
+        self, store: ScheduleStore, router: Router, chunk_size: int, monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
+        self._monotonic = monotonic
+        self._claimed_at: dict[str, float] = {}  # when this worker last claimed a chunk of each batch (monotonic)
         self._router = router
         self._chunk_size = max(1, chunk_size)
+        # a batch with fewer requests than this waiting at its gate gets its next chunk now, before it runs out
+        self._low_water = max(1, self._chunk_size // 2)
+        for route in router.routes:
+            route.gate.low_water = self._low_water
         self._loads: dict[str, BatchLoad] = {}
         self._plan = Plan({}, {}, {})
         self._batch_rates: dict[str, _Rate] = {}
@@ -126,6 +136,7 @@ class Planner:
                     self._route_done[route] = self._route_done.get(route, 0.0) + max(0, old.total - old.done)
                 self._batch_rates.pop(batch_id, None)
                 self._turns.pop(batch_id, None)
+                self._claimed_at.pop(batch_id, None)
         for route in list(self._route_rates):
             if route not in busy:  # idle: the next measurement starts afresh
                 del self._route_rates[route]
@@ -166,24 +177,43 @@ class Planner:
         self._written = {b: at for b, at in current.items() if b in changed or b in self._written}
 
     def wants(self, limit: int) -> list[tuple[str, int]]:
-        """Up to `limit` chunks to claim, (batch_id, n) in claim order: for each route as many chunks as its gate
-        is short of requests, chosen by the policy; routes interleaved."""
+        """Up to `limit` chunks to claim, (batch_id, n) in claim order, chosen by the policy. Per route: one chunk
+        for each batch with less than half a chunk waiting at the gate (fair queueing can only share between
+        requests that are there, so each batch's next chunk is claimed before it runs out; a chunk claimed in the
+        last STARTING_SECONDS counts as on its way), and as many more as the gate is short of requests. Routes
+        interleaved."""
         if limit <= 0:
             return []
+        routes = {r.name: r for r in self._router.routes}
         by_route: dict[str, list[BatchLoad]] = {}
         for b in self._loads.values():
-            by_route.setdefault(self._plan.route.get(b.batch_id, NO_ROUTE), []).append(b)
-        short = {r.name: r.shortfall() for r in self._router.routes}
-        lists: list[list[tuple[str, int]]] = []
-        for route, batches in by_route.items():
-            need = limit if route == NO_ROUTE else -(-short.get(route, 0) // self._chunk_size)
+            if b.open_chunks > 0:
+                by_route.setdefault(self._plan.route.get(b.batch_id, NO_ROUTE), []).append(b)
+        now = self._monotonic()
+        lists: list[list[str]] = []
+        for name, batches in by_route.items():
+            route = routes.get(name)
+            if route is None:  # no route serves them: they fail at once, so take them as they come
+                lists.append(self._choose(batches, limit))
+                continue
+            starving = [dataclasses.replace(b, open_chunks=1) for b in batches
+                        if route.gate.waiting_for(b.batch_id) < self._low_water
+                        and now - self._claimed_at.get(b.batch_id, -math.inf) >= STARTING_SECONDS]
+            chosen = self._choose(starving, len(starving))
+            need = -(-max(0, route.shortfall()) // self._chunk_size) - len(chosen)
             if need > 0:
-                chosen = wants(batches, self._plan.at_risk, need, self._turns)
-                lists.append([(b, 1) for b, n in chosen for _ in range(n)])
+                taken = {b: chosen.count(b) for b in chosen}
+                rest = [dataclasses.replace(b, leased_chunks=b.leased_chunks + taken.get(b.batch_id, 0),
+                                            open_chunks=b.open_chunks - taken.get(b.batch_id, 0)) for b in batches]
+                chosen += self._choose(rest, need)
+            lists.append(chosen)
         out: dict[str, int] = {}
-        for batch_id, _ in itertools.islice(_interleave(lists), limit):
+        for batch_id in itertools.islice(_interleave(lists), limit):
             out[batch_id] = out.get(batch_id, 0) + 1
         return list(out.items())
+
+    def _choose(self, batches: Sequence[BatchLoad], k: int) -> list[str]:
+        return [b for b, n in wants(batches, self._plan.at_risk, k, self._turns) for _ in range(n)]
 
     def claimed(self, claims: Sequence[ChunkClaim]) -> None:
         """Count chunks just claimed as leased until the next snapshot says so, and as the turn of their batch and
@@ -193,6 +223,7 @@ class Planner:
             if b is not None:
                 self._claims += 1
                 self._turns[b.project] = self._turns[b.batch_id] = self._claims
+                self._claimed_at[b.batch_id] = self._monotonic()
                 self._loads[c.batch_id] = dataclasses.replace(
                     b, leased_chunks=b.leased_chunks + 1, open_chunks=max(0, b.open_chunks - 1))
 
@@ -203,8 +234,8 @@ class Planner:
             self._loads[batch_id] = dataclasses.replace(b, leased_chunks=max(0, b.leased_chunks - 1))
 
 
-def _interleave(lists: list[list[tuple[str, int]]]) -> list[tuple[str, int]]:
-    out: list[tuple[str, int]] = []
+def _interleave(lists: list[list[str]]) -> list[str]:
+    out: list[str] = []
     for items in itertools.zip_longest(*lists):
         out.extend(i for i in items if i is not None)
     return out

@@ -63,7 +63,8 @@ class Worker:
     # -- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
         for route in self._router.routes:
-            route.gate.on_hungry = self.notify  # an upstream about to run dry: claim more now, not at the next poll
+            # an upstream about to run dry, or a batch out of requests at its gate: claim now, not at the next poll
+            route.gate.on_hungry = self._wake.set
         self._metrics.watch_routes(self._router.routes)
         self._metrics.count_chunks(lambda: len(self._running))
         await self._chores.release_dead_owners()
@@ -131,10 +132,9 @@ class Worker:
                 t.add_done_callback(self._batch_running.discard)
         await self._planner.refresh()
         free = self._s.max_chunks_in_flight - len(self._running)
-        # Take more work only while the upstreams would otherwise run dry: other workers get the rest. Which
-        # chunks: the planner's choice, by the scheduling policy.
-        need = self._router.shortfall()
-        wants = self._planner.wants(min(free, -(-need // self._s.chunk_size))) if free > 0 and need > 0 else []
+        # Take more work only while the upstreams would otherwise run dry, or a batch has nothing waiting at its
+        # gate: other workers get the rest. Which chunks: the planner's choice, by the scheduling policy.
+        wants = self._planner.wants(free) if free > 0 else []
         if wants:
             claims = await self._store.claim_chunks_of(self.id, clock.now_f(), self._s.lease_seconds, wants)
             self._planner.claimed(claims)

@@ -3,6 +3,7 @@ learn each batch's project, weight and deadline, and the claim order follows the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from pgtools import Body
@@ -36,6 +37,16 @@ async def finish(s: Store, claim: ChunkClaim) -> None:
     assert await s.complete_chunk(claim.batch_id, claim.spec.index, claim.generation, now=3)
 
 
+class Clock:
+    """The planner's monotonic clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
 def router() -> tuple[Router, Route]:
     route = Route("r", ("m",), LocalEngine(), max_concurrency=4)
     return Router([route]), route
@@ -48,7 +59,7 @@ def test_estimates_wait_for_a_measured_rate_then_follow_the_fair_share(
         await running(s, "batch_a", "alpha", 10)
         await running(s, "batch_b", "beta", 10)
         r, route = router()
-        planner = Planner(s, r, chunk_size=2)
+        planner = Planner(s, r, chunk_size=2, monotonic=Clock())
         assert await planner.refresh(now=10.0)
         assert not await planner.refresh(now=10.5)  # at most once a second unless poked
         assert route.gate.flow("batch_a") == FlowSpec("alpha", 1.0, None)
@@ -79,7 +90,7 @@ def test_a_batch_at_risk_is_urgent_at_the_gate_and_claimed_first(run_with_store:
         await running(s, "batch_b", "beta", 50)
         await running(s, "batch_c", "gamma", 50, expires_at=60)
         r, route = router()
-        planner = Planner(s, r, chunk_size=2)
+        planner = Planner(s, r, chunk_size=2, monotonic=Clock())
         await planner.refresh(now=10.0)
         claims = await s.claim_chunks_of("w", 10.0, LEASE, planner.wants(3))
         planner.claimed(claims)
@@ -94,5 +105,40 @@ def test_a_batch_at_risk_is_urgent_at_the_gate_and_claimed_first(run_with_store:
         assert route.gate.flow("batch_a").urgent is None
         assert planner.wants(4)[0] == ("batch_c", 4)
         assert planner.estimates()["batch_c"] == 11 + 17  # 98 / 6 = 16.3 s, rounded up
+
+    run_with_store(body)
+
+
+def test_a_batch_with_nothing_at_its_gate_gets_a_chunk_even_when_the_gate_is_full(
+    run_with_store: Callable[[Body], None],
+) -> None:
+    async def body(s: Store) -> None:
+        await running(s, "batch_a", "alpha", 10)
+        await running(s, "batch_b", "beta", 10)
+        r, route = router()
+        clock = Clock()
+        planner = Planner(s, r, chunk_size=2, monotonic=clock)
+        await planner.refresh(now=10.0)
+        # the window (4) is full and 8 requests of batch_a wait: the gate is short of nothing
+        holders = [route.gate.admit() for _ in range(4)]
+        for h in holders:
+            await h.__aenter__()
+
+        async def request() -> None:
+            async with route.gate.admit(b"", "batch_a"):
+                pass
+
+        waiting = [asyncio.create_task(request()) for _ in range(8)]
+        await asyncio.sleep(0)
+        assert route.shortfall() <= 0
+        # batch_b has nothing there: without a chunk of it the gate could not give beta its share
+        assert planner.wants(10) == [("batch_b", 1)]
+        planner.claimed(await s.claim_chunks_of("w", 10.0, LEASE, [("batch_b", 1)]))
+        assert planner.wants(10) == []  # its chunk is on its way
+        clock.t = 1.0
+        assert planner.wants(10) == [("batch_b", 1)]  # a second later still nothing of it waits: another
+        for h in holders:
+            await h.__aexit__(None, None, None)
+        await asyncio.gather(*waiting)
 
     run_with_store(body)
