@@ -42,14 +42,22 @@ class ScheduleStore(Protocol):
 
 
 class _Rate:
-    """A counter's rate over the last RATE_WINDOW_SECONDS, from (time, count) samples."""
+    """A counter's rate over the last RATE_WINDOW_SECONDS, from (time, count) samples. Measured from the first
+    sample that shows progress: the interval before it holds the start-up (the first answers take a whole
+    latency to come back), which is not the rate to expect from then on."""
 
-    __slots__ = ("samples",)
+    __slots__ = ("moved", "samples")
 
     def __init__(self) -> None:
         self.samples: deque[tuple[float, float]] = deque()
+        self.moved = False
 
     def add(self, t: float, count: float) -> None:
+        if not self.moved and self.samples:
+            if count <= self.samples[-1][1]:
+                return
+            self.moved = True
+            self.samples.clear()
         self.samples.append((t, count))
         # keep one sample at least as old as the window, so the rate covers all of it
         while len(self.samples) > 2 and self.samples[1][0] <= t - RATE_WINDOW_SECONDS:

@@ -52,6 +52,16 @@ def router() -> tuple[Router, Route]:
     return Router([route]), route
 
 
+async def progress(s: Store, planner: Planner, wants: list[tuple[str, int]]) -> None:
+    """Claim these chunks and run them to the end."""
+    claims = await s.claim_chunks_of("w", 10.0, LEASE, wants)
+    assert len(claims) == sum(n for _, n in wants)
+    planner.claimed(claims)
+    for c in claims:
+        await finish(s, c)
+        planner.released(c.batch_id)
+
+
 def test_estimates_wait_for_a_measured_rate_then_follow_the_fair_share(
     run_with_store: Callable[[Body], None],
 ) -> None:
@@ -65,17 +75,16 @@ def test_estimates_wait_for_a_measured_rate_then_follow_the_fair_share(
         assert route.gate.flow("batch_a") == FlowSpec("alpha", 1.0, None)
         # the gate is empty: 4 + 4 requests short, 4 chunks of 2, two per project
         wants = planner.wants(10)
-        assert dict(wants) == {"batch_a": 2, "batch_b": 2}
-        claims = await s.claim_chunks_of("w", 10.0, LEASE, wants)
-        planner.claimed(claims)
-        for c in claims:
-            await finish(s, c)
-        for c in claims:
-            planner.released(c.batch_id)
-        a = await s.get_batch("batch_a")
-        assert a is not None and a.estimated_completion_at is None  # no rate yet
-        # 8 requests in 2 s: 4/s shared 2/s each; 16 left each: both done 8 s from now
+        assert sorted(wants) == [("batch_a", 2), ("batch_b", 2)]
+        await progress(s, planner, wants)
+        # the first progress only starts the measurement (before it: the start-up, not the rate)
         assert await planner.refresh(now=12.0)
+        a = await s.get_batch("batch_a")
+        assert a is not None and a.estimated_completion_at is None
+        assert planner.estimates() == {}
+        await progress(s, planner, [("batch_a", 2), ("batch_b", 2)])
+        # 8 requests in 2 s: 4/s shared 2/s each; 12 left each: both done 6 s from now
+        assert await planner.refresh(now=14.0)
         assert planner.estimates() == {"batch_a": 20, "batch_b": 20}
         for batch_id in ("batch_a", "batch_b"):
             got = await s.get_batch(batch_id)
@@ -92,19 +101,19 @@ def test_a_batch_at_risk_is_urgent_at_the_gate_and_claimed_first(run_with_store:
         r, route = router()
         planner = Planner(s, r, chunk_size=2, monotonic=Clock())
         await planner.refresh(now=10.0)
-        claims = await s.claim_chunks_of("w", 10.0, LEASE, planner.wants(3))
-        planner.claimed(claims)
-        assert sorted(c.batch_id for c in claims) == ["batch_a", "batch_b", "batch_c"]
-        for c in claims:
-            await finish(s, c)
-            planner.released(c.batch_id)
-        # 6 requests in 1 s: at a third of 6/s, c's 98 left would take 49 s, past its deadline at 60;
+        one_each = [("batch_a", 1), ("batch_b", 1), ("batch_c", 1)]
+        assert sorted(planner.wants(3)) == one_each
+        await progress(s, planner, one_each)
+        await planner.refresh(now=11.0)
+        assert route.gate.flow("batch_c").urgent is None  # not measured yet: no risk known
+        await progress(s, planner, one_each)
+        # 6 requests in 1 s: at a third of 6/s, c's 96 left would take 48 s, too close to its deadline at 60;
         # at the head of the line 16 s
-        assert await planner.refresh(now=11.0)
+        assert await planner.refresh(now=12.0)
         assert route.gate.flow("batch_c") == FlowSpec("gamma", 1.0, 60.0)
         assert route.gate.flow("batch_a").urgent is None
         assert planner.wants(4)[0] == ("batch_c", 4)
-        assert planner.estimates()["batch_c"] == 11 + 17  # 98 / 6 = 16.3 s, rounded up
+        assert planner.estimates()["batch_c"] == 12 + 16
 
     run_with_store(body)
 
