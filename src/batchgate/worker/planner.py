@@ -9,6 +9,7 @@ claim order of all workers follows one rule, and each worker's gates apply it to
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import math
@@ -173,16 +174,19 @@ class Planner:
         return out
 
     async def _write_estimates(self, now: float) -> None:
-        current = self.estimates()
+        current: dict[str, int | None] = dict(self.estimates())
+        for batch_id in self._written.keys() - current.keys():
+            if batch_id in self._loads:
+                current[batch_id] = None  # still running, but no rate any more (nothing done for a while)
         if now - self._rewritten >= ESTIMATE_REWRITE_SECONDS:
-            changed = dict(current)
+            changed = current
             self._rewritten = now
         else:
-            changed = {b: at for b, at in current.items()
-                       if b not in self._written or abs(self._written[b] - at) > ESTIMATE_SLACK_SECONDS}
+            changed = {b: at for b, at in current.items() if _moved(self._written.get(b), at)}
         if changed:
-            await self._store.set_estimates(sorted(changed.items()))
-        self._written = {b: at for b, at in current.items() if b in changed or b in self._written}
+            await self._store.set_estimates(sorted(changed.items(), key=lambda item: item[0]))
+        written = {**self._written, **changed}
+        self._written = {b: at for b, at in written.items() if at is not None and b in current}
 
     def wants(self, limit: int) -> list[tuple[str, int]]:
         """Up to `limit` chunks to claim, (batch_id, n) in claim order, chosen by the policy. Per route: one chunk
@@ -210,7 +214,7 @@ class Planner:
             chosen = self._choose(starving, len(starving))
             need = -(-max(0, route.shortfall()) // self._chunk_size) - len(chosen)
             if need > 0:
-                taken = {b: chosen.count(b) for b in chosen}
+                taken = collections.Counter(chosen)
                 rest = [dataclasses.replace(b, leased_chunks=b.leased_chunks + taken.get(b.batch_id, 0),
                                             open_chunks=b.open_chunks - taken.get(b.batch_id, 0)) for b in batches]
                 chosen += self._choose(rest, need)
@@ -240,6 +244,12 @@ class Planner:
         b = self._loads.get(batch_id)
         if b is not None:
             self._loads[batch_id] = dataclasses.replace(b, leased_chunks=max(0, b.leased_chunks - 1))
+
+
+def _moved(written: int | None, at: int | None) -> bool:
+    if written is None or at is None:
+        return written != at
+    return abs(written - at) > ESTIMATE_SLACK_SECONDS
 
 
 def _interleave(lists: list[list[str]]) -> list[str]:

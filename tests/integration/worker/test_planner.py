@@ -89,6 +89,11 @@ def test_estimates_wait_for_a_measured_rate_then_follow_the_fair_share(
         for batch_id in ("batch_a", "batch_b"):
             got = await s.get_batch(batch_id)
             assert got is not None and got.estimated_completion_at == 20
+        # nothing done for over 30 s (the upstream is down, say): no rate, so no estimate either
+        assert await planner.refresh(now=50.0)
+        assert planner.estimates() == {}
+        got = await s.get_batch("batch_a")
+        assert got is not None and got.estimated_completion_at is None
 
     run_with_store(body)
 
