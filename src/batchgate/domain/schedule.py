@@ -70,13 +70,16 @@ def plan(
         capacity = throughput.get(r, 0.0)
         if capacity <= 0:
             continue
-        urgent = _at_risk(batches, capacity, now, set(was_at_risk))
-        finish.update(simulate(batches, capacity, now, urgent))
+        urgent, estimated = _at_risk(batches, capacity, now, set(was_at_risk))
+        finish.update(estimated)
         at_risk.update({b.batch_id: b.expires_at for b in batches if b.batch_id in urgent})
     return Plan(finish, at_risk, route)
 
 
-def _at_risk(batches: Sequence[BatchLoad], capacity: float, now: float, was: set[str]) -> set[str]:
+def _at_risk(
+    batches: Sequence[BatchLoad], capacity: float, now: float, was: set[str],
+) -> tuple[set[str], dict[str, float]]:
+    """The at-risk set of one route, and every batch's finish with it served first."""
     def late(b: BatchLoad, at: float, factor: float = 1.0) -> bool:
         return at + factor * margin(at - now) > b.expires_at
 
@@ -86,7 +89,7 @@ def _at_risk(batches: Sequence[BatchLoad], capacity: float, now: float, was: set
     lost: set[str] = set()
     for _ in range(_ROUNDS):
         if not urgent:
-            break
+            return urgent, fair
         finish = simulate(batches, capacity, now, urgent)
         # At the head of the line and still late: lost. Serving it first would only make the others late too.
         # Only the first such in deadline order: those behind it may be late only because of it.
@@ -99,9 +102,9 @@ def _at_risk(batches: Sequence[BatchLoad], capacity: float, now: float, was: set
         more = {b.batch_id for b in batches
                 if b.batch_id not in urgent and b.batch_id not in lost and late(b, finish[b.batch_id])}
         if not more:
-            break
+            return urgent, finish
         urgent |= more
-    return urgent
+    return urgent, simulate(batches, capacity, now, urgent) if urgent else fair
 
 
 def simulate(
