@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -216,3 +217,53 @@ async def test_a_waiter_cancelled_just_before_its_turn_is_skipped_and_counted_on
     await asyncio.gather(a, b1, b2, return_exceptions=True)
     assert got == ["b"] and g.waiting == 0 and g.limiter.inflight == 0
     assert [f for f, _ in await admitted(g, [("a", b""), ("b", b""), ("a", b"")])] == ["a", "b", "a"]
+
+
+@sync
+async def test_the_gate_wakes_the_worker_when_a_flow_falls_to_its_low_water() -> None:
+    g = gate()
+    g.low_water = 2
+    calls: list[int] = []
+    g.on_hungry = lambda: calls.append(g.waiting_for("a"))
+    order = await admitted(g, [("a", b"")] * 5 + [("b", b"")] * 5)
+    assert len(order) == 10
+    assert 2 in calls  # a fell to two waiting: its next chunk is claimed before it runs out
+
+
+@sync
+async def test_thousands_of_waiters_with_cancellations_and_changing_specs_all_add_up() -> None:
+    rng = random.Random(7)
+    g = gate(8)
+    flows = [f"batch_{i}" for i in range(300)]
+
+    def specs() -> dict[str, FlowSpec]:
+        return {f: FlowSpec(f"p{i % 17}", 1.0 + i % 3, rng.choice([None, None, None, float(i % 5)]))
+                for i, f in enumerate(flows)}
+
+    g.set_flows(specs())
+    holders = [g.admit() for _ in range(8)]
+    for h in holders:
+        await h.__aenter__()
+    admitted_flows: Counter[str] = Counter()
+
+    async def one(flow: str, key: bytes) -> None:
+        async with g.admit(key, flow):
+            admitted_flows[flow] += 1
+            await asyncio.sleep(0)
+
+    tasks = [asyncio.create_task(one(rng.choice(flows), bytes([rng.randrange(4)]))) for _ in range(5_000)]
+    await asyncio.sleep(0)
+    assert g.waiting == 5_000
+    cancelled = set(rng.sample(range(5_000), 700))
+    for i in cancelled:
+        tasks[i].cancel()
+    g.set_flows(specs())
+    for h in holders:
+        await h.__aexit__(None, None, None)
+    for _ in range(20):  # specs change while requests are admitted
+        await asyncio.sleep(0)
+        g.set_flows(specs())
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert sum(isinstance(r, asyncio.CancelledError) for r in results) == len(cancelled)
+    assert sum(admitted_flows.values()) == 5_000 - len(cancelled)
+    assert g.waiting == 0 and g.limiter.inflight == 0
