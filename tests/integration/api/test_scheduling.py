@@ -1,6 +1,7 @@
-"""The scheduler in the whole app: two projects' batches through the in-process app (official SDK) against the
-fake upstream with four slots, on SQLite and on PostgreSQL. A small batch created after a big one of another
-project is not stuck behind it, and a running batch gets an estimated completion time."""
+"""The scheduler in the whole app: projects' batches through the in-process app (official SDK) against the fake
+upstream with four slots, on SQLite and on PostgreSQL. A small batch created after a big one of another project is
+not stuck behind it, a running batch gets an estimated completion time, and a batch that would miss its window at
+its fair share goes first."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from batchgate.store.factory import make_store
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
 
+WINDOW_SCALE = 12 / 3600  # a "1h" window lasts 12 s, "24h" about 5 minutes
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path,
              fake_upstream_factory: Callable[[], FakeUpstream]) -> Settings:
@@ -33,7 +37,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path,
     url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
     # Four requests at a time, 20 ms each: about 200 requests/s to share, chunks of 50 requests.
     return Settings(data_dir=tmp_path, poll_interval=0.05, upstream=fake.base_url, upstream_concurrency=4,
-                    chunk_size=50, database_url=url)
+                    chunk_size=50, database_url=url, window_scale=WINDOW_SCALE)
 
 
 def keys(settings: Settings, *projects: str) -> list[str]:
@@ -65,24 +69,24 @@ def estimate(settings: Settings, batch_id: str) -> int | None:
 
 
 @pytest.fixture
-def clients(settings: Settings) -> Iterator[tuple[OpenAI, OpenAI]]:
-    alpha, beta = keys(settings, "alpha", "beta")
+def clients(settings: Settings) -> Iterator[tuple[OpenAI, OpenAI, OpenAI]]:
+    """SDK clients of three projects: alpha, beta and gamma."""
     switch_interval = sys.getswitchinterval()
     try:
         with TestClient(create_app(settings)) as http:
-            a = OpenAI(base_url="http://testserver/v1", api_key=alpha, http_client=http, max_retries=0)
-            b = OpenAI(base_url="http://testserver/v1", api_key=beta, http_client=http, max_retries=0)
-            yield a, b
+            yield tuple(  # type: ignore[misc]
+                OpenAI(base_url="http://testserver/v1", api_key=key, http_client=http, max_retries=0)
+                for key in keys(settings, "alpha", "beta", "gamma"))
     finally:
         sys.setswitchinterval(switch_interval)
 
 
-def submit(sdk: OpenAI, n: int, tag: str) -> SdkBatch:
+def submit(sdk: OpenAI, n: int, tag: str, window: str = "24h") -> SdkBatch:
     lines = [{"custom_id": f"{tag}{i}", "method": "POST", "url": "/v1/chat/completions",
               "body": {"model": "m", "messages": [{"role": "user", "content": f"{tag} {i}"}]}} for i in range(n)]
     upload = sdk.files.create(file=(f"{tag}.jsonl", "".join(json.dumps(x) + "\n" for x in lines).encode()),
                               purpose="batch")
-    return sdk.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h")
+    return sdk.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window=window)
 
 
 def wait(sdk: OpenAI, batch_id: str, until: Callable[[SdkBatch], bool], timeout: float = 120.0) -> SdkBatch:
@@ -100,9 +104,9 @@ def done(b: SdkBatch) -> int:
 
 
 def test_a_small_batch_after_a_big_one_finishes_first_and_estimates_are_set(
-    settings: Settings, clients: tuple[OpenAI, OpenAI],
+    settings: Settings, clients: tuple[OpenAI, OpenAI, OpenAI],
 ) -> None:
-    alpha, beta = clients
+    alpha, beta, _ = clients
     big = submit(alpha, 2_000, "big")
     # the big batch is running (the engine is full of it) before the small one of another project arrives
     wait(alpha, big.id, lambda b: b.status == "in_progress" and done(b) >= 100)
@@ -126,3 +130,22 @@ def test_a_small_batch_after_a_big_one_finishes_first_and_estimates_are_set(
     assert finished.status == "completed" and done(finished) == 2_000
     assert small_done.completed_at is not None and finished.completed_at is not None
     assert small_done.completed_at <= finished.completed_at
+
+
+def test_a_batch_that_would_miss_its_window_at_its_fair_share_goes_first(
+    clients: tuple[OpenAI, OpenAI, OpenAI],
+) -> None:
+    alpha, beta, gamma = clients
+    # two 24h batches fill the engine for about 15 s
+    day = [submit(alpha, 1_500, "day-a"), submit(beta, 1_500, "day-b")]
+    wait(alpha, day[0].id, lambda b: done(b) >= 300)  # the planner has measured the throughput by now
+    # 900 requests in a 12 s window: at a third of ~200/s about 13.5 s, too late; first, about 4.5 s.
+    # In creation order it would wait behind the rest of the 3,000 and expire.
+    hour = submit(gamma, 900, "hour", window="1h")
+    finished = wait(gamma, hour.id, lambda b: b.status in TERMINAL)
+    assert finished.status == "completed", finished
+    assert done(finished) == 900
+    others = [alpha.batches.retrieve(day[0].id), beta.batches.retrieve(day[1].id)]
+    assert all(b.status == "in_progress" for b in others), others
+    for sdk, b in zip((alpha, beta), day, strict=True):
+        sdk.batches.cancel(b.id)
