@@ -132,7 +132,7 @@ class Worker:
                 t.add_done_callback(self._batch_running.discard)
         await self._planner.refresh()
         free = self._s.max_chunks_in_flight - len(self._running)
-        # Take more work only while the upstreams would otherwise run dry, or a batch has nothing waiting at its
+        # Take more work only while the upstreams would otherwise run dry, or a batch has little waiting at its
         # gate: other workers get the rest. Which chunks: the planner's choice, by the scheduling policy.
         wants = self._planner.wants(free) if free > 0 else []
         if wants:
