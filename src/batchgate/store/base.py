@@ -157,7 +157,6 @@ class WorkQueue(BatchReads, Protocol):
         error_counts: Sequence[ErrorCount] = (),
     ) -> bool: ...
 
-    async def claim_chunks(self, owner: str, now: float, lease: float, limit: int) -> list[ChunkClaim]: ...
     async def renew_chunks(
         self, claims: Sequence[tuple[str, int, int]], until: float
     ) -> ChunkHeartbeat: ...
@@ -182,10 +181,10 @@ class WorkQueue(BatchReads, Protocol):
     async def claim_chunks_of(
         self, owner: str, now: float, lease: float, wants: Sequence[tuple[str, int]]
     ) -> list[ChunkClaim]:
-        """For each (batch_id, n) in order, claim up to n claimable chunks of that batch, lowest index first, as
-        claim_chunks does (a live lease or a retry_at ahead keeps a chunk out; each claim bumps its generation).
-        Batches no longer in_progress, or expiring, are skipped; a batch named twice is claimed from once, at its
-        first place, for the sum of its counts. The claims come in `wants` order."""
+        """For each (batch_id, n) in order, claim up to n claimable chunks of that batch, lowest index first (a
+        live lease or a retry_at ahead keeps a chunk out; each claim bumps its generation). Batches no longer
+        in_progress, or expiring, are skipped; a batch named twice is claimed from once, at its first place, for
+        the sum of its counts. The claims come in `wants` order."""
         ...
     async def set_estimates(self, estimates: Sequence[tuple[str, int | None]]) -> None:
         """Set estimated_completion_at (unix seconds, or None) of those batches that are in_progress, in one

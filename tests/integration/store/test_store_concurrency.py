@@ -66,7 +66,7 @@ def test_concurrent_claims_never_hand_a_chunk_to_two_workers(with_stores: Stores
 
         async def worker(i: int, s: Store) -> None:
             while True:
-                got = await s.claim_chunks(f"w{i}", now=2.0, lease=30, limit=3)
+                got = await s.claim_chunks_of(f"w{i}", now=2.0, lease=30, wants=[("batch_c", 3)])
                 if not got:
                     return
                 claimed.extend((c.spec.index, f"w{i}") for c in got)
@@ -142,7 +142,7 @@ def test_planners_writing_estimates_at_once_never_deadlock(with_stores: Stores) 
 def test_every_result_counted_once_when_workers_race(with_stores: Stores) -> None:
     async def body(stores: list[Store]) -> None:
         await running_batch(stores[0], chunks=4)
-        claims = await stores[0].claim_chunks("w0", now=2.0, lease=30, limit=4)
+        claims = await stores[0].claim_chunks_of("w0", now=2.0, lease=30, wants=[("batch_c", 4)])
         # every worker records the same results of every chunk at the same time (retries after a crash)
         await asyncio.gather(*(
             s.record_results("batch_c", c.spec.index, c.generation,
@@ -180,14 +180,14 @@ def test_finalization_is_claimed_exactly_once(with_stores: Stores) -> None:
 def test_stale_worker_cannot_write_after_takeover_under_concurrency(with_stores: Stores) -> None:
     async def body(stores: list[Store]) -> None:
         await running_batch(stores[0], chunks=1)
-        (old,) = await stores[0].claim_chunks("old", now=2.0, lease=1, limit=1)
+        (old,) = await stores[0].claim_chunks_of("old", now=2.0, lease=1, wants=[("batch_c", 1)])
         # the lease ran out; a new worker takes the chunk while the old one keeps writing
         new: list[ChunkClaim] = []
 
         async def steal() -> None:
             # claims skip a row being written this instant (PostgreSQL: SKIP LOCKED), so try like a worker loop
             while not new:
-                new.extend(await stores[1].claim_chunks("new", now=10.0, lease=30, limit=1))
+                new.extend(await stores[1].claim_chunks_of("new", now=10.0, lease=30, wants=[("batch_c", 1)]))
                 await asyncio.sleep(0.001)
 
         async def stale_writes() -> list[Any]:

@@ -53,16 +53,16 @@ def test_validate_then_chunks_then_finalize_exactly_once(run_with_store: Callabl
         b = await s.get_batch("batch_0")
         assert b is not None and b.status is BatchStatus.IN_PROGRESS and b.request_counts.total == 4
 
-        claims = await s.claim_chunks("w1", now=3.0, lease=10, limit=10)
+        claims = await s.claim_chunks_of("w1", now=3.0, lease=10, wants=[("batch_0", 10)])
         assert [c.spec.index for c in claims] == [0, 1]
-        assert await s.claim_chunks("w2", now=4.0, lease=10, limit=10) == []
+        assert await s.claim_chunks_of("w2", now=4.0, lease=10, wants=[("batch_0", 10)]) == []
         c0, c1 = claims
         assert await s.record_results("batch_0", 0, c0.generation, [result(1), result(2, ok=False)])
         # the same line again (a retry after a crash) is ignored, never counted twice
         assert await s.record_results("batch_0", 0, c0.generation, [result(1)])
         assert await s.complete_chunk("batch_0", 0, c0.generation, now=6)
         # lease of chunk 1 runs out; another worker takes it over, the stale one is fenced out
-        stolen = await s.claim_chunks("w2", now=20.0, lease=10, limit=10)
+        stolen = await s.claim_chunks_of("w2", now=20.0, lease=10, wants=[("batch_0", 10)])
         assert [c.spec.index for c in stolen] == [1]
         assert not await s.record_results("batch_0", 1, c1.generation, [result(3)])
         assert await s.done_lines("batch_0", 3, 4) == set()
@@ -91,12 +91,12 @@ def test_cancel_stops_claims_and_finalize_waits_for_live_chunks(run_with_store: 
         task = await s.claim_batch_task("w1", now=1.0, lease=10)
         assert task is not None
         await s.start_batch("batch_0", task.generation, CHUNKS, "m", now=1)
-        (c0,) = await s.claim_chunks("w1", now=2.0, lease=10, limit=1)
+        (c0,) = await s.claim_chunks_of("w1", now=2.0, lease=10, wants=[("batch_0", 1)])
         b = await s.request_cancel("batch_0", now=3)
         assert b is not None and b.status is BatchStatus.CANCELLING and b.cancelling_at == 3
         beat = await s.renew_chunks([("batch_0", 0, c0.generation)], until=15.0)
         assert beat.stop_batches == {"batch_0"} and not beat.lost
-        assert await s.claim_chunks("w2", now=4.0, lease=10, limit=10) == []
+        assert await s.claim_chunks_of("w2", now=4.0, lease=10, wants=[("batch_0", 10)]) == []
         assert await s.claim_batch_task("w2", now=4.0, lease=10) is None  # chunk 0 still leased
         await s.release_chunk("batch_0", 0, c0.generation)
         fin = await s.claim_batch_task("w2", now=5.0, lease=10)
@@ -123,7 +123,7 @@ def test_expiry_marks_running_batches(run_with_store: Callable[[Body], None]) ->
         await s.start_batch("batch_0", task.generation, CHUNKS, "m", now=1)
         assert await s.mark_expiring(now=9_999) == 0
         assert await s.mark_expiring(now=10_000) == 1
-        assert await s.claim_chunks("w1", now=2.0, lease=10, limit=10) == []
+        assert await s.claim_chunks_of("w1", now=2.0, lease=10, wants=[("batch_0", 10)]) == []
         fin = await s.claim_batch_task("w1", now=20.0, lease=10)
         assert fin is not None and fin.kind is TaskKind.FINALIZE and fin.expiring
 
@@ -136,10 +136,10 @@ def test_dead_owner_leases_are_released(run_with_store: Callable[[Body], None]) 
         task = await s.claim_batch_task("gone", now=1.0, lease=100)
         assert task is not None
         await s.start_batch("batch_0", task.generation, CHUNKS, "m", now=1)
-        await s.claim_chunks("gone", now=2.0, lease=100, limit=10)
+        await s.claim_chunks_of("gone", now=2.0, lease=100, wants=[("batch_0", 10)])
         assert await s.lease_owners() == {"gone"}
         await s.release_owner("gone")
-        assert len(await s.claim_chunks("w2", now=3.0, lease=10, limit=10)) == 2
+        assert len(await s.claim_chunks_of("w2", now=3.0, lease=10, wants=[("batch_0", 10)])) == 2
 
     run_with_store(body)
 
@@ -264,12 +264,12 @@ def test_a_failed_chunk_waits_before_anyone_claims_it_again(run_with_store: Call
         task = await s.claim_batch_task("w1", now=1.0, lease=10)
         assert task is not None
         await s.start_batch("batch_0", task.generation, CHUNKS[:1], "m", now=1)
-        (c0,) = await s.claim_chunks("w1", now=2.0, lease=10, limit=10)
+        (c0,) = await s.claim_chunks_of("w1", now=2.0, lease=10, wants=[("batch_0", 10)])
         assert c0.failures == 0
         assert await s.chunk_failed("batch_0", 0, c0.generation, retry_at=50.0)
         assert not await s.chunk_failed("batch_0", 0, c0.generation - 1, retry_at=50.0)  # not our claim
-        assert await s.claim_chunks("w2", now=49.0, lease=10, limit=10) == []
-        (again,) = await s.claim_chunks("w2", now=50.0, lease=10, limit=10)
+        assert await s.claim_chunks_of("w2", now=49.0, lease=10, wants=[("batch_0", 10)]) == []
+        (again,) = await s.claim_chunks_of("w2", now=50.0, lease=10, wants=[("batch_0", 10)])
         assert again.failures == 1 and again.generation > c0.generation
 
     run_with_store(body)

@@ -14,7 +14,7 @@ from batchgate.store.webhook_rows import ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDP
 # Steps only PostgreSQL needs or can do in one statement: row locks (SQLite locks the whole database for a
 # write), and claims as one UPDATE ... RETURNING over rows picked with SKIP LOCKED. Every other name here is also
 # in sqlite/queries.py, and the other way round, except what that module lists in its ONLY_HERE.
-ONLY_HERE = frozenset({"LOCK_BATCH", "CLAIM_CHUNKS", "CLAIM_CHUNKS_OF", "CLAIM_DELIVERIES"})
+ONLY_HERE = frozenset({"LOCK_BATCH", "CLAIM_CHUNKS_OF", "CLAIM_DELIVERIES"})
 
 
 def _in(values: frozenset[BatchStatus]) -> str:
@@ -167,28 +167,6 @@ def finish_batch(status: BatchStatus) -> str:
     )
 
 
-# Chunks are claimed in batch order, skipping rows another worker is claiming right now; the WHERE clause is
-# re-checked on the locked row, so a chunk is never handed to two workers under the same generation. Each
-# in-progress batch's open chunks come in index order straight from chunks_open (LATERAL): joining every open
-# chunk of every batch and sorting them made each claim O(chunks), and a 1,000,000-line batch's claims
-# O(n^2). Rows locked but not picked are let go at commit.
-CLAIM_CHUNKS = """
-WITH picked AS (
-    SELECT c.batch_id, c.idx FROM batches b CROSS JOIN LATERAL (
-        SELECT c.batch_id, c.idx FROM chunks c
-        WHERE c.batch_id = b.id AND NOT c.done AND c.lease_until < $1 AND c.retry_at <= $1
-        ORDER BY c.idx LIMIT $4
-        FOR NO KEY UPDATE OF c SKIP LOCKED
-    ) c
-    WHERE b.status = 'in_progress' AND NOT b.expiring
-    ORDER BY b.seq, c.idx LIMIT $4
-)
-UPDATE chunks c SET lease_owner = $2, lease_until = $3, generation = c.generation + 1
-FROM picked p, batches b
-WHERE c.batch_id = p.batch_id AND c.idx = p.idx AND b.id = c.batch_id
-RETURNING c.batch_id, b.endpoint, b.input_file_id, c.idx, c.first_line, c.last_line, c.byte_start, c.byte_end,
-    c.requests, c.generation, c.failures, b.seq
-"""
 RENEW_CHUNKS = """
 WITH mine AS (
     SELECT c.batch_id, c.idx FROM chunks c
@@ -249,9 +227,10 @@ WHERE b.status = 'in_progress' AND NOT b.expiring
 ORDER BY b.seq
 """
 # Claims in the planner's order: $4/$5 are the wanted batches and how many chunks of each, in order (ord). Each
-# wanted batch's open chunks come in index order from chunks_open, skipping rows another worker is claiming, as
-# in CLAIM_CHUNKS; the WHERE clause is re-checked on each locked row, so no chunk goes to two workers under one
-# generation. The caller names each batch once (a batch named twice would find its own locked rows again).
+# wanted batch's open chunks come in index order straight from chunks_open (LATERAL: joining every open chunk and
+# sorting them made each claim O(chunks)), skipping rows another worker is claiming; the WHERE clause is
+# re-checked on each locked row, so no chunk goes to two workers under one generation; rows locked but not picked
+# are let go at commit. The caller names each batch once (a batch named twice would find its own locked rows again).
 CLAIM_CHUNKS_OF = """
 WITH picked AS (
     SELECT c.batch_id, c.idx, w.ord FROM unnest($4::text[], $5::int[]) WITH ORDINALITY AS w(batch_id, n, ord)

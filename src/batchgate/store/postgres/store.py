@@ -271,11 +271,6 @@ class PostgresStore:
 
         return await self._tx(go)
 
-    async def claim_chunks(self, owner: str, now: float, lease: float, limit: int) -> list[ChunkClaim]:
-        found = await self._tx(lambda conn: conn.fetch(q.CLAIM_CHUNKS, now, owner, now + lease, limit))
-        found = sorted(found, key=lambda r: (r["seq"], r["idx"]))
-        return [ChunkClaim(r[0], r[1], r[2], rows.chunk_from_row(r[3:9]), r[9], r[10]) for r in found]
-
     async def renew_chunks(self, claims: Sequence[tuple[str, int, int]], until: float) -> ChunkHeartbeat:
         if not claims:
             return ChunkHeartbeat(frozenset(), frozenset())

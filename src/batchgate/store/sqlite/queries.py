@@ -15,7 +15,7 @@ from batchgate.store.webhook_rows import ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDP
 # Steps only SQLite needs, because it lacks RETURNING and SKIP LOCKED (see the header). Every other name here is
 # also in postgres/queries.py, and the other way round, except what that module lists in its ONLY_HERE.
 ONLY_HERE = frozenset({
-    "LEASED_BATCH", "BATCH_STATUS", "CLAIMABLE_BATCHES", "CLAIMABLE_BATCH", "CLAIMABLE_CHUNKS", "LEASE_CHUNK",
+    "LEASED_BATCH", "BATCH_STATUS", "CLAIMABLE_BATCH", "CLAIMABLE_CHUNKS", "LEASE_CHUNK",
     "ANY_DUE_DELIVERY", "DUE_DELIVERIES", "LEASE_DELIVERY", "CLAIMED_DELIVERY",
 })
 
@@ -156,13 +156,10 @@ def finish_batch(status: BatchStatus) -> str:
     )
 
 
-# Claims go batch by batch, oldest first, and take each one's open chunks in index order straight from the
+# Claims go batch by batch, in the planner's order, and take each one's open chunks in index order straight from the
 # chunks_open index: a claim reads the chunks it takes (and those leased to others), not every open chunk of every
 # batch joined and sorted, which made each claim O(chunks) and a 1,000,000-line batch's claims O(n^2). The write
 # lock keeps another worker from claiming the same rows meanwhile.
-CLAIMABLE_BATCHES = (
-    "SELECT id, endpoint, input_file_id FROM batches WHERE status = 'in_progress' AND expiring = 0 ORDER BY seq"
-)
 CLAIMABLE_CHUNKS = f"""
 SELECT {CHUNK_COLUMNS}, failures FROM chunks
 WHERE done = 0 AND batch_id = :batch_id AND lease_until < :now AND retry_at <= :now

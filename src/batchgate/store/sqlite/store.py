@@ -332,21 +332,6 @@ class SQLiteStore:
 
         return await self._tx(write)
 
-    async def claim_chunks(self, owner: str, now: float, lease: float, limit: int) -> list[ChunkClaim]:
-        def write(db: sqlite3.Connection) -> list[ChunkClaim]:
-            claims: list[ChunkClaim] = []
-            for batch_id, endpoint, input_file_id in db.execute(q.CLAIMABLE_BATCHES).fetchall():
-                wanted = {"batch_id": batch_id, "now": now, "limit": limit - len(claims)}
-                for r in db.execute(q.CLAIMABLE_CHUNKS, wanted).fetchall():
-                    db.execute(q.LEASE_CHUNK, (owner, now + lease, batch_id, r[0]))
-                    gen = db.execute(q.CHUNK_GENERATION, (batch_id, r[0])).fetchone()[0]
-                    claims.append(ChunkClaim(batch_id, endpoint, input_file_id, rows.chunk_from_row(r[:6]), gen, r[6]))
-                if len(claims) >= limit:
-                    break
-            return claims
-
-        return await self._tx(write)
-
     async def renew_chunks(self, claims: Sequence[tuple[str, int, int]], until: float) -> ChunkHeartbeat:
         def write(db: sqlite3.Connection) -> ChunkHeartbeat:
             lost = set()
