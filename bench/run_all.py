@@ -49,7 +49,7 @@ BENCHES = [
      ["bench/local_batch.py"], ["bench/local_batch.py", "--embeddings", "512", "--chats", "8"]),
     ("llamacpp", "A real engine: llama.cpp's server, 8 slots, batch vs. a direct client (issue 13.5)",
      "batch/direct tokens/s >= 0.95 with no upstream timeouts at a request timeout of 3x the direct slowest answer",
-     ["bench/llamacpp.py"], ["bench/llamacpp.py", "--requests", "96", "--pairs", "1"]),
+     ["bench/llamacpp.py"], ["bench/llamacpp.py", "--requests", "64", "--pairs", "2"]),
 ]
 
 

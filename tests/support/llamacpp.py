@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -134,6 +135,16 @@ class LlamaCppServer:
         with urllib.request.urlopen(self.url + "/metrics", timeout=10) as response:
             text = response.read().decode()
         return parse_prometheus(text)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (user + system), from /proc (0.0 where there is none)."""
+        if self.proc is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def busy_slots(self) -> int:
         """Slots decoding right now, from /slots."""
