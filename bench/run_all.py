@@ -47,6 +47,9 @@ BENCHES = [
     ("local", "Local models through a batch (issues 3.8, 5.7)",
      "batch/direct > 0.9",
      ["bench/local_batch.py"], ["bench/local_batch.py", "--embeddings", "512", "--chats", "8"]),
+    ("llamacpp", "A real engine: llama.cpp's server, 8 slots, batch vs. a direct client (issue 13.5)",
+     "batch/direct tokens/s >= 0.95 with no upstream timeouts at a request timeout of 3x the direct slowest answer",
+     ["bench/llamacpp.py"], ["bench/llamacpp.py", "--requests", "64", "--pairs", "2"]),
 ]
 
 
