@@ -111,7 +111,7 @@ def run_mix(t: Tenants, minute: float, label: str) -> tuple[list[Tracked], float
 def report(tracked: list[Tracked], took: float, minute: float, label: str, estimates: bool) -> tuple[bool, bool]:
     """Print one row per batch; returns (every window met, estimate target met)."""
     print(f"{label} ({took:.0f} s; times in scenario minutes from the first batch's creation):")
-    print("  | project | window | lines | done | status | created | finished | deadline | estimate at | "
+    print("  | project | window | lines | completed | status | created | finished | deadline | estimate at | "
           "error (remaining) | error (life) |")
     print("  |---|---|---|---|---|---|---|---|---|---|---|")
     met, errors = 0, []
@@ -130,7 +130,7 @@ def report(tracked: list[Tracked], took: float, minute: float, label: str, estim
         elif estimates:
             errors.append(float("inf"))  # no estimate at 10%, or no completion to compare with
         at = f"{x.at:.0%}" if x.t10 is not None else "none"
-        print(f"  | {x.project} | {x.window} | {x.lines:,} | {done(b) / x.lines:.0%} | {b['status']} | "
+        print(f"  | {x.project} | {x.window} | {x.lines:,} | {b['request_counts']['completed'] / x.lines:.0%} | {b['status']} | "
               f"{(b['created_at'] - zero) / minute:.1f} | {(end - zero) / minute:.1f} | "
               f"{(b['expires_at'] - zero) / minute:.0f} | {at} | {rem} | {life} |")
     all_met = met == len(tracked)
