@@ -80,7 +80,7 @@ def plan() -> None:
           f"creation order at full capacity: {sum(s < 0 for s in ends)} of {len(MIX)} past their window", flush=True)
 
 
-def run_mix(t: Tenants, minute: float, label: str) -> tuple[list[Tracked], float]:
+def run_mix(t: Tenants, minute: float, label: str) -> tuple[list[Tracked], float, float]:
     tracked = [Tracked(p, w, round(m * minute * RATE)) for p, w, m in MIX]
     for p in {x.project for x in tracked}:
         t.client(p)
@@ -105,12 +105,14 @@ def run_mix(t: Tenants, minute: float, label: str) -> tuple[list[Tracked], float
         time.sleep(0.25)
     else:
         raise TimeoutError(f"{label}: the mix did not finish")
-    return tracked, time.monotonic() - t0
+    return tracked, time.monotonic() - t0, float(t.stats()["saturation"])
 
 
-def report(tracked: list[Tracked], took: float, minute: float, label: str, estimates: bool) -> tuple[bool, bool]:
+def report(tracked: list[Tracked], took: float, saturation: float, minute: float, label: str,
+           estimates: bool) -> tuple[bool, bool]:
     """Print one row per batch; returns (every window met, estimate target met)."""
-    print(f"{label} ({took:.0f} s; times in scenario minutes from the first batch's creation):")
+    print(f"{label} ({took:.0f} s, engine saturation {saturation:.3f} from its first request to its last; "
+          "times in scenario minutes from the first batch's creation):")
     print("  | project | window | lines | completed | status | created | finished | deadline | estimate at | "
           "error (remaining) | error (life) |")
     print("  |---|---|---|---|---|---|---|---|---|---|---|")
@@ -130,7 +132,8 @@ def report(tracked: list[Tracked], took: float, minute: float, label: str, estim
         elif estimates:
             errors.append(float("inf"))  # no estimate at 10%, or no completion to compare with
         at = f"{x.at:.0%}" if x.t10 is not None else "none"
-        print(f"  | {x.project} | {x.window} | {x.lines:,} | {b['request_counts']['completed'] / x.lines:.0%} | {b['status']} | "
+        answered = b["request_counts"]["completed"] / x.lines
+        print(f"  | {x.project} | {x.window} | {x.lines:,} | {answered:.0%} | {b['status']} | "
               f"{(b['created_at'] - zero) / minute:.1f} | {(end - zero) / minute:.1f} | "
               f"{(b['expires_at'] - zero) / minute:.0f} | {at} | {rem} | {life} |")
     all_met = met == len(tracked)
@@ -161,14 +164,14 @@ def main() -> None:
     with shared_server(SLOTS, BASE, env) as t:
         scheduled = t.weights
         label = "scheduled" if scheduled else "creation order (this server has no scheduler: project weights absent)"
-        tracked, took = run_mix(t, minute, label)
+        tracked, took, saturation = run_mix(t, minute, label)
     estimates = any(x.estimate is not None for x in tracked) or scheduled
-    met, est_ok = report(tracked, took, minute, label, estimates)
+    met, est_ok = report(tracked, took, saturation, minute, label, estimates)
     if args.baseline_env:
         extra = dict(kv.split("=", 1) for kv in args.baseline_env)
         with shared_server(SLOTS, BASE, {**env, **extra}) as t:
-            tracked, took = run_mix(t, minute, "creation order")
-        report(tracked, took, minute, f"creation order ({' '.join(args.baseline_env)})", False)
+            tracked, took, saturation = run_mix(t, minute, "creation order")
+        report(tracked, took, saturation, minute, f"creation order ({' '.join(args.baseline_env)})", False)
     elif scheduled:
         print("creation order on this mix: not run here (no --baseline-env); docs/benchmarks-notes.md records it "
               "from the server before the scheduler")
