@@ -25,7 +25,8 @@ A server without the scheduler (before issue 13) runs the mix in creation order:
 as such. `--baseline-env NAME=VALUE` (repeatable) runs the mix a second time on a server with those settings
 (a setting that turns the scheduler off) and reports it as creation order beside the scheduled run.
 
-Run: .venv/bin/python bench/deadlines.py [--quick] [--minute 1.2] [--baseline-env NAME=VALUE]
+Run: .venv/bin/python bench/deadlines.py [--quick] [--minute 1.2] [--baseline-env NAME=VALUE] [--workers N]
+(--workers N: the API in `serve --no-worker` and N `batchgate worker` processes on a fresh PostgreSQL database.)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenants import TERMINAL, Tenants, done, shared_server
+from tenants import TERMINAL, Layout, Tenants, done, shared_server
 
 SLOTS = 64
 BASE = 0.1
@@ -154,14 +155,19 @@ def main() -> None:
     ap.add_argument("--minute", type=float, default=1.2, help="real seconds per scenario minute")
     ap.add_argument("--baseline-env", action="append", default=[], metavar="NAME=VALUE",
                     help="also run the mix with these server settings, reported as creation order")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="run `serve --no-worker` and this many `batchgate worker` processes on a fresh PostgreSQL "
+                    "database (default 0: one `serve` on SQLite)")
+    ap.add_argument("--pg-admin", default=Layout.pg_admin, help="PostgreSQL URL to create that database from")
     args = ap.parse_args()
+    layout = Layout(args.workers, args.pg_admin)
     minute = 0.4 if args.quick else args.minute
     env = {"BATCHGATE_WINDOW_SCALE": f"{minute / 60:.6g}"}
     print(f"engine simulator: {SLOTS} slots x {BASE} s (queue mode), {RATE:.0f} requests/s; one scenario minute = "
           f"{minute} s (BATCHGATE_WINDOW_SCALE={env['BATCHGATE_WINDOW_SCALE']}); "
-          f"{sum(m for _, _, m in MIX)} minutes of engine work", flush=True)
+          f"{sum(m for _, _, m in MIX)} minutes of engine work; batchgate: {layout}", flush=True)
     plan()
-    with shared_server(SLOTS, BASE, env) as t:
+    with shared_server(SLOTS, BASE, env, layout) as t:
         scheduled = t.weights
         label = "scheduled" if scheduled else "creation order (this server has no scheduler: project weights absent)"
         tracked, took, saturation = run_mix(t, minute, label)
@@ -169,7 +175,7 @@ def main() -> None:
     met, est_ok = report(tracked, took, saturation, minute, label, estimates)
     if args.baseline_env:
         extra = dict(kv.split("=", 1) for kv in args.baseline_env)
-        with shared_server(SLOTS, BASE, {**env, **extra}) as t:
+        with shared_server(SLOTS, BASE, {**env, **extra}, layout) as t:
             tracked, took, saturation = run_mix(t, minute, "creation order")
         report(tracked, took, saturation, minute, f"creation order ({' '.join(args.baseline_env)})", False)
     elif scheduled:

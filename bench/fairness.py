@@ -14,7 +14,9 @@ simulator (queue mode, 64 slots of 0.1 s: 640 requests/s), each project with its
 A server without weights (before issue 13) runs every case in creation order; the output says so, and 3:1 is
 then measured at 1:1.
 
-Run: .venv/bin/python bench/fairness.py [--quick] [--only head,shares]
+Run: .venv/bin/python bench/fairness.py [--quick] [--only head,shares] [--workers N]
+(--workers N: the API in `serve --no-worker` and N `batchgate worker` processes on a fresh PostgreSQL database,
+so the rules are measured across processes.)
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from tenants import TERMINAL, Tenants, done, shared_server
+from tenants import TERMINAL, Layout, Tenants, done, shared_server
 
 SLOTS = 64
 BASE = 0.1
@@ -53,8 +55,8 @@ def time_small(t: Tenants, project: str, lines: int, give_up: float) -> tuple[fl
         time.sleep(0.05)
 
 
-def head_of_line(big: int, small: int) -> bool:
-    with shared_server(SLOTS, BASE) as t:
+def head_of_line(big: int, small: int, layout: Layout) -> bool:
+    with shared_server(SLOTS, BASE, layout=layout) as t:
         alone, _ = time_small(t, "hol-alone", small, give_up=60)
         bigs = [t.submit(f"hol-big{i}", big) for i in range(3)]
         t.wait_full(bigs, SLOTS)
@@ -124,8 +126,8 @@ def share_run(t: Tenants, tag: str, weights: tuple[float, float], lines: int, se
     return ok_share and ok_sat
 
 
-def shares(lines: int, settle: float) -> bool:
-    with shared_server(SLOTS, BASE) as t:
+def shares(lines: int, settle: float, layout: Layout) -> bool:
+    with shared_server(SLOTS, BASE, layout=layout) as t:
         print(f"shares ({order_note(t)}), {lines:,} lines per project:", flush=True)
         one = share_run(t, "even", (1, 1), lines, settle)
         three = share_run(t, "heavy", (3, 1), lines, settle)
@@ -138,15 +140,21 @@ def main() -> None:
     ap.add_argument("--only", default="head,shares", help="comma-separated: head, shares")
     ap.add_argument("--big", type=int, default=20_000, help="lines in each of the three big batches")
     ap.add_argument("--lines", type=int, default=20_000, help="lines per project in the shares runs")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="run `serve --no-worker` and this many `batchgate worker` processes on a fresh PostgreSQL "
+                    "database (default 0: one `serve` on SQLite)")
+    ap.add_argument("--pg-admin", default=Layout.pg_admin, help="PostgreSQL URL to create that database from")
     args = ap.parse_args()
+    layout = Layout(args.workers, args.pg_admin)
     big, lines, settle = (3_000, 5_000, 2.0) if args.quick else (args.big, args.lines, 3.0)
     only = set(args.only.split(","))
-    print(f"engine simulator: {SLOTS} slots x {BASE} s (queue mode), {SLOTS / BASE:.0f} requests/s", flush=True)
+    print(f"engine simulator: {SLOTS} slots x {BASE} s (queue mode), {SLOTS / BASE:.0f} requests/s; batchgate: "
+          f"{layout}", flush=True)
     ok = True
     if "head" in only:
-        ok = head_of_line(big, 10) and ok
+        ok = head_of_line(big, 10, layout) and ok
     if "shares" in only:
-        ok = shares(lines, settle) and ok
+        ok = shares(lines, settle, layout) and ok
     sys.exit(0 if ok else 1)
 
 

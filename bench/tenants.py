@@ -10,18 +10,23 @@ measure what creation order gives.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from common import ROOT, chat_lines, free_port, process, simulator
 from openai import OpenAI
 
@@ -152,22 +157,62 @@ def done(b: dict[str, Any]) -> int:
     return int(rc["completed"]) + int(rc["failed"])
 
 
+async def _pg(admin: str, sql: str) -> None:
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 @contextmanager
-def shared_server(slots: int = 64, base: float = 0.1, env: dict[str, str] | None = None) -> Iterator[Tenants]:
-    """The engine simulator (queue mode) and one `batchgate serve` with an admin key, on a fresh data dir."""
+def fresh_database(admin: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (dropped afterwards); its URL."""
+    name = f"bgfair_{os.getpid()}_{secrets.token_hex(3)}"
+    asyncio.run(_pg(admin, f'CREATE DATABASE "{name}"'))
+    try:
+        yield urllib.parse.urlunsplit(urllib.parse.urlsplit(admin)._replace(path="/" + name))
+    finally:
+        asyncio.run(_pg(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How batchgate runs: one `serve` on SQLite (workers=0), or `serve --no-worker` and `workers` worker
+    processes on a fresh PostgreSQL database (one data directory for the files, all on this machine)."""
+
+    workers: int = 0
+    pg_admin: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+    def __str__(self) -> str:
+        return (f"serve --no-worker + {self.workers} worker processes on PostgreSQL" if self.workers
+                else "one serve process on SQLite")
+
+
+@contextmanager
+def shared_server(slots: int = 64, base: float = 0.1, env: dict[str, str] | None = None,
+                  layout: Layout = Layout()) -> Iterator[Tenants]:
+    """The engine simulator (queue mode) and batchgate with an admin key, on a fresh data dir (and database)."""
     with simulator("--slots", str(slots), "--base", str(base)) as sim, \
-            tempfile.TemporaryDirectory(prefix="bg-fair-") as tmp:
+            tempfile.TemporaryDirectory(prefix="bg-fair-") as tmp, ExitStack() as stack:
         server_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "BATCHGATE_LOG_LEVEL": "warning", **(env or {})}
+        if layout.workers:
+            server_env["BATCHGATE_DATABASE_URL"] = stack.enter_context(fresh_database(layout.pg_admin))
         made = subprocess.run([sys.executable, "-m", "batchgate", "keys", "create", "--project", "operators",
                                "--admin", "--data-dir", tmp], env=server_env, capture_output=True, text=True,
                               check=True)
         admin_key = made.stdout.strip().splitlines()[-1]
         port = free_port()
-        log = Path(tmp) / "serve.log"
-        with process([sys.executable, "-m", "batchgate", "serve", "--port", str(port), "--data-dir", tmp,
-                      "--upstream", sim + "/v1"], f"http://127.0.0.1:{port}/health", env=server_env, log=log):
-            t = Tenants(port, admin_key, sim)
-            try:
-                yield t
-            finally:
-                t.close()
+        health = f"http://127.0.0.1:{port}/health"
+        common = ["--data-dir", tmp, "--upstream", sim + "/v1"]
+        serve = [sys.executable, "-m", "batchgate", "serve", "--port", str(port), *common]
+        stack.enter_context(process(serve + (["--no-worker"] if layout.workers else []), health, env=server_env,
+                                    log=Path(tmp) / "serve.log"))
+        for i in range(layout.workers):
+            stack.enter_context(process([sys.executable, "-m", "batchgate", "worker", *common], health,
+                                        env=server_env, log=Path(tmp) / f"worker{i}.log"))
+        t = Tenants(port, admin_key, sim)
+        try:
+            yield t
+        finally:
+            t.close()
