@@ -22,8 +22,9 @@ long before its first request would pass with any estimate; the figure is printe
 0.2 for >= 90% of the batches. Both timestamps are whole seconds, so each error carries up to 1 s of rounding.
 
 A server without the scheduler (before issue 13) runs the mix in creation order: that is the baseline, printed
-as such. `--baseline-env NAME=VALUE` (repeatable) runs the mix a second time on a server with those settings
-(a setting that turns the scheduler off) and reports it as creation order beside the scheduled run.
+as such (a run where no batch ever carries an estimated_completion_at is taken for one). `--baseline-env
+NAME=VALUE` (repeatable) runs the mix a second time on a server with those settings (a setting that turns the
+scheduler off) and reports it as creation order beside the scheduled run.
 
 Run: .venv/bin/python bench/deadlines.py [--quick] [--minute 1.2] [--baseline-env NAME=VALUE] [--workers N]
 (--workers N: the API in `serve --no-worker` and N `batchgate worker` processes on a fresh PostgreSQL database.)
@@ -168,11 +169,13 @@ def main() -> None:
           f"{sum(m for _, _, m in MIX)} minutes of engine work; batchgate: {layout}", flush=True)
     plan()
     with shared_server(SLOTS, BASE, env, layout) as t:
-        scheduled = t.weights
-        label = "scheduled" if scheduled else "creation order (this server has no scheduler: project weights absent)"
-        tracked, took, saturation = run_mix(t, minute, label)
-    estimates = any(x.estimate is not None for x in tracked) or scheduled
-    met, est_ok = report(tracked, took, saturation, minute, label, estimates)
+        tracked, took, saturation = run_mix(t, minute, "the mix")
+    # A server with the scheduler writes estimated_completion_at; one without runs batches in creation order
+    # (with or without project weights, which alone change no order).
+    scheduled = any(x.estimate is not None for x in tracked)
+    label = ("scheduled (batches carry estimated_completion_at)" if scheduled else
+             "creation order (no batch got an estimated_completion_at: this server has no scheduler)")
+    met, est_ok = report(tracked, took, saturation, minute, label, scheduled)
     if args.baseline_env:
         extra = dict(kv.split("=", 1) for kv in args.baseline_env)
         with shared_server(SLOTS, BASE, {**env, **extra}, layout) as t:
