@@ -37,8 +37,12 @@ def verdict(ok: bool) -> str:
 
 
 def order_note(t: Tenants) -> str:
-    return ("weights set through POST /v1/admin/projects/{project}" if t.weights else
-            "this server has no project weights (GET /v1/admin/projects shows none): creation order")
+    """What ordered the run: weights, and whether a scheduler wrote estimates (without one: creation order)."""
+    weights = ("project weights set through POST /v1/admin/projects/{project}" if t.weights else
+               "no project weights on this server")
+    order = ("scheduled: batches carried estimated_completion_at" if t.estimates_seen else
+             "no batch carried an estimated_completion_at: creation order")
+    return f"{weights}; {order}"
 
 
 def time_small(t: Tenants, project: str, lines: int, give_up: float) -> tuple[float, str]:
@@ -128,9 +132,10 @@ def share_run(t: Tenants, tag: str, weights: tuple[float, float], lines: int, se
 
 def shares(lines: int, settle: float, layout: Layout) -> bool:
     with shared_server(SLOTS, BASE, layout=layout) as t:
-        print(f"shares ({order_note(t)}), {lines:,} lines per project:", flush=True)
+        print(f"shares, {lines:,} lines per project:", flush=True)
         one = share_run(t, "even", (1, 1), lines, settle)
         three = share_run(t, "heavy", (3, 1), lines, settle)
+        print(f"  ({order_note(t)})", flush=True)
     return one and three
 
 

@@ -70,6 +70,7 @@ class Tenants:
         self._sim = Http(int(sim.rsplit(":", 1)[1]), "none")
         self._clients: dict[str, OpenAI] = {}
         self.weights = self._probe_weights()
+        self.estimates_seen = False  # whether any batch listed so far carried an estimated_completion_at
 
     def _probe_weights(self) -> bool:
         # Every project in the list carries its weight where the server has weights; "operators" (the admin
@@ -112,7 +113,9 @@ class Tenants:
         status, body = self.admin.call("GET", "/v1/batches?limit=100")
         if status != 200:
             raise RuntimeError(f"listing batches: {status} {body}")
-        return {b["id"]: b for b in body["data"]}
+        found = {b["id"]: b for b in body["data"]}
+        self.estimates_seen |= any(b.get("estimated_completion_at") is not None for b in found.values())
+        return found
 
     def cancel(self, batch_ids: list[str]) -> None:
         """Cancel those not yet terminal and wait until every one is terminal (its requests drained)."""
