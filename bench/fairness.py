@@ -38,7 +38,7 @@ def verdict(ok: bool) -> str:
 
 def order_note(t: Tenants) -> str:
     """What ordered the run: weights, and whether a scheduler wrote estimates (without one: creation order)."""
-    weights = ("project weights set through POST /v1/admin/projects/{project}" if t.weights else
+    weights = ("project weights through POST /v1/admin/projects/{project}" if t.weights else
                "no project weights on this server")
     order = ("scheduled: batches carried estimated_completion_at" if t.estimates_seen else
              "no batch carried an estimated_completion_at: creation order")
