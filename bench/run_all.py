@@ -44,6 +44,13 @@ BENCHES = [
     ("state", "Scale of state: 10 x 50,000 requests queued at once (issue 5.6)",
      "API p99 < 20 ms; throughput within 10% of one batch alone",
      ["bench/state.py"], ["bench/state.py", "--batches", "3", "--requests", "5000"]),
+    ("fairness", "Fair share on a shared engine: head of line and weighted shares (issue 13.1, 13.2)",
+     "10-line batch behind three 20,000-line batches <= 3 s + its time alone; shares 1:1 -> 50% +- 5, "
+     "3:1 -> 75% +- 5, saturation >= 0.95",
+     ["bench/fairness.py"], ["bench/fairness.py", "--quick"]),
+    ("deadlines", "Deadlines and estimated completion (issue 13.3, 13.4)",
+     "every window of the mix met; estimate at 10% within +-20% of the remaining time for >= 90% of batches",
+     ["bench/deadlines.py"], ["bench/deadlines.py", "--quick"]),
     ("local", "Local models through a batch (issues 3.8, 5.7)",
      "batch/direct > 0.9",
      ["bench/local_batch.py"], ["bench/local_batch.py", "--embeddings", "512", "--chats", "8"]),
