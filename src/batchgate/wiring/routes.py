@@ -8,12 +8,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from batchgate.domain.batch import ENDPOINTS
+from batchgate.domain.batch import LINE_ENDPOINTS
 from batchgate.engine.local import LocalEngine
 from batchgate.errors import ConfigError
 from batchgate.settings import Settings
 from batchgate.upstream.executor import Executor
 from batchgate.upstream.http import HttpUpstream
+from batchgate.upstream.messages import MESSAGES_MODES
 from batchgate.upstream.router import ADAPTIVE_CAP, Route, Router
 
 LOCAL_CAP = 64  # the in-process engine queues internally; enough in flight to fill its model batches
@@ -27,7 +28,7 @@ def build_router(settings: Settings) -> Router:
         cap = settings.upstream_concurrency or ADAPTIVE_CAP
         http = HttpUpstream(
             "default", _check_url(settings.upstream, "--upstream"), settings.upstream_api_key, cap,
-            settings.connect_timeout,
+            settings.connect_timeout, settings.upstream_messages,
         )
         return Router([Route("default", ("*",), http, cap)])
     return Router([Route("local", ("*",), _local_engine({}), LOCAL_CAP)])
@@ -57,10 +58,10 @@ def _route_from_config(settings: Settings, u: dict[str, Any], i: int) -> Route:
         raise ConfigError(f"upstream {name!r}: max_concurrency must be a positive integer")
     endpoints = u.get("endpoints")
     if endpoints is not None and (
-        not isinstance(endpoints, list) or not endpoints or not all(e in ENDPOINTS for e in endpoints)
+        not isinstance(endpoints, list) or not endpoints or not all(e in LINE_ENDPOINTS for e in endpoints)
     ):
         raise ConfigError(
-            f"upstream {name!r}: endpoints must be a non-empty list of batch endpoints ({', '.join(ENDPOINTS)})"
+            f"upstream {name!r}: endpoints must be a non-empty list of batch endpoints ({', '.join(LINE_ENDPOINTS)})"
         )
     executor: Executor
     if kind == "local":
@@ -73,7 +74,12 @@ def _route_from_config(settings: Settings, u: dict[str, Any], i: int) -> Route:
         key = u.get("api_key")
         if key is None and isinstance(u.get("api_key_env"), str):
             key = os.environ.get(u["api_key_env"])
-        executor = HttpUpstream(name, _check_url(url, f"upstream {name!r}"), key, limit, settings.connect_timeout)
+        messages = u.get("messages", settings.upstream_messages)
+        if messages not in MESSAGES_MODES:
+            raise ConfigError(f"upstream {name!r}: messages must be \"native\" (the upstream serves /v1/messages) or "
+                              "\"translate\" (Anthropic Messages lines are sent as chat completions)")
+        executor = HttpUpstream(name, _check_url(url, f"upstream {name!r}"), key, limit, settings.connect_timeout,
+                                messages)
     else:
         raise ConfigError(f"upstream {name!r}: unknown type {kind!r} (http or local)")
     return Route(name, tuple(models), executor, limit, tuple(endpoints) if endpoints is not None else None)
