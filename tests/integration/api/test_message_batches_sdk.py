@@ -208,3 +208,17 @@ def test_bad_params_are_anthropic_400s(app: App, requests: Any, says: str) -> No
     error = err.value.body["error"]  # type: ignore[index]
     assert err.value.body["type"] == "error" and error["type"] == "invalid_request_error"  # type: ignore[index]
     assert error["message"].startswith(says), error
+
+
+def test_a_model_nobody_serves_ends_the_batch_with_every_request_errored(app: App) -> None:
+    client = app.anthropic()
+    batch = client.messages.batches.create(  # type: ignore[misc]
+        requests=[request(f"r{i}", "hi", model="claude-nowhere") for i in range(3)])
+    ended = wait_ended(client, batch.id)
+    assert ended.request_counts.errored == 3 and ended.request_counts.succeeded == 0
+    results = list(client.messages.batches.results(batch.id))
+    assert sorted(r.custom_id for r in results) == ["r0", "r1", "r2"]
+    for r in results:
+        assert r.result.type == "errored"
+        assert r.result.error.error.type == "invalid_request_error"
+        assert "claude-nowhere" in r.result.error.error.message
