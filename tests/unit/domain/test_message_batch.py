@@ -8,8 +8,10 @@ from batchgate.domain.batch import Batch, BatchError, RequestCounts
 from batchgate.domain.message_batch import processing_status, request_counts, result_line, unrun_result
 from batchgate.domain.status import BatchStatus
 
+NONE_YET = RequestCounts()
 
-def batch(status: BatchStatus, counts: RequestCounts = RequestCounts(), declared: int = 10) -> Batch:
+
+def batch(status: BatchStatus, counts: RequestCounts = NONE_YET, declared: int = 10) -> Batch:
     return Batch("msgbatch_1", "p", "/v1/messages", "file-1", "24h", status, 0, 86400,
                  metadata={"requests": str(declared)}, request_counts=counts)
 

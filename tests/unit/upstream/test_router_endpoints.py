@@ -23,7 +23,8 @@ def test_the_local_engine_serves_what_each_model_implements() -> None:
     assert router.check_endpoint("echo", "/v1/completions") is None
     assert router.check_endpoint("hash", "/v1/embeddings") is None
     assert router.check_endpoint("echo", "/v1/embeddings") == (
-        "Model 'echo' (local engine) does not serve /v1/embeddings; it serves /v1/chat/completions, /v1/completions."
+        "Model 'echo' (local engine) does not serve /v1/embeddings; it serves /v1/chat/completions, /v1/completions, "
+        "/v1/messages."
     )
     assert router.check_endpoint("hash", "/v1/videos") == (
         "Model 'hash' (local engine) does not serve /v1/videos; it serves /v1/embeddings."
@@ -63,4 +64,35 @@ def test_a_bad_endpoints_list_is_refused_at_startup(tmp_path: Path, value: str) 
     config = tmp_path / "routes.toml"
     config.write_text(f'[[upstreams]]\nname = "u"\nurl = "http://127.0.0.1:9/v1"\nendpoints = {value}\n')
     with pytest.raises(ConfigError, match="upstream 'u': endpoints must be a non-empty list of batch endpoints"):
+        build_router(Settings(config=config))
+
+
+def test_anthropic_messages_run_natively_or_translated_per_route(tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text("""
+[[upstreams]]
+name = "vllm"
+url = "http://127.0.0.1:9/v1"
+models = ["qwen*"]
+messages = "native"
+
+[[upstreams]]
+name = "other"
+url = "http://127.0.0.1:8/v1"
+""")
+    router = build_router(Settings(config=config))
+    vllm, other = router.routes
+    assert (vllm.executor.messages, other.executor.messages) == ("native", "translate")  # type: ignore[attr-defined]
+    assert router.check_endpoint("qwen3", "/v1/messages") is None
+    assert router.check_endpoint("anything", "/v1/messages") is None
+    assert build_router(Settings()).check_endpoint("echo", "/v1/messages") is None
+    assert build_router(Settings()).check_endpoint("hash", "/v1/messages") is not None
+    native = build_router(Settings(upstream="http://127.0.0.1:9/v1", upstream_messages="native"))
+    assert native.routes[0].executor.messages == "native"  # type: ignore[attr-defined]
+    config.write_text("""
+[[upstreams]]
+url = "http://127.0.0.1:9/v1"
+messages = "sometimes"
+""")
+    with pytest.raises(ConfigError, match="messages must be"):
         build_router(Settings(config=config))
