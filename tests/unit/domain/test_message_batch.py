@@ -6,6 +6,7 @@ import pytest
 
 from batchgate.domain.batch import Batch, BatchError, RequestCounts
 from batchgate.domain.message_batch import processing_status, request_counts, result_line, unrun_result
+from batchgate.domain.prefix import NO_PREFIX, prefix_key
 from batchgate.domain.status import BatchStatus
 
 NONE_YET = RequestCounts()
@@ -65,3 +66,15 @@ def test_requests_of_a_batch_without_result_files() -> None:
         "type": "invalid_request_error", "message": "no model 'x'"}
     assert unrun_result("a", batch(BatchStatus.CANCELLED))["result"] == {"type": "canceled"}
     assert unrun_result("a", batch(BatchStatus.EXPIRED))["result"] == {"type": "expired"}
+
+
+def test_messages_share_a_prefix_key_by_system_prompt_and_leading_turns() -> None:
+    def body(system: object, *texts: str) -> dict[str, object]:
+        return {"model": "m", "max_tokens": 1, "system": system,
+                "messages": [{"role": "user", "content": t} for t in texts]}
+
+    a, b = prefix_key("/v1/messages", body("be brief", "x")), prefix_key("/v1/messages", body("be brief", "y"))
+    assert a == b != NO_PREFIX
+    assert prefix_key("/v1/messages", body("be long", "x")) != a
+    assert prefix_key("/v1/messages", body(None, "only")) == NO_PREFIX
+    assert prefix_key("/v1/messages", body(None, "lead", "x")) == prefix_key("/v1/messages", body(None, "lead", "y"))
