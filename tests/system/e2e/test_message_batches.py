@@ -156,3 +156,39 @@ def test_local_echo_model(
     assert c.message.content[0].text == "blocks"  # type: ignore[union-attr]
     assert [x.id for x in client.messages.batches.list()] == [batch.id]
     assert [x.id for x in server.client().batches.list()] == []  # not on the OpenAI list
+
+
+def test_kill_9_mid_batch_then_every_request_once(
+    backend_env: dict[str, str], server_factory: Factory, fake_upstream: FakeUpstream, tmp_path: Path,
+    clients: Callable[[BatchgateServer], Anthropic],
+) -> None:
+    fake_upstream.control(latency=0.1)
+    server = server_factory(data_dir=tmp_path / "data", env={**SLOW, **backend_env})
+    batch = clients(server).messages.batches.create(requests=[  # type: ignore[misc]
+        request(f"k{i}", f"item {i}") for i in range(60)])
+    wait(clients(server), batch.id, lambda b: b.request_counts.succeeded >= 10 or ended(b))
+    server.kill()
+    server.start()
+    client = clients(server)
+    done = wait(client, batch.id, ended)
+    assert ended(done) and done.request_counts.succeeded == 60
+    results = list(client.messages.batches.results(batch.id))
+    assert Counter(r.custom_id for r in results) == Counter(f"k{i}" for i in range(60))  # each exactly once
+    assert {r.result.type for r in results} == {"succeeded"}
+
+
+def test_expired_requests(
+    backend_env: dict[str, str], server_factory: Factory, fake_upstream: FakeUpstream, tmp_path: Path,
+    clients: Callable[[BatchgateServer], Anthropic],
+) -> None:
+    fake_upstream.control(latency=1.0)  # two at a time, a second each: most are still waiting at the end
+    env = {**SLOW, **backend_env, "BATCHGATE_WINDOW_SCALE": "0.00005"}  # 24 h -> about 4 s
+    server = server_factory(data_dir=tmp_path / "data", env=env)
+    client = clients(server)
+    batch = client.messages.batches.create(requests=[  # type: ignore[misc]
+        request(f"e{i}", f"item {i}") for i in range(30)])
+    done = wait(client, batch.id, ended)
+    counts = done.request_counts
+    assert ended(done) and counts.expired > 0 and counts.succeeded + counts.expired == 30, counts
+    kinds = Counter(r.result.type for r in client.messages.batches.results(batch.id))
+    assert kinds == Counter({"succeeded": counts.succeeded, "expired": counts.expired}) - Counter()
