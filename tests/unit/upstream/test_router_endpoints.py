@@ -23,8 +23,7 @@ def test_the_local_engine_serves_what_each_model_implements() -> None:
     assert router.check_endpoint("echo", "/v1/completions") is None
     assert router.check_endpoint("hash", "/v1/embeddings") is None
     assert router.check_endpoint("echo", "/v1/embeddings") == (
-        "Model 'echo' (local engine) does not serve /v1/embeddings; it serves /v1/chat/completions, /v1/completions, "
-        "/v1/messages."
+        "Model 'echo' (local engine) does not serve /v1/embeddings; it serves /v1/chat/completions, /v1/completions."
     )
     assert router.check_endpoint("hash", "/v1/videos") == (
         "Model 'hash' (local engine) does not serve /v1/videos; it serves /v1/embeddings."
@@ -86,7 +85,12 @@ url = "http://127.0.0.1:8/v1"
     assert router.check_endpoint("qwen3", "/v1/messages") is None
     assert router.check_endpoint("anything", "/v1/messages") is None
     assert build_router(Settings()).check_endpoint("echo", "/v1/messages") is None
-    assert build_router(Settings()).check_endpoint("hash", "/v1/messages") is not None
+    assert build_router(Settings()).check_endpoint("hash", "/v1/messages") == (
+        "Model 'hash' (local engine) does not serve /v1/messages; it serves /v1/embeddings."
+    )
+    assert build_router(Settings()).check_endpoint("echo", "/v1/embeddings") == (
+        "Model 'echo' (local engine) does not serve /v1/embeddings; it serves /v1/chat/completions, /v1/completions."
+    )  # an OpenAI batch is not told of /v1/messages, which POST /v1/batches does not take
     native = build_router(Settings(upstream="http://127.0.0.1:9/v1", upstream_messages="native"))
     assert native.routes[0].executor.messages == "native"  # type: ignore[attr-defined]
     config.write_text("""
