@@ -47,6 +47,9 @@ BENCHES = [
     ("local", "Local models through a batch (issues 3.8, 5.7)",
      "batch/direct > 0.9",
      ["bench/local_batch.py"], ["bench/local_batch.py", "--embeddings", "512", "--chats", "8"]),
+    ("message_batches", "Anthropic Message Batches over an OpenAI batch of the same requests (issue 15.5)",
+     "none (the cost of the translation): message batch / openai batch time",
+     ["bench/message_batches.py"], ["bench/message_batches.py", "--requests", "2000"]),
 ]
 
 
