@@ -33,7 +33,9 @@ async def via_chat(send: Send, params: dict[str, Any], timeout: float) -> Upstre
     try:
         message = to_message(orjson.loads(resp.body), params, _message_id(resp.request_id))
     except (orjson.JSONDecodeError, MessagesError):
-        return resp  # not a chat completion: recorded as the invalid upstream answer it is
+        # Not a chat completion: an upstream fault (a 5xx, so retried like one), never a "succeeded" Message.
+        problem = f"The upstream answered {resp.status} to {CHAT} with a body that is not a chat completion."
+        return UpstreamResponse(502, orjson.dumps(error_body(502, problem)), resp.request_id)
     return UpstreamResponse(resp.status, orjson.dumps(message), resp.request_id, resp.retry_after)
 
 
