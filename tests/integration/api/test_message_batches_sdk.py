@@ -83,6 +83,7 @@ def test_create_poll_and_read_translated_results(app: App) -> None:
     ]
     batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
     assert batch.id.startswith("msgbatch_") and batch.type == "message_batch"
+    assert batch._request_id is not None and batch._request_id.startswith("req_")  # the `request-id` header
     assert batch.processing_status == "in_progress"
     assert batch.request_counts.processing == 6
     assert isinstance(batch.created_at, datetime) and isinstance(batch.expires_at, datetime)
