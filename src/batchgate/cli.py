@@ -21,6 +21,7 @@ from batchgate.cli_options import (
     store_options,
     worker_options,
 )
+from batchgate.cli_projects import projects
 from batchgate.remote_batches import batches
 from batchgate.remote_files import files
 from batchgate.settings import Settings
@@ -146,9 +147,10 @@ def run(input_file: Path, output: str, errors: str | None, endpoint: str | None,
 
     \b
     Exit codes:
-      0    completed (failed requests are in ERRORS)
-      1    the batch failed validation or did not complete
-      2    bad options or paths; nothing ran
+      0    completed, and at least one request succeeded (failed ones are in ERRORS)
+      1    the batch failed validation or did not complete (expired), or results could not be written
+      2    bad options, paths or routing file; nothing ran
+      3    completed, but no request succeeded (all of them are in ERRORS)
       75   another `batchgate run` is running this batch
       130  stopped by SIGINT, 143 by SIGTERM: run the same command to resume
     """
@@ -160,5 +162,6 @@ def run(input_file: Path, output: str, errors: str | None, endpoint: str | None,
 
 
 main.add_command(keys)
+main.add_command(projects)
 main.add_command(batches)
 main.add_command(files)

@@ -38,8 +38,9 @@ def _with_auth(settings: Settings, use: Callable[[AuthService], Awaitable[T]]) -
     return run_async(go())
 
 
-def _existing(data_dir: Path | None, database_url: str | None) -> Settings:
-    """Settings for a command that reads keys: a mistyped --data-dir is an error, not a new empty database."""
+def existing_settings(data_dir: Path | None, database_url: str | None) -> Settings:
+    """Settings for a command that reads the store (keys, projects): a mistyped --data-dir is an error, not a new
+    empty database."""
     settings = settings_from_flags(data_dir=data_dir, database_url=database_url)
     if settings.database_url is None and not settings.db_path.exists():
         raise click.ClickException(f"no database at {settings.db_path}: is --data-dir right?")
@@ -76,7 +77,7 @@ def _as_json(k: KeyInfo) -> dict[str, object]:
 @store_options
 def keys_list(as_json: bool, data_dir: Path | None, database_url: str | None) -> None:
     """List API keys: id, project, admin, created (never the key or its hash)."""
-    found = _with_auth(_existing(data_dir, database_url), lambda auth: auth.list_keys(OPERATOR))
+    found = _with_auth(existing_settings(data_dir, database_url), lambda auth: auth.list_keys(OPERATOR))
     if as_json:
         click.echo(json.dumps([_as_json(k) for k in found], indent=2))
         return
@@ -89,5 +90,5 @@ def keys_list(as_json: bool, data_dir: Path | None, database_url: str | None) ->
 @store_options
 def keys_revoke(key_id: str, data_dir: Path | None, database_url: str | None) -> None:
     """Revoke an API key by its id (from `keys list`): requests with it fail with 401 at once."""
-    _with_auth(_existing(data_dir, database_url), lambda auth: auth.revoke(OPERATOR, key_id))
+    _with_auth(existing_settings(data_dir, database_url), lambda auth: auth.revoke(OPERATOR, key_id))
     click.echo(f"revoked {key_id}")

@@ -28,11 +28,13 @@ from batchgate.runtime import settle_gc
 from batchgate.services.auth import ANONYMOUS_PROJECT, Principal
 from batchgate.settings import Settings
 from batchgate.wiring.parts import Parts, running_parts
+from batchgate.wiring.routes import check_routing
 
 WHO = Principal(ANONYMOUS_PROJECT)
 POLL_SECONDS = 0.2
 EXIT_NOT_COMPLETED = 1  # the batch failed validation, or ended without completing (expired)
 EXIT_USAGE = 2  # bad options or paths: nothing ran
+EXIT_NONE_SUCCEEDED = 3  # the batch completed, but every line failed (its errors are in ERRORS)
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another process runs this batch; try again later
 
 
@@ -60,6 +62,7 @@ async def run_file(source: Path | None, output: str, errors: str | None, endpoin
     try:
         targets = check_targets(source, output, errors)
         settings = _settings(flags)
+        check_routing(settings)  # a bad routing file leaves no state directory behind
         state = await open_state(source, endpoint, settings, data_dir, sys.stdin.buffer, stops.pending)
         try:
             settings = settings.model_copy(update={"data_dir": state.path})
@@ -156,7 +159,14 @@ async def _finished(parts: Parts, batch: Batch, targets: Targets, console: Conso
     errors = f", errors in {targets.describe(targets.errors)}" if batch.error_file_id else ""
     console.print(f"{batch.status.value}: {c.completed} succeeded, {c.failed} failed, "
                   f"{parts.metrics.retry_count()} retries -> {targets.describe(targets.output)}{errors}")
-    return Outcome(0 if batch.status is BatchStatus.COMPLETED else EXIT_NOT_COMPLETED, over=True)
+    return Outcome(_exit_code(batch), over=True)
+
+
+def _exit_code(batch: Batch) -> int:
+    """0 when the batch completed with at least one line that succeeded; a script can tell the rest apart."""
+    if batch.status is not BatchStatus.COMPLETED:
+        return EXIT_NOT_COMPLETED
+    return 0 if batch.request_counts.completed else EXIT_NONE_SUCCEEDED
 
 
 async def _content(parts: Parts, file_id: str | None) -> AsyncIterator[bytes] | None:

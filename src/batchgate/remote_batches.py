@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from openai import OpenAI
     from openai.types import Batch
 
+ESTIMATE = "estimated_completion_at"  # batchgate's extension field: when the scheduler expects the batch done
 WINDOW_HELP = "24h (OpenAI's only value), or any whole number of hours or days from 1h to 7d."
 LIST_COLUMNS = [Column("id"), Column("status", rank=1), Column("endpoint", rank=5, cut=True),
                 Column("model", rank=4, cut=True), Column("counts", rank=2), Column("created", rank=3)]
@@ -39,11 +41,33 @@ def _print_batch(b: Batch, as_json: bool) -> None:
     table.add_column("field", no_wrap=True)
     table.add_column("value")
     for name, value in b.model_dump(mode="json").items():
+        if name == ESTIMATE:
+            continue
         if value is None or value == {}:
             continue
         shown = when(value) if name.endswith("_at") and isinstance(value, int) else value
         table.add_row(name, shown if isinstance(shown, str) else json.dumps(shown))
+        if name == "request_counts" and b.status == "in_progress":
+            table.add_row(ESTIMATE, estimate(b, time.time()))
     Console().print(table)
+
+
+def estimate(b: Batch, now: float) -> str:
+    """The server's estimated completion (extension field), with the time left; why there is none yet."""
+    at = (b.model_extra or {}).get(ESTIMATE)
+    if not isinstance(at, int):
+        return "not yet: the scheduler estimates a batch once it has measured its rate"
+    left = at - now
+    return f"{when(at)} (in {_span(left)})" if left > 0 else f"{when(at)} (overdue by {_span(-left)})"
+
+
+def _span(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
 
 
 @click.group()
@@ -75,7 +99,7 @@ def batches_list(limit: int, after: str | None, every: bool, base_url: str, api_
 @click.argument("batch_id")
 @client_options
 def batches_get(batch_id: str, base_url: str, api_key: str, as_json: bool) -> None:
-    """Show one batch: status, counts, usage, file ids, timestamps."""
+    """Show one batch: status, counts, the estimated completion while it runs, usage, file ids, timestamps."""
     with sdk_client(base_url, api_key) as client:
         b = client.batches.retrieve(batch_id)
     _print_batch(b, as_json)

@@ -1,5 +1,5 @@
-"""/v1/admin: API keys and projects (admin keys only). Bootstrap the first admin key with
-`batchgate keys create --project NAME --admin`."""
+"""/v1/admin/keys: API keys (admin keys only; projects and their weights are in projects.py). Bootstrap the first
+admin key with `batchgate keys create --project NAME --admin`."""
 
 from __future__ import annotations
 
@@ -44,17 +44,8 @@ async def delete_key(request: Request) -> Response:
     return JSON({"id": key_id, "object": "api_key", "deleted": True})
 
 
-async def list_projects(request: Request) -> Response:
-    auth = ctx(request).auth
-    keys = await auth.list_keys(auth.admin(await principal(request)))
-    names = sorted({k.project for k in keys})
-    return JSON({"object": "list", "data": [{"id": n, "object": "project", "name": n} for n in names],
-                 "has_more": False})
-
-
 routes = [
     Route("/v1/admin/keys", create_key, methods=["POST"]),
     Route("/v1/admin/keys", list_keys, methods=["GET"]),
     Route("/v1/admin/keys/{key_id}", delete_key, methods=["DELETE"]),
-    Route("/v1/admin/projects", list_projects, methods=["GET"]),
 ]

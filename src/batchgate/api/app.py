@@ -19,6 +19,7 @@ from batchgate.api import (
     message_batches,
     metrics,
     openapi,
+    projects,
     system,
     uploads,
     webhooks,
@@ -31,6 +32,7 @@ from batchgate.errors import BatchgateError
 from batchgate.metrics import Metrics
 from batchgate.runtime import settle_gc
 from batchgate.services.message_batches import MessageBatchService
+from batchgate.services.projects import ProjectService
 from batchgate.services.ratelimit import Rate, RateLimiter
 from batchgate.services.webhooks import WebhookService
 from batchgate.settings import Settings
@@ -54,6 +56,7 @@ def create_app(settings: Settings) -> Starlette:
             app.state.ctx = Context(settings, p.auth, p.files, p.uploads, p.batches, p.router.list_models, worker,
                                     limiter, ready=True, metrics=p.metrics,
                                     webhooks=WebhookService(p.store, p.batches, settings.webhook_allow_private),
+                                    projects=ProjectService(p.store),
                                     message_batches=MessageBatchService(p.store, p.files, settings.window_scale, wake))
             settle_gc()
             try:
@@ -64,7 +67,7 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[*system.routes, *openapi.routes, *files.routes, *uploads.routes, *batches.routes, *admin.routes,
-                *events.routes, *metrics.routes, *webhooks.routes, *message_batches.routes,
+                *projects.routes, *events.routes, *metrics.routes, *webhooks.routes, *message_batches.routes,
                 Route("/", lambda request: RedirectResponse("/ui/"), methods=["GET"]),  # a browser at the bare address
                 Route("/ui", lambda request: RedirectResponse("/ui/"), methods=["GET"]), dashboard()],
         middleware=[Middleware(RequestIdMiddleware)],

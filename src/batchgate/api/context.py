@@ -17,6 +17,7 @@ from batchgate.services.auth import AuthService, Principal
 from batchgate.services.batches import BatchService
 from batchgate.services.files import FileService
 from batchgate.services.message_batches import MessageBatchService
+from batchgate.services.projects import ProjectService
 from batchgate.services.ratelimit import RateLimiter
 from batchgate.services.uploads import UploadService
 from batchgate.services.webhooks import WebhookService
@@ -35,6 +36,7 @@ class Context:
     worker: WorkerView | None  # the worker thread of this process, if it runs one
     limiter: RateLimiter
     webhooks: WebhookService = field(kw_only=True)
+    projects: ProjectService = field(kw_only=True)
     message_batches: MessageBatchService = field(kw_only=True)
     ready: bool = False
     metrics: Metrics = field(default_factory=Metrics)

@@ -13,6 +13,7 @@ from batchgate.dashboard.render import Renderer
 from batchgate.domain.batch import Batch
 from batchgate.domain.status import BatchStatus
 from batchgate.errors import Conflict, InvalidValue
+from batchgate.protocol.objects import estimated_completion
 from batchgate.services.auth import Principal
 
 SHOWN = 50  # rows per page
@@ -55,8 +56,10 @@ class BatchPages:
         c = services(request)
         batch = await c.batches.get(who, request.path_params["batch_id"])
         deliveries = await c.webhooks.deliveries_for_batch(who, batch.id)
+        now = time.time()
         return self._r.page(request, template, {
-            "nav": "batches", "b": batch, "p": views.progress(batch, time.time()),
+            "nav": "batches", "b": batch, "p": views.progress(batch, now),
+            "estimate": estimated_completion(batch), "now": now,
             "timeline": views.timeline(batch), "cancellable": views.cancellable(batch), "notice": notice,
             "deliveries": deliveries, "error_groups": views.error_groups(batch.errors),
         }, who=who, status_code=status_code)

@@ -12,6 +12,7 @@ from batchgate.metrics import Metrics
 from batchgate.services.auth import AuthService
 from batchgate.services.batches import BatchService
 from batchgate.services.files import FileService
+from batchgate.services.projects import ProjectService
 from batchgate.services.webhooks import WebhookService
 from batchgate.services.worker_view import WorkerView
 from batchgate.settings import Settings
@@ -28,6 +29,8 @@ class Services(Protocol):
     def batches(self) -> BatchService: ...
     @property
     def webhooks(self) -> WebhookService: ...
+    @property
+    def projects(self) -> ProjectService: ...
     @property
     def worker(self) -> WorkerView | None: ...
     @property

@@ -14,6 +14,7 @@ from batchgate.dashboard.batches import BatchPages
 from batchgate.dashboard.errors import ErrorPages
 from batchgate.dashboard.files import FilePages
 from batchgate.dashboard.login import LoginPages
+from batchgate.dashboard.projects import ProjectPages
 from batchgate.dashboard.render import Renderer
 from batchgate.dashboard.upstreams import UpstreamPages
 
@@ -23,6 +24,7 @@ STATIC = Path(__file__).parent / "static"
 def dashboard() -> Mount:
     r = Renderer()
     login, batches, files, ups = LoginPages(r), BatchPages(r), FilePages(r), UpstreamPages(r)
+    projects = ProjectPages(r)
     handlers: dict[Any, Any] = ErrorPages(r).handlers()
     return Mount("/ui", routes=[
         Route("/", batches.index, methods=["GET"]),
@@ -35,6 +37,7 @@ def dashboard() -> Mount:
         Route("/files", files.list, methods=["GET"]),
         Route("/files/{file_id}/content", files.download, methods=["GET"]),
         Route("/upstreams", ups.list, methods=["GET"]),
+        Route("/projects", projects.list, methods=["GET"]),
         Route("/fragments/batches", batches.list_fragment, methods=["GET"]),
         Route("/fragments/batches/{batch_id}", batches.detail_fragment, methods=["GET"]),
         Route("/fragments/upstreams", ups.list_fragment, methods=["GET"]),

@@ -17,7 +17,7 @@ class Progress:
     total: int
     percent: float  # 100 * done / total; 0 while the total is unknown (validating)
     rate: float | None  # requests per second since in_progress_at; None before any request ran
-    eta_seconds: float | None  # None when not running or no rate yet
+    eta_seconds: float | None  # the scheduler's estimate, else at the rate so far; None when not running or no rate
     failed: int = 0  # requests that ran and failed
     not_run: int = 0  # requests that never ran: the batch was cancelled or expired first
 
@@ -56,6 +56,9 @@ def progress(batch: Batch, now: float) -> Progress:
         rate = done / elapsed
         if batch.status is BatchStatus.IN_PROGRESS and counts.total > done:
             eta = (counts.total - done) / rate
+    if batch.status is BatchStatus.IN_PROGRESS and batch.estimated_completion_at is not None:
+        # The scheduler's estimate knows the batch's share of the upstream, which its rate so far does not.
+        eta = max(batch.estimated_completion_at - now, 0.0)
     return Progress(done, counts.total, min(percent, 100.0), rate, eta, failed, counts.not_run)
 
 

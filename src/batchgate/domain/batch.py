@@ -125,3 +125,4 @@ class Batch:
     usage: Usage = field(default_factory=Usage)
     retries: int = 0  # upstream attempts beyond the first, summed over requests (why a batch is slow)
     error_counts: tuple[ErrorCount, ...] = ()  # the error file grouped by code, most first (once the batch ended)
+    estimated_completion_at: int | None = None  # when the planner expects it done (unix s), while in_progress

@@ -7,6 +7,7 @@ from typing import Any
 
 from batchgate.domain.batch import Batch
 from batchgate.domain.files import StoredFile, Upload, UploadPart
+from batchgate.domain.status import BatchStatus
 
 
 def file_object(f: StoredFile) -> dict[str, Any]:
@@ -75,6 +76,9 @@ def batch_object(b: Batch) -> dict[str, Any]:
             "completed": b.request_counts.completed,
             "failed": b.request_counts.failed,
         },
+        # Extension: when the scheduler expects the batch to finish (unix seconds), from its measured rate at its
+        # current share; null until the planner has written one, and whenever the batch is not in_progress.
+        "estimated_completion_at": estimated_completion(b),
         "usage": {
             "input_tokens": u.input_tokens,
             "input_tokens_details": {"cached_tokens": u.cached_tokens},
@@ -86,6 +90,11 @@ def batch_object(b: Batch) -> dict[str, Any]:
         # Extension (the SDK keeps unknown keys): upstream attempts beyond the first, i.e. why a batch is slow.
         "batchgate": {"retries": b.retries},
     }
+
+
+def estimated_completion(b: Batch) -> int | None:
+    """The batch's estimated completion while it runs; None before the first estimate and once it stopped."""
+    return b.estimated_completion_at if b.status is BatchStatus.IN_PROGRESS else None
 
 
 def list_object(data: Sequence[dict[str, Any]], has_more: bool) -> dict[str, Any]:

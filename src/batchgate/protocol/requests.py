@@ -190,9 +190,7 @@ class CreateKey:
     admin: bool = False
 
     def __post_init__(self) -> None:
-        p = self.project
-        if not p or len(p) > 128 or not p.replace("-", "").replace("_", "").isalnum():
-            raise InvalidValue("A project name is 1-128 letters, digits, '-' or '_'.", param="project")
+        _project_name(self.project)
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> CreateKey:
@@ -201,3 +199,29 @@ class CreateKey:
         if not isinstance(admin, bool):
             raise InvalidType("admin", "a boolean", admin)
         return cls(project, admin)
+
+
+def _project_name(p: str) -> None:
+    if not p or len(p) > 128 or not p.replace("-", "").replace("_", "").isalnum():
+        raise InvalidValue("A project name is 1-128 letters, digits, '-' or '_'.", param="project")
+
+
+@dataclass(frozen=True, slots=True)
+class SetProjectWeight:
+    """POST /v1/admin/projects/{project}, and `batchgate projects set`. Whether the weight is in range is the
+    service's to say (services/projects.py), for the API and the CLI alike."""
+
+    project: str
+    weight: float
+
+    def __post_init__(self) -> None:
+        _project_name(self.project)
+
+    @classmethod
+    def from_json(cls, project: str, body: Mapping[str, Any]) -> SetProjectWeight:
+        if body.get("weight") is None:
+            raise MissingParameter("weight")
+        weight = body["weight"]
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise InvalidType("weight", "a number", weight)
+        return cls(project, float(weight))

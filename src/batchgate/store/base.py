@@ -1,7 +1,8 @@
 """The Store protocols: everything batchgate persists, except file bytes (see blobs/).
 
-One role protocol per kind of consumer (keys, files, uploads, batch reads, the work queue, webhooks), the way
-pgqueuer splits its ports; each consumer declares the role(s) it uses. `Store` is all of them, plus open/close.
+One role protocol per kind of consumer (keys, project weights, files, uploads, batch reads, the work queue,
+webhooks), the way pgqueuer splits its ports; each consumer declares the role(s) it uses. `Store` is all of them,
+plus open/close.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Generic, Protocol, TypeVar
 
 from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
+from batchgate.domain.load import BatchLoad
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult
@@ -49,6 +51,17 @@ class KeyStore(Protocol):
     async def has_keys(self) -> bool: ...
     async def list_keys(self) -> list[KeyInfo]: ...
     async def delete_key(self, key_id: str) -> bool: ...
+
+
+class ProjectStore(Protocol):
+    """Each project's weight in the fair share of every upstream (services/projects.py, the scheduler)."""
+
+    async def set_project_weight(self, project: str, weight: float, now: int) -> None:
+        """Set (or change) the project's weight."""
+        ...
+    async def project_weights(self) -> dict[str, float]:
+        """The weight of every project that was given one (the others weigh domain.projects.DEFAULT_WEIGHT)."""
+        ...
 
 
 class FileStore(Protocol):
@@ -167,6 +180,25 @@ class WorkQueue(BatchReads, Protocol):
         ...
     async def drop_results(self, batch_id: str) -> None: ...
 
+    # scheduling (worker/planner.py): what may run, claims in the planner's order, the estimates it makes
+    async def schedule_snapshot(self, now: float) -> list[BatchLoad]:
+        """Every in_progress, not expiring batch, in creation order, with its chunks leased and open at `now` and
+        its project's weight. One query: the planner asks every second."""
+        ...
+    async def claim_chunks_of(
+        self, owner: str, now: float, lease: float, wants: Sequence[tuple[str, int]]
+    ) -> list[ChunkClaim]:
+        """For each (batch_id, n) in order, claim up to n claimable chunks of that batch, lowest index first, as
+        claim_chunks does (a live lease or a retry_at ahead keeps a chunk out; each claim bumps its generation).
+        Batches no longer in_progress, or expiring, are skipped; a batch named twice is claimed from once, at its
+        first place, for the sum of its counts. The claims come in `wants` order."""
+        ...
+    async def set_estimates(self, estimates: Sequence[tuple[str, int | None]]) -> None:
+        """Set estimated_completion_at (unix seconds, or None) of those batches that are in_progress, in one
+        transaction. PostgreSQL skips a batch row another transaction holds at that moment (recording results):
+        an estimate is rewritten at the next planning tick, and waiting could only slow the planner down."""
+        ...
+
     # leases held by processes that are gone
     async def lease_owners(self) -> set[str]: ...
     async def release_owner(self, owner: str) -> None: ...
@@ -202,11 +234,11 @@ class TaskStore(WorkQueue, FileStore, Protocol):
     """The worker's batch tasks: the work queue, and the files they read (input) and register (output)."""
 
 
-class WorkerStore(TaskStore, WebhookStore, Protocol):
-    """The whole worker: its tasks, and the webhook deliveries it sends."""
+class WorkerStore(TaskStore, WebhookStore, ProjectStore, Protocol):
+    """The whole worker: its tasks, the webhook deliveries it sends, and the project weights it schedules by."""
 
 
-class Store(KeyStore, FileStore, UploadStore, BatchStore, WorkQueue, WebhookStore, Protocol):
+class Store(KeyStore, ProjectStore, FileStore, UploadStore, BatchStore, WorkQueue, WebhookStore, Protocol):
     """Every role at once: what the factory makes and the process opens and closes."""
 
     async def open(self) -> None: ...

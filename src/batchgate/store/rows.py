@@ -9,6 +9,7 @@ import orjson
 
 from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts, Usage
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
+from batchgate.domain.load import BatchLoad
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.tally import Tally
 from batchgate.domain.work import ChunkSpec
@@ -17,7 +18,8 @@ BATCH_COLUMNS = (
     "id, project, endpoint, input_file_id, completion_window, status, created_at, expires_at, metadata, "
     "output_expires_after, model, in_progress_at, finalizing_at, completed_at, failed_at, expired_at, "
     "cancelling_at, cancelled_at, output_file_id, error_file_id, errors, total, completed, failed, "
-    "input_tokens, cached_tokens, output_tokens, reasoning_tokens, total_tokens, retries, not_run, error_counts"
+    "input_tokens, cached_tokens, output_tokens, reasoning_tokens, total_tokens, retries, not_run, error_counts, "
+    "estimated_completion_at"
 )
 FILE_COLUMNS = "id, project, bytes, created_at, filename, purpose, expires_at"
 F_FILE_COLUMNS = ", ".join("f." + c for c in FILE_COLUMNS.split(", "))  # in a join with batches
@@ -41,6 +43,7 @@ def batch_from_row(r: Any) -> Batch:
         request_counts=RequestCounts(r[21], r[22], r[23], r[30]),
         usage=Usage(r[24], r[25], r[26], r[27], r[28]), retries=r[29],
         error_counts=tuple(ErrorCount(*e) for e in orjson.loads(r[31])) if r[31] is not None else (),
+        estimated_completion_at=r[32],
     )
 
 
@@ -54,7 +57,7 @@ def batch_to_params(b: Batch) -> tuple[Any, ...]:
         b.expired_at, b.cancelling_at, b.cancelled_at, b.output_file_id, b.error_file_id,
         errors.decode() if errors is not None else None, c.total, c.completed, c.failed,
         u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens, u.total_tokens, b.retries,
-        c.not_run, error_counts_json(b.error_counts),
+        c.not_run, error_counts_json(b.error_counts), b.estimated_completion_at,
     )
 
 
@@ -92,3 +95,17 @@ def tally_params(t: Tally) -> tuple[int, ...]:
     u = t.usage
     return (t.completed, t.failed, u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens,
             u.total_tokens, t.retries)
+
+
+def load_from_row(r: Any) -> BatchLoad:
+    """A SCHEDULE_SNAPSHOT row: the batch's columns, its done count, chunks leased and open, its project's weight."""
+    return BatchLoad(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(r[8]), int(r[9]), float(r[10]))
+
+
+def merged_wants(wants: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """claim_chunks_of's wants with each batch once, at its first place, for the sum of its counts, and
+    without the batches wanted for nothing."""
+    merged: dict[str, int] = {}
+    for batch_id, n in wants:
+        merged[batch_id] = merged.get(batch_id, 0) + max(n, 0)
+    return [(batch_id, n) for batch_id, n in merged.items() if n > 0]

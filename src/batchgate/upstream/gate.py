@@ -1,15 +1,44 @@
-"""Admission to an upstream: at most `limiter.capacity` requests in flight, and waiting requests admitted
-grouped by prompt prefix (a run of one prefix at a time, groups in order of first arrival), so an
-engine's prefix cache keeps hitting. Output order is free in a batch; dispatch order is ours."""
+"""Admission to an upstream: at most `limiter.capacity` requests in flight; waiting requests are admitted by the
+scheduling policy (docs/architecture.md, "Scheduling"), one level inside the other:
+
+1. urgent flows (batches at risk of missing their deadline) first, earliest deadline first;
+2. else between projects by weighted fair queueing: start-time fair queueing, each project's next request tagged
+   with a virtual start time; the smallest tag goes next and the project's tag moves on by cost / weight. A
+   project that becomes active starts at the current virtual time (the tag of the request last admitted), so an
+   idle project hoards no credit. The cost of a request is 1: the fair unit is a request, the unit the claim order,
+   the estimates and `request_counts` count in; a latency-based cost would measure the engine's queueing as much
+   as a flow's own work, and the window moves that queueing every round trip;
+3. between the batches (flows) of one project round robin, one request each;
+4. inside a batch grouped by prompt prefix (a run of one prefix at a time, groups in order of first arrival), so
+   an engine's prefix cache keeps hitting. Output order is free in a batch; dispatch order is ours.
+
+Every step is O(1) or O(log n) in the waiting flows and projects; a cancelled waiter is only counted out and
+skipped when its turn comes."""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from batchgate.upstream.limiter import AdaptiveLimiter
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSpec:
+    """How the gate treats one flow (a batch): its project and the project's weight, and its deadline while it
+    is at risk (None otherwise)."""
+
+    project: str
+    weight: float = 1.0
+    urgent: float | None = None
+
+
+_DEFAULT = FlowSpec("")
 
 
 class Permit:
@@ -44,15 +73,16 @@ class Permit:
 
 
 class _Admission:
-    __slots__ = ("_gate", "_key", "_permit")
+    __slots__ = ("_flow", "_gate", "_key", "_permit")
 
-    def __init__(self, gate: Gate, key: bytes) -> None:
+    def __init__(self, gate: Gate, key: bytes, flow: str) -> None:
         self._gate = gate
         self._key = key
+        self._flow = flow
         self._permit: Permit | None = None
 
     async def __aenter__(self) -> Permit:
-        await self._gate._acquire(self._key)
+        await self._gate._acquire(self._key, self._flow)
         self._permit = Permit(self._gate)
         return self._permit
 
@@ -61,27 +91,121 @@ class _Admission:
             self._permit.release()
 
 
+_Waiter = list[asyncio.Future[None] | None]  # one cell: emptied once the waiter is counted out (admitted or gone)
+
+
+class _Flow:
+    """The waiters of one flow, grouped by prefix key. `count` is its waiters not yet counted out (a cancelled one
+    stays in its group, emptied, until its turn); `mark` tells its current place in the queues from stale entries."""
+
+    __slots__ = ("count", "current", "groups", "mark", "name", "project", "urgent")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.groups: dict[bytes, deque[_Waiter]] = {}
+        self.current: bytes | None = None
+        self.count = 0
+        self.mark = 0
+        self.project: _Project | None = None  # where it waits: None while urgent
+        self.urgent: float | None = None
+
+    def push(self, key: bytes, waiter: _Waiter) -> None:
+        self.groups.setdefault(key, deque()).append(waiter)
+        self.count += 1
+
+    def pop(self) -> asyncio.Future[None]:
+        """Count out the next waiter: the current prefix group's, else the oldest group's. Needs count > 0. Its
+        future may be cancelled already (the handler that would count it out has not run yet)."""
+        while True:
+            key = self.current
+            if key is None or key not in self.groups:
+                key = next(iter(self.groups))  # the group that has waited longest
+                self.current = key
+            group = self.groups[key]
+            waiter = group.popleft()
+            if not group:
+                del self.groups[key]
+            fut = waiter[0]
+            if fut is not None:
+                waiter[0] = None
+                self.count -= 1
+                return fut
+
+
+class _Project:
+    """A project's flows in round robin, and its tags for fair queueing."""
+
+    __slots__ = ("count", "entry", "finish", "flows", "name", "start", "weight")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.weight = 1.0
+        self.flows: deque[tuple[int, _Flow]] = deque()  # (flow.mark when queued, flow)
+        self.count = 0  # live waiters of its non-urgent flows
+        self.start = 0.0  # virtual start tag of its next request (valid while count > 0)
+        self.entry = -1  # its one live entry in the gate's fair heap (older ones are stale)
+        self.finish = 0.0  # virtual finish tag of its last admitted request
+
+
 class Gate:
     def __init__(self, limiter: AdaptiveLimiter) -> None:
         self.limiter = limiter
-        self._groups: dict[bytes, deque[asyncio.Future[None]]] = {}
-        self._current: bytes | None = None
         self.waiting = 0
-        self.on_hungry: Callable[[], None] | None = None  # called when the window has room and nobody waits
+        # called when the window has room and nobody waits, or when a flow's waiters fall to `low_water` (fair
+        # queueing can only share between requests that are here: the worker claims that flow's next chunk)
+        self.on_hungry: Callable[[], None] | None = None
+        self.low_water = 0
+        self._specs: dict[str, FlowSpec] = {}
+        self._flows: dict[str, _Flow] = {}  # flows with live waiters
+        self._projects: dict[str, _Project] = {}
+        self._urgent: list[tuple[float, int, int, _Flow]] = []  # (deadline, tie, mark, flow)
+        self._fair: list[tuple[float, int, _Project]] = []  # (start tag, tie, project); stale unless it matches
+        self._vtime = 0.0
+        self._tie = itertools.count()
+        self._marks = itertools.count(1)
 
-    def admit(self, key: bytes = b"") -> _Admission:
-        """`async with gate.admit(key) as permit`: wait for a slot, held until the block exits; mark the permit
-        done or overloaded (else: abandoned)."""
-        return _Admission(self, key)
+    def admit(self, key: bytes = b"", flow: str = "") -> _Admission:
+        """`async with gate.admit(key, flow) as permit`: wait for a slot, held until the block exits; mark the
+        permit done or overloaded (else: abandoned). `flow` is the batch id; `key` its request's prefix key."""
+        return _Admission(self, key, flow)
 
-    async def _acquire(self, key: bytes) -> None:
+    def set_flows(self, flows: dict[str, FlowSpec]) -> None:
+        """The flows' projects, weights and deadlines from now on (a flow not named: project "", weight 1)."""
+        self._specs = dict(flows)
+        for flow in list(self._flows.values()):
+            spec = self._specs.get(flow.name, _DEFAULT)
+            project = flow.project.name if flow.project is not None else None
+            if flow.urgent != spec.urgent or (spec.urgent is None and project != spec.project):
+                self._detach(flow)
+                self._attach(flow)
+            elif flow.project is not None:
+                flow.project.weight = _weight(spec)
+
+    def flow(self, name: str) -> FlowSpec:
+        """How the gate treats `name` now."""
+        return self._specs.get(name, _DEFAULT)
+
+    def waiting_for(self, name: str) -> int:
+        """Requests of flow `name` waiting for a slot."""
+        flow = self._flows.get(name)
+        return flow.count if flow is not None else 0
+
+    async def _acquire(self, key: bytes, name: str) -> None:
         lim = self.limiter
         if not self.waiting and lim.inflight < lim.capacity:
             lim.on_start()
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._groups.setdefault(key, deque()).append(fut)
+        flow = self._flows.get(name)
+        if flow is None:
+            flow = self._flows[name] = _Flow(name)
+        waiter: _Waiter = [fut]
+        flow.push(key, waiter)
         self.waiting += 1
+        if flow.count == 1:
+            self._attach(flow)
+        elif flow.project is not None:
+            self._grow(flow.project, 1)
         try:
             await fut
         except asyncio.CancelledError:
@@ -89,33 +213,102 @@ class Gate:
                 # We were granted a slot as we were cancelled: give it back.
                 lim.on_abandoned()
                 self._wake()
-            else:
-                self._discard(key, fut)
+            elif waiter[0] is not None:  # else its turn came first, and `_wake` counted it out
+                self._discard(name, waiter)
             raise
 
-    def _discard(self, key: bytes, fut: asyncio.Future[None]) -> None:
-        group = self._groups.get(key)
-        if group is not None and fut in group:
-            group.remove(fut)
-            self.waiting -= 1
-            if not group:
-                del self._groups[key]
+    def _discard(self, name: str, waiter: _Waiter) -> None:
+        """A waiter of `name` was cancelled: count it out (its emptied cell is skipped when its turn comes)."""
+        waiter[0] = None
+        flow = self._flows[name]
+        flow.count -= 1
+        self.waiting -= 1
+        if flow.project is not None:
+            flow.project.count -= 1
+        if flow.count == 0:
+            self._detach(flow)
+            del self._flows[name]
+
+    def _attach(self, flow: _Flow) -> None:
+        """Queue a flow that has waiters: on the urgent heap, or in its project's round robin."""
+        spec = self._specs.get(flow.name, _DEFAULT)
+        flow.mark = next(self._marks)
+        flow.urgent = spec.urgent
+        if spec.urgent is not None:
+            flow.project = None
+            heapq.heappush(self._urgent, (spec.urgent, next(self._tie), flow.mark, flow))
+            return
+        project = self._projects.get(spec.project)
+        if project is None:
+            project = self._projects[spec.project] = _Project(spec.project)
+        project.weight = _weight(spec)
+        flow.project = project
+        project.flows.append((flow.mark, flow))
+        self._grow(project, flow.count)
+
+    def _grow(self, project: _Project, n: int) -> None:
+        project.count += n
+        if project.count == n:  # newly active: from the current virtual time, or later if it ran ahead
+            project.start = max(self._vtime, project.finish)
+            self._queue(project)
+
+    def _queue(self, project: _Project) -> None:
+        project.entry = next(self._tie)
+        heapq.heappush(self._fair, (project.start, project.entry, project))
+
+    def _detach(self, flow: _Flow) -> None:
+        """Take a flow out of its queue (its entries there go stale)."""
+        flow.mark = 0
+        if flow.project is not None:
+            flow.project.count -= flow.count
+            flow.project = None
+
+    def _next(self) -> _Flow:
+        """The flow whose waiter goes next (needs self.waiting > 0)."""
+        while self._urgent:
+            _, _, mark, flow = self._urgent[0]
+            if mark == flow.mark and flow.count:
+                return flow
+            heapq.heappop(self._urgent)
+        while True:
+            start, entry, project = self._fair[0]
+            if project.count == 0 or entry != project.entry:
+                heapq.heappop(self._fair)
+                continue
+            while True:
+                mark, flow = project.flows[0]
+                if mark == flow.mark and flow.count:
+                    break
+                project.flows.popleft()
+            # One request of this project: its tag moves on by the cost (1) over its weight.
+            self._vtime = start
+            project.finish = start + 1.0 / project.weight
+            project.count -= 1
+            heapq.heappop(self._fair)
+            if project.count:
+                project.start = project.finish
+                self._queue(project)
+            project.flows.rotate(-1)  # round robin: the next request of this project is the next flow's
+            return flow
 
     def _wake(self) -> None:
         lim = self.limiter
+        low = False
         while self.waiting and lim.inflight < lim.capacity:
-            key = self._current
-            if key is None or key not in self._groups:
-                key = next(iter(self._groups))  # the group that has waited longest
-                self._current = key
-            group = self._groups[key]
-            fut = group.popleft()
+            flow = self._next()
+            fut = flow.pop()
             self.waiting -= 1
-            if not group:
-                del self._groups[key]
+            low = low or flow.count == self.low_water
+            if flow.count == 0:
+                self._detach(flow)
+                del self._flows[flow.name]
             if fut.done():
-                continue
+                continue  # cancelled, its handler not run yet: counted out here, the slot goes to the next
             lim.on_start()
             fut.set_result(None)
-        if self.on_hungry is not None and self.waiting == 0 and lim.inflight < lim.capacity:
+        if self.on_hungry is not None and (low or (self.waiting == 0 and lim.inflight < lim.capacity)):
             self.on_hungry()
+
+
+def _weight(spec: FlowSpec) -> float:
+    return spec.weight if spec.weight > 0 else 1.0

@@ -13,7 +13,6 @@ from batchgate.domain.messages import MessagesError, error_body, error_from_answ
 from batchgate.upstream.executor import UpstreamResponse
 
 MessagesMode = Literal["native", "translate"]
-MESSAGES_MODES = ("native", "translate")
 CHAT = "/v1/chat/completions"
 
 Send = Callable[[str, dict[str, Any], float], Awaitable[UpstreamResponse]]

@@ -33,6 +33,11 @@ class Route:
     def matches(self, model: str) -> bool:
         return any(p == model or fnmatch.fnmatchcase(model, p) for p in self.patterns)
 
+    def shortfall(self) -> int:
+        """Requests this route's gate is short of (see Router.shortfall)."""
+        lim = self.gate.limiter
+        return max(0, lim.capacity - lim.inflight) + lim.capacity - self.gate.waiting
+
     def state(self, now: float) -> RouteState:
         """Call on the loop that sends through this route: reading the recent minimum latency prunes the limiter."""
         lim = self.gate.limiter
@@ -85,12 +90,9 @@ class Router:
 
     def shortfall(self) -> int:
         """Requests the worker should add so every gate has a full window waiting behind what is in flight
-        (the window can grow fivefold in one round trip; the requests must already be there)."""
-        total = 0
-        for r in self.routes:
-            lim = r.gate.limiter
-            total += max(0, lim.capacity - lim.inflight) + lim.capacity - r.gate.waiting
-        return total
+        (the window can grow fivefold in one round trip; the requests must already be there). A route with more
+        than that waiting does not hide another route's need."""
+        return sum(max(0, r.shortfall()) for r in self.routes)
 
     def list_models(self) -> list[str]:
         seen: dict[str, None] = {}

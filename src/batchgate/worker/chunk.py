@@ -170,6 +170,7 @@ class ChunkTask:
             buffer.add(result)
         else:
             # The executor hands the result to the buffer while still holding its slot at the upstream's gate.
-            result = await self._executor.run(route, claim.endpoint, line, custom_id, body, key, buffer.record)
+            result = await self._executor.run(route, claim.endpoint, line, custom_id, body, key, buffer.record,
+                                              claim.batch_id)
         tally[0] += result.retries
         tally[1] += not result.ok

@@ -52,12 +52,13 @@ class RequestExecutor:
 
     async def run(
         self, route: Route, endpoint: str, line: int, custom_id: str, body: dict[str, Any], key: bytes = b"",
-        record: Record | None = None,
+        record: Record | None = None, flow: str = "",
     ) -> RequestResult:
         """Execute one request to its final result. With `record`, the result is handed to it while the request
-        still holds its slot at the gate, so the slots bound the answers a crash could lose."""
+        still holds its slot at the gate, so the slots bound the answers a crash could lose. `flow` (the batch
+        id) is what the gate schedules it as."""
         model = self._metrics.model(body.get("model"))
-        result = await self._attempts(route, endpoint, model, line, custom_id, body, key, record or _nothing)
+        result = await self._attempts(route, endpoint, model, line, custom_id, body, key, record or _nothing, flow)
         self._metrics.finished(endpoint, model, result.ok, result.usage)
         return result
 
@@ -69,7 +70,7 @@ class RequestExecutor:
 
     async def _attempts(
         self, route: Route, endpoint: str, model: str, line: int, custom_id: str, body: dict[str, Any], key: bytes,
-        record: Record,
+        record: Record, flow: str = "",
     ) -> RequestResult:
         m = self._metrics
         attempt = 0  # attempts that count against max_attempts
@@ -78,7 +79,7 @@ class RequestExecutor:
         while True:
             sent += 1
             failure: TransportError | None = None
-            async with route.gate.admit(key) as permit:
+            async with route.gate.admit(key, flow) as permit:
                 try:
                     resp = await route.executor.send(endpoint, body, self._timeout)
                 except TransportError as e:

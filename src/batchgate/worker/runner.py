@@ -24,6 +24,7 @@ from batchgate.worker.finalize import Finalize
 from batchgate.worker.identity import worker_id
 from batchgate.worker.leases import ChunkHeartbeat, Running
 from batchgate.worker.notices import Notices
+from batchgate.worker.planner import Planner
 from batchgate.worker.validate import Validate, ValidateRules
 from batchgate.worker.webhooks import WebhookSender
 
@@ -50,6 +51,7 @@ class Worker:
         self._batch_tasks = BatchTasks(store, Validate(store, blobs, router, rules), Finalize(store, blobs, files),
                                        settings.heartbeat_interval, settings.lease_seconds, self._batch_task_done)
         self._chores = Chores(store, files, router, self.id)
+        self._planner = Planner(store, router, settings.chunk_size)
         self._running: dict[tuple[str, int], Running] = {}
         self._batch_running: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -61,7 +63,8 @@ class Worker:
     # -- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
         for route in self._router.routes:
-            route.gate.on_hungry = self.notify  # an upstream about to run dry: claim more now, not at the next poll
+            # an upstream about to run dry, or a batch out of requests at its gate: claim now, not at the next poll
+            route.gate.on_hungry = self._wake.set
         self._metrics.watch_routes(self._router.routes)
         self._metrics.count_chunks(lambda: len(self._running))
         await self._chores.release_dead_owners()
@@ -90,6 +93,7 @@ class Worker:
 
     def notify(self) -> None:
         """New work was just written (e.g. a batch created in this process): look now, not at the next poll."""
+        self._planner.poke()
         self._wake.set()
 
     # -- the claim loop -----------------------------------------------------------------------------------
@@ -126,12 +130,15 @@ class Worker:
                 t = asyncio.create_task(self._batch_tasks.run(task), name=f"{task.kind}-{task.batch.id}")
                 self._batch_running.add(t)
                 t.add_done_callback(self._batch_running.discard)
+        await self._planner.refresh()
         free = self._s.max_chunks_in_flight - len(self._running)
-        # Take more work only while the upstreams would otherwise run dry: other workers get the rest.
-        need = self._router.shortfall()
-        if free > 0 and need > 0:
-            want = min(free, -(-need // self._s.chunk_size))
-            for claim in await self._store.claim_chunks(self.id, clock.now_f(), self._s.lease_seconds, want):
+        # Take more work only while the upstreams would otherwise run dry, or a batch has little waiting at its
+        # gate: other workers get the rest. Which chunks: the planner's choice, by the scheduling policy.
+        wants = self._planner.wants(free) if free > 0 else []
+        if wants:
+            claims = await self._store.claim_chunks_of(self.id, clock.now_f(), self._s.lease_seconds, wants)
+            self._planner.claimed(claims)
+            for claim in claims:
                 found = True
                 key = (claim.batch_id, claim.spec.index)
                 t = asyncio.create_task(self._run_chunk(key, claim), name=f"chunk-{key}")
@@ -144,8 +151,10 @@ class Worker:
             await self._chunks.run(claim)
         finally:
             self._running.pop(key, None)
+            self._planner.released(claim.batch_id)
             self._wake.set()
 
     def _batch_task_done(self) -> None:
         self._webhooks.poke()  # the batch may have just ended: its events go out at the next tick
+        self._planner.poke()  # or started: plan it in now
         self._wake.set()

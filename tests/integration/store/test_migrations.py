@@ -87,7 +87,7 @@ def test_sqlite_migrations_produce_the_current_schema(tmp_path: Path) -> None:
     fresh.close()
     migrated = describe_sqlite(tmp_path / "migrated.sqlite3")
     assert migrated == describe_sqlite(tmp_path / "fresh.sqlite3")
-    assert set(migrated) == {"api_keys", "files", "uploads", "upload_parts", "batches", "chunks", "results",
+    assert set(migrated) == {"api_keys", "projects", "files", "uploads", "upload_parts", "batches", "chunks", "results",
                              "webhook_endpoints", "webhook_deliveries", "webhook_attempts"}
 
 
@@ -136,7 +136,7 @@ def test_postgres_migrations_produce_the_current_schema(pg_databases: PgDatabase
     assert applied == [m.version for m in migrate.migrations("postgres")]
     assert migrated == fresh
     assert {c[0] for c in migrated["columns"]} == {
-        "api_keys", "files", "uploads", "upload_parts", "batches", "chunks", "results",
+        "api_keys", "projects", "files", "uploads", "upload_parts", "batches", "chunks", "results",
         "webhook_endpoints", "webhook_deliveries", "webhook_attempts"}
 
 

@@ -79,6 +79,66 @@ def test_concurrent_claims_never_hand_a_chunk_to_two_workers(with_stores: Stores
     with_stores(body)
 
 
+def test_concurrent_ordered_claims_never_hand_a_chunk_to_two_workers(with_stores: Stores) -> None:
+    async def body(stores: list[Store]) -> None:
+        await running_batch(stores[0])
+        await stores[0].insert_batch(Batch("batch_d", "q", "/v1/chat/completions", "file-x", "24h",
+                                           BatchStatus.VALIDATING, created_at=2, expires_at=10**10))
+        task = await stores[0].claim_batch_task("v", now=1.0, lease=10)
+        assert task is not None and task.batch.id == "batch_d"
+        specs = [ChunkSpec(i, 2 * i + 1, 2 * i + 2, 20 * i, 20 * i + 20, 2) for i in range(CHUNKS)]
+        assert await stores[0].start_batch("batch_d", task.generation, specs, "m", now=1)
+        claimed: list[tuple[str, int, str]] = []
+
+        async def worker(i: int, s: Store) -> None:
+            # half the workers want batch_d first, the other half batch_c: every claim races for the same rows
+            wants = [("batch_c", 2), ("batch_d", 1)] if i % 2 else [("batch_d", 2), ("batch_c", 1)]
+            while True:
+                got = await s.claim_chunks_of(f"w{i}", now=2.0, lease=30, wants=wants)
+                if not got:
+                    return
+                assert [c.batch_id for c in got] == sorted((c.batch_id for c in got),
+                                                           key=[w[0] for w in wants].index)
+                claimed.extend((c.batch_id, c.spec.index, f"w{i}") for c in got)
+
+        await asyncio.gather(*(worker(i, s) for i, s in enumerate(stores)))
+        for batch_id in ("batch_c", "batch_d"):
+            indexes = sorted(idx for b, idx, _ in claimed if b == batch_id)
+            assert indexes == list(range(CHUNKS))  # every chunk exactly once
+        assert len({w for _, _, w in claimed}) > 1  # and the work was actually shared
+
+    with_stores(body)
+
+
+def test_planners_writing_estimates_at_once_never_deadlock(with_stores: Stores) -> None:
+    async def body(stores: list[Store]) -> None:
+        ids = [f"batch_{i}" for i in range(8)]
+        for i, batch_id in enumerate(ids):
+            await stores[0].insert_batch(Batch(batch_id, "p", "/v1/chat/completions", "file-x", "24h",
+                                               BatchStatus.VALIDATING, created_at=i, expires_at=10**10))
+            task = await stores[0].claim_batch_task("v", now=1.0, lease=10)
+            assert task is not None
+            assert await stores[0].start_batch(batch_id, task.generation, [ChunkSpec(0, 1, 2, 0, 20, 2)], "m", now=1)
+        (claim,) = await stores[0].claim_chunks_of("w", now=2.0, lease=30, wants=[(ids[3], 1)])
+
+        async def planner(i: int, s: Store) -> None:
+            # each planner names the batches in another order; results are recorded into one of them meanwhile
+            order = ids[i % len(ids):] + ids[:i % len(ids)]
+            for round_ in range(10):
+                await s.set_estimates([(b, 1000 * i + round_) for b in (order if i % 2 else reversed(order))])
+
+        async def recorder() -> None:
+            for line in range(1, 3):
+                assert await stores[0].record_results(ids[3], 0, claim.generation, [result(line)])
+
+        await asyncio.gather(recorder(), *(planner(i, s) for i, s in enumerate(stores)))
+        await stores[1].set_estimates([(b, 42) for b in ids])  # once nobody else holds a row, every one is set
+        found = [await stores[2].get_batch(b) for b in ids]
+        assert [b.estimated_completion_at if b else None for b in found] == [42] * len(ids)
+
+    with_stores(body)
+
+
 def test_every_result_counted_once_when_workers_race(with_stores: Stores) -> None:
     async def body(stores: list[Store]) -> None:
         await running_batch(stores[0], chunks=4)

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import BatchgateServer, FakeUpstream
+from harness import BatchgateServer, FakeUpstream, free_port, run_cli
 from helpers import (
     EMBEDDINGS,
     assert_exactly_once,
     chat_line,
     embedding_line,
+    jsonl,
     run_batch,
     submit_batch,
     unique,
@@ -165,3 +166,29 @@ def test_config_file_from_environment(tmp_path: Path, server_factory: Any, fake_
     assert bad.status == "failed"
     assert bad.errors is not None
     assert [e.code for e in bad.errors.data] == ["model_not_found"]
+
+
+def test_a_bad_routing_file_stops_every_command_with_one_message(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[[upstreams]]\nname = "gpu-a"\nurl = "http://127.0.0.1:9/v1"\nmax_concurency = 8\n\n'
+                      '[[upstreams]]\nname = "gpu-b"\nurl = "http://127.0.0.1:9/v1"\napi_key_env = "BG_TEST_UNSET"\n')
+    problems = [
+        f"{config}: 2 problems:",
+        "  upstreams[0] ('gpu-a'): unknown key 'max_concurency' (did you mean 'max_concurrency'?)",
+        "  upstreams[1] ('gpu-b'): api_key_env: environment variable BG_TEST_UNSET is not set: every request would "
+        "go without its key",
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(jsonl([chat_line("a")]))
+    state_home = tmp_path / "state"
+    for command, code, prefix in [
+        (["serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "serve")], 1, "Error: "),
+        (["worker", "--data-dir", str(tmp_path / "worker")], 1, "Error: "),
+        (["run", str(src), "-o", str(tmp_path / "out.jsonl")], 2, "error: "),
+    ]:
+        result = run_cli([*command, "--config", str(config)], env={"XDG_STATE_HOME": str(state_home)})
+        assert result.returncode == code, (command, result.stdout + result.stderr)
+        assert "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines() == [prefix + problems[0], *problems[1:]], command
+    assert not state_home.exists()  # `run` refused before it made a state directory
+    assert not (tmp_path / "out.jsonl").exists()

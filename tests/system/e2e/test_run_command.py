@@ -101,3 +101,30 @@ def test_run_that_expires_writes_what_it_has_and_exits_1(tmp_path: Path, fake_up
     outputs, errors = read(out), read(err)
     assert set(outputs) | set(errors) == {f"c{i}" for i in range(30)}
     assert errors and all(line["error"]["code"] == "batch_expired" for line in errors.values())
+
+
+BAD_REQUEST = {"error": {"message": "no such model", "type": "invalid_request_error", "param": "model",
+                         "code": "model_not_found"}}
+
+
+def test_run_where_no_line_succeeds_exits_3(tmp_path: Path, fake_upstream_factory: Any) -> None:
+    fake: FakeUpstream = fake_upstream_factory()
+    src, out, err = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "err.jsonl"
+    src.write_bytes(jsonl([chat_line(f"c{i}", x_fake={"status": 400, "body": BAD_REQUEST}) for i in range(20)]))
+    result = run_cli(["run", str(src), "-o", str(out), "--errors", str(err), "--upstream", fake.base_url])
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "completed: 0 succeeded, 20 failed" in result.stderr
+    assert set(read(err)) == {f"c{i}" for i in range(20)}
+    assert not out.exists() or read(out) == {}
+
+
+def test_run_where_one_line_succeeds_exits_0(tmp_path: Path, fake_upstream_factory: Any) -> None:
+    fake: FakeUpstream = fake_upstream_factory()
+    src, out, err = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "err.jsonl"
+    lines = [chat_line(f"c{i}", x_fake={"status": 400, "body": BAD_REQUEST}) for i in range(19)]
+    src.write_bytes(jsonl([*lines, chat_line("ok")]))
+    result = run_cli(["run", str(src), "-o", str(out), "--errors", str(err), "--upstream", fake.base_url])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "completed: 1 succeeded, 19 failed" in result.stderr
+    assert set(read(out)) == {"ok"}
+    assert len(read(err)) == 19

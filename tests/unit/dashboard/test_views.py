@@ -26,6 +26,15 @@ def test_running_rate_and_time_left() -> None:
     assert p.percent == 40.0 and p.rate == 2.0 and p.eta_seconds == 30.0
 
 
+def test_the_schedulers_estimate_is_the_time_left_while_running() -> None:
+    p = views.progress(running(30, 10, 100, estimated_completion_at=1130), now=1030)
+    assert p.rate == 2.0 and p.eta_seconds == 100.0  # not the 30 s of its rate so far: its share is smaller now
+    assert views.progress(running(30, 10, 100, estimated_completion_at=1000), now=1030).eta_seconds == 0.0
+    stopped = dataclasses.replace(running(30, 10, 100, estimated_completion_at=1130), status=BatchStatus.CANCELLING,
+                                  cancelling_at=1030)
+    assert views.progress(stopped, now=1040).eta_seconds is None
+
+
 def test_finished_rate_stops_at_finalizing() -> None:
     b = dataclasses.replace(running(100, 0, 100), status=BatchStatus.COMPLETED, finalizing_at=1060, completed_at=1061)
     p = views.progress(b, now=5000)

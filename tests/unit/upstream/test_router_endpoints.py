@@ -58,12 +58,18 @@ endpoints = ["/v1/chat/completions"]
     )
 
 
-@pytest.mark.parametrize("value", ['["/v1/nope"]', '"/v1/videos"', "[]", '["videos"]'])
-def test_a_bad_endpoints_list_is_refused_at_startup(tmp_path: Path, value: str) -> None:
+@pytest.mark.parametrize(("value", "reason"), [
+    ('["/v1/nope"]', "endpoints[0]: '/v1/nope' is not a batch endpoint"),
+    ('"/v1/videos"', "endpoints: must be a non-empty list of batch endpoints, not '/v1/videos'"),
+    ("[]", "endpoints: must be a non-empty list of batch endpoints, not []"),
+    ('["videos"]', "endpoints[0]: 'videos' is not a batch endpoint (did you mean '/v1/videos'?)"),
+])
+def test_a_bad_endpoints_list_is_refused_at_startup(tmp_path: Path, value: str, reason: str) -> None:
     config = tmp_path / "routes.toml"
     config.write_text(f'[[upstreams]]\nname = "u"\nurl = "http://127.0.0.1:9/v1"\nendpoints = {value}\n')
-    with pytest.raises(ConfigError, match="upstream 'u': endpoints must be a non-empty list of batch endpoints"):
+    with pytest.raises(ConfigError) as caught:
         build_router(Settings(config=config))
+    assert str(caught.value).startswith(f"{config}: upstreams[0] ('u'): {reason}")
 
 
 def test_anthropic_messages_run_natively_or_translated_per_route(tmp_path: Path) -> None:
@@ -98,5 +104,5 @@ url = "http://127.0.0.1:8/v1"
 url = "http://127.0.0.1:9/v1"
 messages = "sometimes"
 """)
-    with pytest.raises(ConfigError, match="messages must be"):
+    with pytest.raises(ConfigError, match="messages: must be \"native\""):
         build_router(Settings(config=config))

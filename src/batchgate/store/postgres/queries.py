@@ -14,7 +14,7 @@ from batchgate.store.webhook_rows import ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDP
 # Steps only PostgreSQL needs or can do in one statement: row locks (SQLite locks the whole database for a
 # write), and claims as one UPDATE ... RETURNING over rows picked with SKIP LOCKED. Every other name here is also
 # in sqlite/queries.py, and the other way round, except what that module lists in its ONLY_HERE.
-ONLY_HERE = frozenset({"LOCK_BATCH", "CLAIM_CHUNKS", "CLAIM_DELIVERIES"})
+ONLY_HERE = frozenset({"LOCK_BATCH", "CLAIM_CHUNKS", "CLAIM_CHUNKS_OF", "CLAIM_DELIVERIES"})
 
 
 def _in(values: frozenset[BatchStatus]) -> str:
@@ -31,6 +31,13 @@ FIND_KEY = "SELECT id, project, admin FROM api_keys WHERE key_hash = $1"
 HAS_KEYS = "SELECT EXISTS (SELECT 1 FROM api_keys)"
 LIST_KEYS = "SELECT id, project, admin, created_at FROM api_keys ORDER BY created_at, id"
 DELETE_KEY = "DELETE FROM api_keys WHERE id = $1"
+
+# -- projects ----------------------------------------------------------------------------------------------
+SET_PROJECT_WEIGHT = (
+    "INSERT INTO projects (name, weight, updated_at) VALUES ($1, $2, $3) "
+    "ON CONFLICT (name) DO UPDATE SET weight = excluded.weight, updated_at = excluded.updated_at"
+)
+PROJECT_WEIGHTS = "SELECT name, weight FROM projects ORDER BY name"
 
 # -- files -------------------------------------------------------------------------------------------------
 INSERT_FILE = f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({_marks(7)})"
@@ -231,6 +238,57 @@ CHUNK_FAILED = (
 RESULTS_IN = "SELECT line, ok, data FROM results WHERE batch_id = $1 AND line BETWEEN $2 AND $3"
 CHUNK_SPECS = f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE batch_id = $1 ORDER BY idx"
 DROP_RESULTS = "DELETE FROM results WHERE batch_id = $1"
+
+# -- scheduling ----------------------------------------------------------------------------------------------
+# What the planner reads every second: each runnable batch with its chunks counted from chunks_open (the index of
+# the chunks not done; LATERAL: one index range per batch, never the done chunks of long batches), and its
+# project's weight. No locks: a claim or a heartbeat that moves a lease meanwhile shows in the next snapshot.
+SCHEDULE_SNAPSHOT = """
+SELECT b.id, b.project, b.model, b.seq, b.created_at, b.expires_at, b.total, b.completed + b.failed,
+    c.leased, c.open, COALESCE(p.weight, 1)
+FROM batches b
+LEFT JOIN projects p ON p.name = b.project
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) FILTER (WHERE lease_until >= $1) AS leased,
+           COUNT(*) FILTER (WHERE lease_until < $1 AND retry_at <= $1) AS open
+    FROM chunks WHERE batch_id = b.id AND NOT done
+) c
+WHERE b.status = 'in_progress' AND NOT b.expiring
+ORDER BY b.seq
+"""
+# Claims in the planner's order: $4/$5 are the wanted batches and how many chunks of each, in order (ord). Each
+# wanted batch's open chunks come in index order from chunks_open, skipping rows another worker is claiming, as
+# in CLAIM_CHUNKS; the WHERE clause is re-checked on each locked row, so no chunk goes to two workers under one
+# generation. The caller names each batch once (a batch named twice would find its own locked rows again).
+CLAIM_CHUNKS_OF = """
+WITH picked AS (
+    SELECT c.batch_id, c.idx, w.ord FROM unnest($4::text[], $5::int[]) WITH ORDINALITY AS w(batch_id, n, ord)
+    JOIN batches b ON b.id = w.batch_id AND b.status = 'in_progress' AND NOT b.expiring
+    CROSS JOIN LATERAL (
+        SELECT c.batch_id, c.idx FROM chunks c
+        WHERE c.batch_id = w.batch_id AND NOT c.done AND c.lease_until < $1 AND c.retry_at <= $1
+        ORDER BY c.idx LIMIT w.n
+        FOR NO KEY UPDATE OF c SKIP LOCKED
+    ) c
+)
+UPDATE chunks c SET lease_owner = $2, lease_until = $3, generation = c.generation + 1
+FROM picked p, batches b
+WHERE c.batch_id = p.batch_id AND c.idx = p.idx AND b.id = c.batch_id
+RETURNING c.batch_id, b.endpoint, b.input_file_id, c.idx, c.first_line, c.last_line, c.byte_start, c.byte_end,
+    c.requests, c.generation, c.failures, p.ord
+"""
+# Batch rows in id order (the lock order of several batch rows), skipping those another transaction holds: an
+# estimate is rewritten at the next tick, so the planner never waits behind a worker recording results, and two
+# planners never deadlock with each other or with MARK_EXPIRING.
+SET_ESTIMATES = """
+WITH mine AS (
+    SELECT id FROM batches WHERE id = ANY($1::text[]) AND status = 'in_progress'
+    ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
+)
+UPDATE batches b SET estimated_completion_at = e.at
+FROM mine, unnest($1::text[], $2::bigint[]) AS e(id, at)
+WHERE b.id = mine.id AND e.id = b.id AND b.estimated_completion_at IS DISTINCT FROM e.at
+"""
 
 # -- leases of gone processes ------------------------------------------------------------------------------
 LEASE_OWNERS = """

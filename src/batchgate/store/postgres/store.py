@@ -13,6 +13,7 @@ import asyncpg
 
 from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
+from batchgate.domain.load import BatchLoad
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.tally import tally
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -102,6 +103,13 @@ class PostgresStore:
 
     async def delete_key(self, key_id: str) -> bool:
         return await self._exec(q.DELETE_KEY, key_id) > 0
+
+    # -- projects -----------------------------------------------------------------------------------------
+    async def set_project_weight(self, project: str, weight: float, now: int) -> None:
+        await self._exec(q.SET_PROJECT_WEIGHT, project, weight, now)
+
+    async def project_weights(self) -> dict[str, float]:
+        return {r[0]: float(r[1]) for r in await self._all(q.PROJECT_WEIGHTS)}
 
     # -- files --------------------------------------------------------------------------------------------
     async def insert_file(self, f: StoredFile) -> None:
@@ -343,6 +351,27 @@ class PostgresStore:
 
     async def drop_results(self, batch_id: str) -> None:
         await self._exec(q.DROP_RESULTS, batch_id)
+
+    # -- scheduling ---------------------------------------------------------------------------------------
+    async def schedule_snapshot(self, now: float) -> list[BatchLoad]:
+        return [rows.load_from_row(r) for r in await self._all(q.SCHEDULE_SNAPSHOT, now)]
+
+    async def claim_chunks_of(
+        self, owner: str, now: float, lease: float, wants: Sequence[tuple[str, int]]
+    ) -> list[ChunkClaim]:
+        merged = rows.merged_wants(wants)
+        if not merged:
+            return []
+        found = await self._tx(lambda conn: conn.fetch(
+            q.CLAIM_CHUNKS_OF, now, owner, now + lease, [w[0] for w in merged], [w[1] for w in merged]
+        ))
+        found = sorted(found, key=lambda r: (r["ord"], r["idx"]))
+        return [ChunkClaim(r[0], r[1], r[2], rows.chunk_from_row(r[3:9]), r[9], r[10]) for r in found]
+
+    async def set_estimates(self, estimates: Sequence[tuple[str, int | None]]) -> None:
+        latest = dict(estimates)  # a batch named twice: its last estimate
+        if latest:
+            await self._tx(lambda conn: conn.execute(q.SET_ESTIMATES, list(latest), list(latest.values())))
 
     # -- webhooks -----------------------------------------------------------------------------------------
     async def create_webhook(self, e: WebhookEndpoint) -> None:

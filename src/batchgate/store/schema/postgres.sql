@@ -9,6 +9,12 @@ CREATE TABLE api_keys (
     admin BOOLEAN NOT NULL DEFAULT FALSE,
     created_at BIGINT NOT NULL
 );
+-- A project's weight in each upstream's fair share; a project without a row weighs 1.
+CREATE TABLE projects (
+    name TEXT PRIMARY KEY,
+    weight DOUBLE PRECISION NOT NULL DEFAULT 1,
+    updated_at BIGINT NOT NULL
+);
 CREATE TABLE files (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -86,7 +92,8 @@ CREATE TABLE batches (
     generation BIGINT NOT NULL DEFAULT 0,
     prompt_tokens BIGINT NOT NULL DEFAULT 0,
     not_run BIGINT NOT NULL DEFAULT 0,
-    error_counts TEXT
+    error_counts TEXT,
+    estimated_completion_at BIGINT  -- the planner's estimate while in_progress
 );
 CREATE INDEX batches_by_project ON batches (project, seq);
 CREATE INDEX batches_by_status ON batches (status);

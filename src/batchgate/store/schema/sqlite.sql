@@ -7,6 +7,12 @@ CREATE TABLE IF NOT EXISTS api_keys (
     admin INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL
 );
+-- A project's weight in each upstream's fair share; a project without a row weighs 1.
+CREATE TABLE IF NOT EXISTS projects (
+    name TEXT PRIMARY KEY,
+    weight REAL NOT NULL DEFAULT 1,
+    updated_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS files (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -84,7 +90,8 @@ CREATE TABLE IF NOT EXISTS batches (
     generation INTEGER NOT NULL DEFAULT 0,
     prompt_tokens INTEGER NOT NULL DEFAULT 0,
     not_run INTEGER NOT NULL DEFAULT 0,
-    error_counts TEXT
+    error_counts TEXT,
+    estimated_completion_at INTEGER  -- the planner's estimate while in_progress
 );
 CREATE INDEX IF NOT EXISTS batches_by_project ON batches (project, seq);
 CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status);

@@ -15,7 +15,7 @@ from batchgate.store.webhook_rows import ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDP
 # Steps only SQLite needs, because it lacks RETURNING and SKIP LOCKED (see the header). Every other name here is
 # also in postgres/queries.py, and the other way round, except what that module lists in its ONLY_HERE.
 ONLY_HERE = frozenset({
-    "LEASED_BATCH", "BATCH_STATUS", "CLAIMABLE_BATCHES", "CLAIMABLE_CHUNKS", "LEASE_CHUNK",
+    "LEASED_BATCH", "BATCH_STATUS", "CLAIMABLE_BATCHES", "CLAIMABLE_BATCH", "CLAIMABLE_CHUNKS", "LEASE_CHUNK",
     "ANY_DUE_DELIVERY", "DUE_DELIVERIES", "LEASE_DELIVERY", "CLAIMED_DELIVERY",
 })
 
@@ -34,6 +34,13 @@ FIND_KEY = "SELECT id, project, admin FROM api_keys WHERE key_hash = ?"
 HAS_KEYS = "SELECT 1 FROM api_keys LIMIT 1"
 LIST_KEYS = "SELECT id, project, admin, created_at FROM api_keys ORDER BY created_at, id"
 DELETE_KEY = "DELETE FROM api_keys WHERE id = ?"
+
+# -- projects ----------------------------------------------------------------------------------------------
+SET_PROJECT_WEIGHT = (
+    "INSERT INTO projects (name, weight, updated_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET weight = excluded.weight, updated_at = excluded.updated_at"
+)
+PROJECT_WEIGHTS = "SELECT name, weight FROM projects ORDER BY name"
 
 # -- files -------------------------------------------------------------------------------------------------
 INSERT_FILE = f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({_marks(7)})"
@@ -202,6 +209,27 @@ CHUNK_FAILED = (
 RESULTS_IN = "SELECT line, ok, data FROM results WHERE batch_id = ? AND line BETWEEN ? AND ?"
 CHUNK_SPECS = f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE batch_id = ? ORDER BY idx"
 DROP_RESULTS = "DELETE FROM results WHERE batch_id = ?"
+
+# -- scheduling ----------------------------------------------------------------------------------------------
+# What the planner reads every second: each runnable batch with its chunks counted from chunks_open (done, batch_id,
+# idx: one index range per batch, never the done chunks of long batches) and its project's weight.
+SCHEDULE_SNAPSHOT = """
+SELECT b.id, b.project, b.model, b.seq, b.created_at, b.expires_at, b.total, b.completed + b.failed,
+    (SELECT COUNT(*) FROM chunks c WHERE c.done = 0 AND c.batch_id = b.id AND c.lease_until >= :now),
+    (SELECT COUNT(*) FROM chunks c WHERE c.done = 0 AND c.batch_id = b.id AND c.lease_until < :now
+        AND c.retry_at <= :now),
+    COALESCE(p.weight, 1)
+FROM batches b LEFT JOIN projects p ON p.name = b.project
+WHERE b.status = 'in_progress' AND b.expiring = 0
+ORDER BY b.seq
+"""
+# claim_chunks_of, per wanted batch: is it still runnable (then CLAIMABLE_CHUNKS, LEASE_CHUNK as in claim_chunks).
+CLAIMABLE_BATCH = (
+    "SELECT endpoint, input_file_id FROM batches WHERE id = ? AND status = 'in_progress' AND expiring = 0"
+)
+SET_ESTIMATES = (  # executemany
+    "UPDATE batches SET estimated_completion_at = ? WHERE id = ? AND status = 'in_progress'"
+)
 
 # -- leases of gone processes ------------------------------------------------------------------------------
 LEASE_OWNERS = """

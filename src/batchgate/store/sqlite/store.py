@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
+from batchgate.domain.load import BatchLoad
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.tally import tally
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -146,6 +147,13 @@ class SQLiteStore:
 
     async def delete_key(self, key_id: str) -> bool:
         return await self._exec(q.DELETE_KEY, (key_id,)) > 0
+
+    # -- projects -----------------------------------------------------------------------------------------
+    async def set_project_weight(self, project: str, weight: float, now: int) -> None:
+        await self._exec(q.SET_PROJECT_WEIGHT, (project, weight, now))
+
+    async def project_weights(self) -> dict[str, float]:
+        return {r[0]: float(r[1]) for r in await self._all(q.PROJECT_WEIGHTS)}
 
     # -- files --------------------------------------------------------------------------------------------
     async def insert_file(self, f: StoredFile) -> None:
@@ -408,6 +416,36 @@ class SQLiteStore:
 
     async def drop_results(self, batch_id: str) -> None:
         await self._exec(q.DROP_RESULTS, (batch_id,))
+
+    # -- scheduling ---------------------------------------------------------------------------------------
+    async def schedule_snapshot(self, now: float) -> list[BatchLoad]:
+        return [rows.load_from_row(r) for r in await self._all(q.SCHEDULE_SNAPSHOT, {"now": now})]
+
+    async def claim_chunks_of(
+        self, owner: str, now: float, lease: float, wants: Sequence[tuple[str, int]]
+    ) -> list[ChunkClaim]:
+        merged = rows.merged_wants(wants)
+
+        def write(db: sqlite3.Connection) -> list[ChunkClaim]:
+            claims: list[ChunkClaim] = []
+            for batch_id, n in merged:
+                runnable = db.execute(q.CLAIMABLE_BATCH, (batch_id,)).fetchone()
+                if runnable is None:
+                    continue
+                endpoint, input_file_id = runnable
+                wanted = {"batch_id": batch_id, "now": now, "limit": n}
+                for r in db.execute(q.CLAIMABLE_CHUNKS, wanted).fetchall():
+                    db.execute(q.LEASE_CHUNK, (owner, now + lease, batch_id, r[0]))
+                    gen = db.execute(q.CHUNK_GENERATION, (batch_id, r[0])).fetchone()[0]
+                    claims.append(ChunkClaim(batch_id, endpoint, input_file_id, rows.chunk_from_row(r[:6]), gen, r[6]))
+            return claims
+
+        return await self._tx(write) if merged else []
+
+    async def set_estimates(self, estimates: Sequence[tuple[str, int | None]]) -> None:
+        latest = dict(estimates)  # a batch named twice: its last estimate
+        if latest:
+            await self._tx(lambda db: db.executemany(q.SET_ESTIMATES, [(at, i) for i, at in latest.items()]))
 
     # -- webhooks -----------------------------------------------------------------------------------------
     async def create_webhook(self, e: WebhookEndpoint) -> None:

@@ -1,0 +1,222 @@
+"""The routing file is read strictly: every unknown key and bad value is one line of one ConfigError that names
+the file, the route (index and name), the key and the reason; a good file builds the routes it always did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from batchgate.engine.local import LocalEngine
+from batchgate.errors import ConfigError
+from batchgate.settings import Settings
+from batchgate.upstream.http import HttpUpstream
+from batchgate.wiring.route_config import HttpRouteConfig, LocalRouteConfig, parse_routing, read_routing_file
+from batchgate.wiring.routes import LOCAL_CAP, build_router
+
+ENV = {"GPU_B_KEY": "sk-from-env", "EMPTY_KEY": ""}
+GOOD = """
+[[upstreams]]
+name = "gpu-a"
+url = "http://10.0.0.5:8000/v1/"
+api_key = "sk-inline"
+models = ["meta-llama/*", "qwen2.5-7b-instruct"]
+max_concurrency = 128
+endpoints = ["/v1/chat/completions", "/v1/completions"]
+
+[[upstreams]]
+name = "gpu-b"
+url = "https://gpu-b.internal/v1"
+api_key_env = "GPU_B_KEY"
+models = "mistral-7b"
+
+[[upstreams]]
+url = "http://10.0.0.7/v1"
+
+[[upstreams]]
+name = "local"
+type = "local"
+models = ["*"]
+max_concurrency = 500
+chat_slots = 2
+embed_batch_size = 16
+"""
+
+
+def problem(route_tables: str, environ: dict[str, str] | None = None) -> str:
+    """The message of the one ConfigError a routing file with these tables raises."""
+    with pytest.raises(ConfigError) as caught:
+        parse_routing(route_tables, "routes.toml", ENV if environ is None else environ)
+    return str(caught.value)
+
+
+def test_a_good_file_parses_to_its_routes() -> None:
+    a, b, unnamed, local = parse_routing(GOOD, "routes.toml", ENV)
+    assert a == HttpRouteConfig(name="gpu-a", url="http://10.0.0.5:8000/v1", api_key="sk-inline",
+                                models=["meta-llama/*", "qwen2.5-7b-instruct"], max_concurrency=128,
+                                endpoints=["/v1/chat/completions", "/v1/completions"])
+    assert (b.name, b.models, b.max_concurrency, b.endpoints) == ("gpu-b", ["mistral-7b"], None, None)
+    assert isinstance(b, HttpRouteConfig) and b.key(ENV) == "sk-from-env" and a.key(ENV) == "sk-inline"
+    assert isinstance(unnamed, HttpRouteConfig) and unnamed.key(ENV) is None
+    assert (unnamed.name, unnamed.models) == ("upstream2", ["*"])
+    assert local == LocalRouteConfig(name="local", type="local", models=["*"], max_concurrency=500, chat_slots=2,
+                                     embed_batch_size=16)
+
+
+def test_a_good_file_builds_the_routes_it_always_did(tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text(GOOD)
+    router = build_router(Settings(config=config, upstream_concurrency=64), ENV)
+    got = [(r.name, r.patterns, r.max_concurrency, r.endpoints) for r in router.routes]
+    assert got == [
+        ("gpu-a", ("meta-llama/*", "qwen2.5-7b-instruct"), 128, ("/v1/chat/completions", "/v1/completions")),
+        ("gpu-b", ("mistral-7b",), 64, None),  # no max_concurrency: --max-concurrency's value
+        ("upstream2", ("*",), 64, None),
+        ("local", ("*",), LOCAL_CAP, None),  # the local engine takes at most LOCAL_CAP at once
+    ]
+    http = [r.executor for r in router.routes[:3]]
+    assert all(isinstance(e, HttpUpstream) for e in http)
+    assert [e.base_url for e in http if isinstance(e, HttpUpstream)] == [
+        "http://10.0.0.5:8000/v1", "https://gpu-b.internal/v1", "http://10.0.0.7/v1"]
+    assert isinstance(router.routes[3].executor, LocalEngine)
+    assert router.resolve("qwen2.5-7b-instruct") is router.routes[0]
+    assert router.resolve("mistral-7b") is router.routes[1]
+    assert router.resolve("anything-else") is router.routes[2]
+
+
+def test_without_max_concurrency_a_route_is_adaptive(tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text('[[upstreams]]\nurl = "http://127.0.0.1:9/v1"\n')
+    [route] = build_router(Settings(config=config), {}).routes
+    assert route.max_concurrency == 4096
+
+
+@pytest.mark.parametrize(("tables", "message"), [
+    ('[[upstreams]]\nname = "gpu-a"\nurl = "http://h/v1"\nmax_concurency = 8\n',
+     "routes.toml: upstreams[0] ('gpu-a'): unknown key 'max_concurency' (did you mean 'max_concurrency'?)"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nweight = 2\n',
+     "routes.toml: upstreams[0]: unknown key 'weight'"),
+    ('[[upstreams]]\nname = "a"\nurl = "http://h/v1"\nchat_slots = 2\n',
+     "routes.toml: upstreams[0] ('a'): key 'chat_slots' applies only to local routes (this one is type = \"http\")"),
+    ('[[upstreams]]\nname = "l"\ntype = "local"\nurl = "http://h/v1"\n',
+     "routes.toml: upstreams[0] ('l'): key 'url' applies only to http routes (this one is type = \"local\")"),
+    ('[[upstreams]]\nname = "l"\ntype = "local"\napi_key = "k"\n',
+     "routes.toml: upstreams[0] ('l'): key 'api_key' applies only to http routes (this one is type = \"local\")"),
+    ('[[upstreams]]\nname = "a"\n',
+     "routes.toml: upstreams[0] ('a'): missing key 'url' (required for an http route)"),
+    ('[[upstreams]]\ntype = "grpc"\n',
+     "routes.toml: upstreams[0]: type: must be \"http\" or \"local\", not 'grpc'"),
+    ('[[upstreams]]\nname = ""\nurl = "http://h/v1"\n',
+     "routes.toml: upstreams[0]: name: must be a non-empty string, not ''"),
+    ('[[upstreams]]\nname = 7\nurl = "http://h/v1"\n',
+     "routes.toml: upstreams[0]: name: must be a non-empty string, not 7"),
+    ('[[upstreams]]\nname = "a"\nurl = "http://h/v1"\n\n[[upstreams]]\nname = "a"\nurl = "http://g/v1"\n',
+     "routes.toml: upstreams[1] ('a'): name: 'a' is already the name of upstreams[0]"),
+    ('[[upstreams]]\nurl = "http://h/v1"\n\n[[upstreams]]\nname = "upstream0"\nurl = "http://g/v1"\n',
+     "routes.toml: upstreams[1] ('upstream0'): name: 'upstream0' is already the name of upstreams[0]"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nmodels = []\n',
+     "routes.toml: upstreams[0]: models: must be a model name or a non-empty list of model names and glob "
+     "patterns, not []"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nmodels = ["a", ""]\n',
+     "routes.toml: upstreams[0]: models[1]: must be a non-empty string (a model name or glob pattern), not ''"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nmodels = ""\n',
+     "routes.toml: upstreams[0]: models[0]: must be a non-empty string (a model name or glob pattern), not ''"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nmodels = 3\n',
+     "routes.toml: upstreams[0]: models: must be a model name or a non-empty list of model names and glob "
+     "patterns, not 3"),
+    ('[[upstreams]]\nurl = "ftp://h/v1"\n', "routes.toml: upstreams[0]: url: 'ftp://h/v1' is not an http(s) URL"),
+    ('[[upstreams]]\nurl = "h:8000/v1"\n', "routes.toml: upstreams[0]: url: 'h:8000/v1' is not an http(s) URL"),
+    ('[[upstreams]]\nurl = "http:///v1"\n', "routes.toml: upstreams[0]: url: 'http:///v1' has no host"),
+    ('[[upstreams]]\nurl = "http://h:99999/v1"\n',
+     "routes.toml: upstreams[0]: url: 'http://h:99999/v1' has an invalid port"),
+    ('[[upstreams]]\nurl = "http://h/v1?api-version=1"\n',
+     "routes.toml: upstreams[0]: url: 'http://h/v1?api-version=1' has a query or fragment; a base URL ends in its "
+     "path (e.g. /v1)"),
+    ('[[upstreams]]\nurl = 8000\n', "routes.toml: upstreams[0]: url: must be an http(s) URL, not 8000"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nmax_concurrency = 0\n',
+     "routes.toml: upstreams[0]: max_concurrency: must be a positive integer, not 0"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nmax_concurrency = "8"\n',
+     "routes.toml: upstreams[0]: max_concurrency: must be a positive integer, not '8'"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nmax_concurrency = true\n',
+     "routes.toml: upstreams[0]: max_concurrency: must be a positive integer, not true"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nmax_concurrency = 8.0\n',
+     "routes.toml: upstreams[0]: max_concurrency: must be a positive integer, not 8.0"),
+    ('[[upstreams]]\ntype = "local"\nchat_slots = -1\n',
+     "routes.toml: upstreams[0]: chat_slots: must be a positive integer, not -1"),
+    ('[[upstreams]]\ntype = "local"\nembed_batch_size = false\n',
+     "routes.toml: upstreams[0]: embed_batch_size: must be a positive integer, not false"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nendpoints = []\n',
+     "routes.toml: upstreams[0]: endpoints: must be a non-empty list of batch endpoints, not []"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nendpoints = "/v1/videos"\n',
+     "routes.toml: upstreams[0]: endpoints: must be a non-empty list of batch endpoints, not '/v1/videos'"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nendpoints = ["/v1/embeddings", "v1/embedding"]\n',
+     "routes.toml: upstreams[0]: endpoints[1]: 'v1/embedding' is not a batch endpoint (did you mean "
+     "'/v1/embeddings'?)"),
+    ('[[upstreams]]\nurl = "http://h/v1"\napi_key_env = "MISSING_KEY"\n',
+     "routes.toml: upstreams[0]: api_key_env: environment variable MISSING_KEY is not set: every request would go "
+     "without its key"),
+    ('[[upstreams]]\nurl = "http://h/v1"\napi_key_env = "EMPTY_KEY"\n',
+     "routes.toml: upstreams[0]: api_key_env: environment variable EMPTY_KEY is empty: every request would go "
+     "without its key"),
+    ('[[upstreams]]\nurl = "http://h/v1"\napi_key = "sk-a"\napi_key_env = "GPU_B_KEY"\n',
+     "routes.toml: upstreams[0]: give api_key or api_key_env, not both"),
+    ('[[upstreams]]\nurl = "http://h/v1"\napi_key = ""\n',
+     "routes.toml: upstreams[0]: api_key: must be a non-empty string"),
+    ("", "routes.toml: upstreams: expected one or more [[upstreams]] tables"),
+    ("upstreams = []\n", "routes.toml: upstreams: expected one or more [[upstreams]] tables"),
+    ('[upstreams]\nurl = "http://h/v1"\n',
+     "routes.toml: upstreams: expected one or more [[upstreams]] tables (write [[upstreams]], an array of "
+     "tables, not [upstreams])"),
+])
+def test_each_problem_names_file_route_key_and_reason(tables: str, message: str) -> None:
+    assert problem(tables) == message
+
+
+def test_unknown_top_level_keys_are_refused() -> None:
+    assert problem('upstream = "http://h/v1"\n\n[[upstreams]]\nurl = "http://h/v1"\n') == (
+        "routes.toml: unknown key 'upstream' (did you mean 'upstreams'?)")
+    assert problem('log_level = "debug"\n\n[[upstreams]]\nurl = "http://h/v1"\n') == (
+        "routes.toml: unknown key 'log_level' (the file holds [[upstreams]] tables)")
+
+
+def test_every_problem_is_listed_in_one_message() -> None:
+    message = problem("""
+[[upstreams]]
+name = "gpu-a"
+url = "http://10.0.0.1:8000/v1"
+max_concurency = 8
+
+[[upstreams]]
+name = "gpu-b"
+url = "ftp://10.0.0.2/v1"
+max_concurrency = 0
+""")
+    assert message == "\n".join([
+        "routes.toml: 3 problems:",
+        "  upstreams[0] ('gpu-a'): unknown key 'max_concurency' (did you mean 'max_concurrency'?)",
+        "  upstreams[1] ('gpu-b'): max_concurrency: must be a positive integer, not 0",
+        "  upstreams[1] ('gpu-b'): url: 'ftp://10.0.0.2/v1' is not an http(s) URL",
+    ])
+
+
+def test_secrets_are_never_repeated() -> None:
+    for tables in ('[[upstreams]]\nurl = "http://h/v1"\napi_key_env = "sk-live-s3cret"\n',
+                   '[[upstreams]]\nurl = "http://user:sk-live-s3cret@h/v1"\n',
+                   '[[upstreams]]\nurl = "http://h/v1"\napi_key = ["sk-live-s3cret"]\n'):
+        message = problem(tables)
+        assert "s3cret" not in message
+        assert message.startswith("routes.toml: upstreams[0]: "), message
+
+
+def test_a_file_that_is_not_toml_or_not_there(tmp_path: Path) -> None:
+    bad = tmp_path / "routes.toml"
+    bad.write_text('[[upstreams]]\nurl = "http://h/v1\n')
+    with pytest.raises(ConfigError, match=rf"^{bad}: not valid TOML: .*line 2"):
+        read_routing_file(bad, ENV)
+    with pytest.raises(ConfigError, match=rf"^cannot read routing file {tmp_path / 'gone.toml'}: "):
+        read_routing_file(tmp_path / "gone.toml", ENV)
+
+
+def test_a_bad_upstream_url_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^--upstream: 'localhost:8000/v1' is not an http\(s\) URL$"):
+        build_router(Settings(upstream="localhost:8000/v1"))
