@@ -57,6 +57,9 @@ BENCHES = [
     ("llamacpp", "A real engine: llama.cpp's server, 8 slots, batch vs. a direct client (issue 13.5)",
      "batch/direct tokens/s >= 0.95 with no upstream timeouts at a request timeout of 3x the direct slowest answer",
      ["bench/llamacpp.py"], ["bench/llamacpp.py", "--requests", "64", "--pairs", "2"]),
+    ("message_batches", "Anthropic Message Batches over an OpenAI batch of the same requests (issue 15.5)",
+     "none (the cost of the translation): message batch / openai batch time",
+     ["bench/message_batches.py"], ["bench/message_batches.py", "--requests", "2000"]),
 ]
 
 
