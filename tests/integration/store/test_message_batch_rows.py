@@ -54,7 +54,7 @@ def test_delete_only_an_ended_batch_with_its_rows(run_with_store: Callable[[Body
         task = await s.claim_batch_task("w", now=1.0, lease=10)
         assert task is not None
         assert await s.start_batch("msgbatch_0", task.generation, [ChunkSpec(0, 1, 2, 0, 10, 2)], "m", now=1)
-        (claim,) = await s.claim_chunks("w", now=2.0, lease=10, limit=1)
+        (claim,) = await s.claim_chunks_of("w", now=2.0, lease=10, wants=[("msgbatch_0", 1)])
         assert await s.record_results("msgbatch_0", 0, claim.generation, [RequestResult(1, True, b"{}", Usage())])
         assert not await s.delete_batch("msgbatch_0")  # still running
         assert await s.request_cancel("msgbatch_0", now=3) is not None
