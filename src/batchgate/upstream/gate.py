@@ -32,12 +32,19 @@ class Permit:
         """The upstream said it is full."""
         self._outcome = "overloaded"
 
+    def timed_out(self) -> None:
+        """No answer within the request timeout: congestion (a queue too long for the timeout, or a stuck engine)."""
+        self._outcome = "timed_out"
+
     def release(self) -> None:
         lim = self._gate.limiter
         if self._outcome == "done":
-            lim.on_done(self._rtt)
+            now = time.monotonic()
+            lim.on_done(self._rtt, now, now - self.started)  # held: the answer was recorded meanwhile
         elif self._outcome == "overloaded":
             lim.on_overload()
+        elif self._outcome == "timed_out":
+            lim.on_timeout()
         else:
             lim.on_abandoned()
         self._gate._wake()
@@ -71,7 +78,7 @@ class Gate:
 
     def admit(self, key: bytes = b"") -> _Admission:
         """`async with gate.admit(key) as permit`: wait for a slot, held until the block exits; mark the permit
-        done or overloaded (else: abandoned)."""
+        done, overloaded or timed out (else: abandoned)."""
         return _Admission(self, key)
 
     async def _acquire(self, key: bytes) -> None:

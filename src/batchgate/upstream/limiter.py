@@ -1,82 +1,152 @@
 """Adaptive concurrency per upstream: how many requests may be in flight right now.
 
-Slow start multiplies the window by five each round trip while the upstream keeps up; after the first sign of
-overload it grows by ~1% per round trip. Signs of overload: a 429 (or a 503 with Retry-After), or latency
-rising well above the best recently seen (requests queueing inside the engine). Each 429 steps the window
-down by one, and once per round trip it drops to what was in flight when the refusal came; rising latency
-cuts it to three quarters of what was in flight. No tuning per upstream: the window finds the engine's slot
-count by itself, and backs off when the engine slows down.
+The window should be what the engine runs at once plus a small margin: fewer leaves slots idle, more only
+queues inside the engine, where every later request (a newer batch, an interactive user) waits behind ours,
+latency grows towards the request timeout, and a worker's crash re-sends more. No tuning per upstream, so the
+limiter measures the engine's concurrency the way BBR measures a network path's:
+
+    engine concurrency = delivery rate (answers per second) x no-queue latency (Little's law)
+    window = gain (1.1) x engine concurrency + answers being recorded (rate x record time) + margin (2)
+
+- **Startup.** The window starts at `initial` (8) and grows by one per answer while it is full (it doubles
+  each round trip), until a round delivers less than 1.25x the one before (the engine is full: the rate
+  stopped growing), latency rises a quarter above the no-queue latency, a 429 or a timeout. Then it sets the
+  window from the formula; the requests queued during the overshoot drain within a round trip or two.
+- **Steady state.** Each round (about one no-queue latency) updates the delivery rate (only rounds where the
+  window was full, so a batch running dry does not shrink it) and the window. Against a queueing engine the
+  rate is its capacity and the window settles at gain x slots + margin: at most a tenth of its slots plus two
+  wait inside it. Against an engine with room the rate follows the window, which grows by a tenth a round.
+- **The no-queue latency is never measured on our own queue.** Once the window fills the engine, every
+  answer includes the wait in the engine's queue, so those answers only ever lower the estimate (a round whose
+  mean latency is below it). Every 10 s (ProbeRTT) the window drops to 0.8x the engine's concurrency until
+  what is in flight fits, a few requests are sent into an engine with free slots, and the window is restored
+  at once: the mean latency of exactly those requests becomes the estimate, so an engine that got slower
+  (longer outputs, a busier GPU) is learned, and our own queueing never is. If the estimate moved by more
+  than a tenth, the next probe comes after 2 s instead of 10. A probe costs a fraction of a round trip at 80%.
+- **Overload.** A 429 (or 503 with Retry-After) says "one too many": it sets a ceiling at what was in flight
+  when it came, minus one (so a burst of k refusals steps the window down by k). A timeout is congestion
+  too (the request waited longer than the timeout allows): the ceiling halves what was in flight, once per
+  round trip. The ceiling rises by 2% (at least one) per round without either, and stops mattering once it
+  is twice the window.
+
+Why not the earlier latency-gradient rule (cut when latency doubled against a 30 s minimum, else grow 1%):
+after a cut it took its own queueing latency as the engine's new normal, old minimums expired into queued
+latency, timeouts taught it nothing, and it settled at 4-27x the engine's slots.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
+
+RATE_ROUNDS = 4  # the delivery rate is taken over this many rounds
+ROUND_MIN = 0.05  # seconds: shortest round over which a delivery rate is taken
+PROBE_FACTOR = 0.8  # ProbeRTT's window, as a fraction of the engine's estimated concurrency
+CEILING_GROWTH = 0.02  # the overload ceiling rises this fraction (at least one request) per quiet round
 
 
 @dataclass
 class AdaptiveLimiter:
     max_limit: int = 4096
-    initial: int = 16
+    initial: int = 8
     min_limit: int = 1
-    latency_tolerance: float = 2.0  # latency above this multiple of the recent minimum means queueing
-    backoff: float = 0.9
+    gain: float = 1.1  # window = gain x engine concurrency + what is being recorded + margin
+    margin: float = 2.0
+    probe_interval: float = 10.0  # seconds between ProbeRTTs
     limit: float = field(init=False)
     inflight: int = field(default=0, init=False)
-    slow_start: bool = field(default=True, init=False)
-    _rtts: deque[tuple[float, float]] = field(default_factory=deque, init=False)
-    _last_cut: float = field(default=0.0, init=False)
-    _srtt: float = field(default=0.0, init=False)
+    slow_start: bool = field(default=True, init=False)  # the startup phase
+    base_rtt: float = field(default=0.0, init=False)  # no-queue latency of the engine, seconds (0: unknown)
+    rate: float = field(default=0.0, init=False)  # answers per second while the window was full
+    ceiling: float = field(default=math.inf, init=False)  # from 429s and timeouts
     overloads: int = field(default=0, init=False)
-    _latency_cut_at: float = field(default=0.0, init=False)
-    _srtt_at_cut: float = field(default=0.0, init=False)
+    timeouts: int = field(default=0, init=False)
+    probes: int = field(default=0, init=False)
+    _post: float = field(default=0.0, init=False)  # smoothed seconds a slot is held after its answer
+    _round_start: float = field(default=0.0, init=False)
+    _round_n: int = field(default=0, init=False)
+    _round_full: int = field(default=0, init=False)
+    _round_rtt: float = field(default=0.0, init=False)
+    _round_signal: bool = field(default=False, init=False)  # a 429 or timeout came in this round
+    _startup_rate: float = field(default=0.0, init=False)
+    _first_answer: float = field(default=0.0, init=False)
+    _first_sent: int = field(default=0, init=False)
+    _first_n: int = field(default=0, init=False)
+    _first_sum: float = field(default=0.0, init=False)
+    _rounds: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=RATE_ROUNDS), init=False)
+    _last_cut: float = field(default=-math.inf, init=False)
+    _probe_at: float = field(default=math.inf, init=False)
+    _probe: str = field(default="", init=False)  # "", "drain", "hold" or "measure"
+    _probe_limit: float = field(default=0.0, init=False)
+    _probe_started: float = field(default=0.0, init=False)
+    _clean_from: float = field(default=0.0, init=False)
+    _clean_to: float = field(default=0.0, init=False)
+    _clean_sent: int = field(default=0, init=False)
+    _clean_n: int = field(default=0, init=False)
+    _clean_sum: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
-        self.limit = float(min(self.initial, self.max_limit))
+        self.limit = float(max(self.min_limit, min(self.initial, self.max_limit)))
 
+    # -- what the gate reads ----------------------------------------------------------------------------
     @property
     def capacity(self) -> int:
-        return max(self.min_limit, int(self.limit))
+        if self._probe in ("drain", "hold"):
+            return max(self.min_limit, int(self._probe_limit))
+        return max(self.min_limit, int(min(self.limit, self.ceiling, self.max_limit)))
 
-    def min_rtt(self, now: float) -> float:
-        # The lowest latency of the last 30 s: old minimums expire so a slower engine becomes the new normal.
-        # `_rtts` is a monotonic queue (values rise from left to right), so the minimum is its first entry.
-        while self._rtts and self._rtts[0][0] < now - 30.0:
-            self._rtts.popleft()
-        return self._rtts[0][1] if self._rtts else 0.0
+    @property
+    def engine(self) -> float:
+        """The engine's estimated concurrency: delivery rate x no-queue latency."""
+        return self.rate * self.base_rtt
 
+    # -- what the gate reports --------------------------------------------------------------------------
     def on_start(self) -> None:
         self.inflight += 1
+        if self._first_answer == 0.0:
+            self._first_sent += 1
+        if self._probe == "hold":
+            self._clean_sent += 1  # sent into an engine with free slots: its latency is the engine's own
 
-    def on_done(self, rtt: float, now: float | None = None) -> None:
-        """A request got an ordinary answer (success or a non-overload error) after `rtt` seconds."""
+    def on_done(self, rtt: float, now: float | None = None, held: float | None = None) -> None:
+        """A request got an ordinary answer (success or a non-overload error) `rtt` seconds after it was sent;
+        its slot was held `held` seconds (until its result was recorded; default: `rtt`)."""
         now = time.monotonic() if now is None else now
+        held = rtt if held is None else max(held, rtt)
         in_use = self.inflight
         self.inflight -= 1
-        # Smoothed latency, so one long generation among short ones is not mistaken for queueing.
-        self._srtt = rtt if self._srtt == 0 else 0.95 * self._srtt + 0.05 * rtt
-        while self._rtts and self._rtts[-1][1] >= self._srtt:
-            self._rtts.pop()  # an older, higher sample can never be the minimum again
-        self._rtts.append((now, self._srtt))
-        floor = self.min_rtt(now)
-        if floor > 0 and self._srtt > self.latency_tolerance * floor and self._srtt > floor + 0.005:
-            if self._latency_cut_at and now - self._latency_cut_at > 3 * self._srtt \
-                    and self._srtt > 0.9 * self._srtt_at_cut:
-                # We cut and latency stayed up: the engine itself got slower (longer outputs, a busier GPU),
-                # it is not our queue. Take this latency as the new normal instead of starving the engine.
-                self._rtts.clear()
-                self._rtts.append((now, self._srtt))
-                self._latency_cut_at = 0.0
-                return
-            if self._cut(now, in_use / self.latency_tolerance * 1.5):
-                self._latency_cut_at, self._srtt_at_cut = now, self._srtt
-            return
-        if in_use + 1 >= self.limit * 0.8:  # only grow a window that is actually being used
-            if self.slow_start:  # x5 per round trip: from 512, a 2,560-slot engine is found in one
-                self.limit = min(self.max_limit, self.limit + 4)
-            else:
-                self.limit = min(self.max_limit, self.limit + max(1.0, self.limit * 0.01) / self.limit)
+        self._post = 0.9 * self._post + 0.1 * (held - rtt)
+        started = now - held
+        if self._first_answer == 0.0:
+            self._first_answer = self._round_start = now
+        if started < self._first_answer and self._first_n < self._first_sent:
+            # The first window went into an idle engine: the mean latency of all of it (a mean, not a minimum:
+            # requests differ in length, and the window is made for all of them) is the first no-queue latency.
+            self._first_n += 1
+            self._first_sum += rtt
+            self.base_rtt = self._first_sum / self._first_n
+        if self._probe == "measure" and self._clean_from <= started <= self._clean_to:
+            self._clean_n += 1
+            self._clean_sum += rtt
+        full = in_use >= 0.9 * self.capacity
+        if self.slow_start:
+            if full:
+                self.limit = min(float(self.max_limit), self.limit + 1)
+            if self._round_n >= 8 and self._round_rtt > 1.5 * self.base_rtt * self._round_n:  # this slice so far
+                self._leave_startup()  # requests started queueing: don't wait for the round to end
+        self._probe_step(now)
+        # Rounds are slices of one no-queue latency on a fixed grid: answers come in bursts, and a grid of the
+        # engine's own period counts each burst once.
+        length = max(self.base_rtt, ROUND_MIN)
+        if now >= self._round_start + length:
+            self._end_round(length)
+            skipped = (now - self._round_start) // length
+            self._round_start += skipped * length  # silent slices (nothing was sent) count for nothing
+        self._round_n += 1
+        self._round_full += full
+        self._round_rtt += rtt
 
     def on_overload(self, now: float | None = None) -> None:
         """The upstream refused a request because it is full (429, or 503 with Retry-After)."""
@@ -84,20 +154,98 @@ class AdaptiveLimiter:
         in_use = self.inflight
         self.inflight -= 1
         self.overloads += 1
-        # Each refusal says "one too many": step down by one, so refusals stop as soon as the window matches the
-        # engine's slots. Once per round trip also drop to what was in flight when it came.
-        self.limit = max(float(self.min_limit), self.limit - 1)
-        self._cut(now, in_use, factor=1.0)
+        self._round_signal = True
+        self._congested(max(float(self.min_limit), in_use - 1.0))
+        self._probe_step(now)
+
+    def on_timeout(self, now: float | None = None) -> None:
+        """A request got no answer within the request timeout: it waited too long, the engine is congested."""
+        now = time.monotonic() if now is None else now
+        in_use = self.inflight
+        self.inflight -= 1
+        self.timeouts += 1
+        self._round_signal = True
+        if now - self._last_cut >= max(self.base_rtt, ROUND_MIN):  # the other timeouts of this round say the same
+            self._last_cut = now
+            self._congested(max(float(self.min_limit), 0.5 * in_use))
+        self._probe_step(now)
 
     def on_abandoned(self) -> None:
-        """No answer (timeout, dropped connection, cancelled): free the slot, learn nothing."""
+        """No answer for a reason that says nothing about the engine (dropped connection, cancelled)."""
         self.inflight -= 1
 
-    def _cut(self, now: float, in_use: float, factor: float | None = None) -> bool:
+    # -- the rules ----------------------------------------------------------------------------------------
+    def _congested(self, ceiling: float) -> None:
+        self.ceiling = min(self.ceiling, ceiling)
+        self.limit = min(self.limit, self.ceiling)
+        if self.slow_start:
+            self._leave_startup()
+
+    def _leave_startup(self) -> None:
         self.slow_start = False
-        if now - self._last_cut < max(self._srtt, 0.05):
-            return False  # one cut per round trip: the other signals of this round say the same thing
-        self._last_cut = now
-        shrunk = self.limit * (self.backoff if factor is None else factor)
-        self.limit = max(float(self.min_limit), min(shrunk, in_use))
-        return True
+        self._rounds.clear()  # the rates of a growing window say nothing of the engine's capacity
+        self._probe_at = self._round_start + self.probe_interval
+
+    def _target(self) -> float:
+        """gain x engine concurrency + the slots held while answers are recorded + margin."""
+        return self.gain * self.engine + self.rate * self._post + self.margin
+
+    def _end_round(self, elapsed: float) -> None:
+        n = self._round_n
+        sample = n / elapsed
+        mean_rtt = self._round_rtt / n if n else 0.0
+        window_limited = n > 0 and self._round_full * 2 >= n  # else the rate says how much work there was
+        signal = self._round_signal
+        self._round_start += elapsed
+        self._round_n, self._round_full, self._round_rtt = 0, 0, 0.0
+        self._round_signal = False
+        if window_limited or sample > self.rate:
+            # Over the last few rounds: answers come in bursts (group commits), one round's count is noisy.
+            self._rounds.append((n, elapsed))
+            self.rate = sample if self.slow_start else sum(r[0] for r in self._rounds) / sum(r[1] for r in self._rounds)
+        if self.slow_start:
+            grew = sample >= 1.25 * self._startup_rate
+            if window_limited:
+                self._startup_rate = max(self._startup_rate, sample)
+            if not ((window_limited and not grew) or mean_rtt > 1.5 * self.base_rtt):
+                return
+            self._leave_startup()
+        if not signal and self.ceiling < math.inf:
+            self.ceiling += max(1.0, CEILING_GROWTH * self.ceiling)
+        target = self._target()
+        if self.ceiling > 2 * target:
+            self.ceiling = math.inf
+        self.limit = max(float(self.min_limit), min(target, self.ceiling, float(self.max_limit)))
+
+    def _probe_step(self, now: float) -> None:
+        """ProbeRTT: drain to 0.8x the engine's concurrency, send a few requests into free slots, measure them."""
+        if self._probe == "":
+            if now >= self._probe_at and self.engine > 0:
+                self.probes += 1
+                self._probe, self._probe_started = "drain", now
+                self._probe_limit = max(1.0, PROBE_FACTOR * self.engine + self.rate * self._post)
+                self._clean_sent = self._clean_n = 0
+                self._clean_sum = 0.0
+        if self._probe == "drain":
+            if self.inflight <= self._probe_limit:
+                self._probe, self._clean_from = "hold", now
+            elif now - self._probe_started > 4 * max(self.base_rtt, ROUND_MIN):
+                self._finish_probe(now, None)  # answers stopped coming (nothing to send, or a stuck engine)
+        elif self._probe == "hold":
+            # A few requests sent into free slots are enough; don't idle the engine longer. (The hold ends at an
+            # answer, never at a start, so the permits of the requests it admitted are dated before its end.)
+            if self._clean_sent >= max(8.0, 0.1 * self._probe_limit) or now - self._clean_from > self.base_rtt:
+                self._probe, self._clean_to = "measure", now
+        elif self._probe == "measure":
+            if self._clean_n >= self._clean_sent or now - self._clean_to > 4 * max(self.base_rtt, ROUND_MIN):
+                self._finish_probe(now, self._clean_sum / self._clean_n if self._clean_n else None)
+
+    def _finish_probe(self, now: float, measured: float | None) -> None:
+        self._probe = ""
+        moved = measured is not None and abs(measured - self.base_rtt) > 0.1 * self.base_rtt
+        if measured is not None:
+            # Lower is believed at once (less queueing than we thought). Higher: a probe is a few samples, so two
+            # that agree to a quarter are averaged; one further off is a slower engine, believed too.
+            near = self.base_rtt < measured <= 1.25 * self.base_rtt
+            self.base_rtt = 0.5 * (self.base_rtt + measured) if near else measured
+        self._probe_at = now + (2.0 if moved else self.probe_interval)
