@@ -91,9 +91,11 @@ class EngineModel:
                     self._at(self.now + self.service(self.now), "answer", nxt)
                 if rid in self._sent_at:
                     self._answered_at[rid] = self.now
+                    self.limiter.on_answer(self.now)
                     self._at(self.now + self.post, "release", rid)
-                continue
-            if kind == "release":
+            if kind == "answer":
+                pass
+            elif kind == "release":
                 sent = self._sent_at.pop(rid)
                 answered = self._answered_at.pop(rid)
                 self.answered += 1
@@ -109,7 +111,7 @@ class EngineModel:
                 self.timed_out += 1
                 lim.on_timeout(self.now)
             if self.now >= self.measure_from:
-                self.windows.append(lim.capacity)
+                self.windows.append(lim.window)
             self._fill()
         self._account(until)
         self.now = until

@@ -27,6 +27,9 @@ class Permit:
     def done(self) -> None:
         """An ordinary answer arrived (its latency is measured now, not when the slot is released)."""
         self._outcome, self._rtt = "done", time.monotonic() - self.started
+        # No longer at the engine, though its slot is held while it is recorded: the engine's place is free now.
+        self._gate.limiter.on_answer()
+        self._gate._wake()
 
     def overloaded(self) -> None:
         """The upstream said it is full."""

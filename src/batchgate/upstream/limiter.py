@@ -41,7 +41,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-RATE_ROUNDS = 4  # the delivery rate is taken over this many rounds
+RATE_ROUNDS = 8  # the delivery rate is taken over this many rounds
 ROUND_MIN = 0.05  # seconds: shortest round over which a delivery rate is taken
 PROBE_FACTOR = 0.8  # ProbeRTT's window, as a fraction of the engine's estimated concurrency
 CEILING_GROWTH = 0.02  # the overload ceiling rises this fraction (at least one request) per quiet round
@@ -52,11 +52,12 @@ class AdaptiveLimiter:
     max_limit: int = 4096
     initial: int = 8
     min_limit: int = 1
-    gain: float = 1.1  # window = gain x engine concurrency + what is being recorded + margin
+    gain: float = 1.05  # window = gain x engine concurrency + what is being recorded + margin
     margin: float = 2.0
     probe_interval: float = 10.0  # seconds between ProbeRTTs
     limit: float = field(init=False)
-    inflight: int = field(default=0, init=False)
+    inflight: int = field(default=0, init=False)  # admitted and not yet released
+    answered: int = field(default=0, init=False)  # of those, answered and being recorded: not at the engine
     slow_start: bool = field(default=True, init=False)  # the startup phase
     base_rtt: float = field(default=0.0, init=False)  # no-queue latency of the engine, seconds (0: unknown)
     rate: float = field(default=0.0, init=False)  # answers per second while the window was full
@@ -64,22 +65,26 @@ class AdaptiveLimiter:
     overloads: int = field(default=0, init=False)
     timeouts: int = field(default=0, init=False)
     probes: int = field(default=0, init=False)
-    _post: float = field(default=0.0, init=False)  # smoothed seconds a slot is held after its answer
     _round_start: float = field(default=0.0, init=False)
     _round_n: int = field(default=0, init=False)
     _round_full: int = field(default=0, init=False)
-    _round_rtt: float = field(default=0.0, init=False)
+    _rtt_n: int = field(default=0, init=False)  # latencies of the answers released this round
+    _rtt_sum: float = field(default=0.0, init=False)
     _round_signal: bool = field(default=False, init=False)  # a 429 or timeout came in this round
+    _round_probed: bool = field(default=False, init=False)  # a ProbeRTT ran during this round
     _startup_rate: float = field(default=0.0, init=False)
+    _quiet: list[float] = field(default_factory=list, init=False)  # mean latencies of full rounds below base
+    _flat: int = field(default=0, init=False)  # startup slices in a row whose rate did not grow by a quarter
     _first_answer: float = field(default=0.0, init=False)
     _first_sent: int = field(default=0, init=False)
     _first_n: int = field(default=0, init=False)
     _first_sum: float = field(default=0.0, init=False)
-    _rounds: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=RATE_ROUNDS), init=False)
+    _rounds: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=RATE_ROUNDS), init=False)
     _last_cut: float = field(default=-math.inf, init=False)
     _probe_at: float = field(default=math.inf, init=False)
     _probe: str = field(default="", init=False)  # "", "drain", "hold" or "measure"
     _probe_limit: float = field(default=0.0, init=False)
+    _probe_factor: float = field(default=PROBE_FACTOR, init=False)
     _probe_started: float = field(default=0.0, init=False)
     _clean_from: float = field(default=0.0, init=False)
     _clean_to: float = field(default=0.0, init=False)
@@ -92,10 +97,18 @@ class AdaptiveLimiter:
 
     # -- what the gate reads ----------------------------------------------------------------------------
     @property
-    def capacity(self) -> int:
+    def window(self) -> int:
+        """Requests allowed at the engine now."""
         if self._probe in ("drain", "hold"):
             return max(self.min_limit, int(self._probe_limit))
         return max(self.min_limit, int(min(self.limit, self.ceiling, self.max_limit)))
+
+    @property
+    def capacity(self) -> int:
+        """Requests allowed in flight now: the window, plus the answers being recorded (they hold their slots, so
+        that a crash loses at most what is in flight, but they are no longer at the engine); never past
+        max_limit."""
+        return min(self.window + self.answered, self.max_limit)
 
     @property
     def engine(self) -> float:
@@ -110,17 +123,41 @@ class AdaptiveLimiter:
         if self._probe == "hold":
             self._clean_sent += 1  # sent into an engine with free slots: its latency is the engine's own
 
-    def on_done(self, rtt: float, now: float | None = None, held: float | None = None) -> None:
-        """A request got an ordinary answer (success or a non-overload error) `rtt` seconds after it was sent;
-        its slot was held `held` seconds (until its result was recorded; default: `rtt`)."""
+    def on_answer(self, now: float | None = None) -> None:
+        """An admitted request got its answer: a delivery, counted now. Its slot is held until `on_done` (while
+        the answer is recorded), but it is no longer at the engine."""
         now = time.monotonic() if now is None else now
-        held = rtt if held is None else max(held, rtt)
-        in_use = self.inflight
-        self.inflight -= 1
-        self._post = 0.9 * self._post + 0.1 * (held - rtt)
-        started = now - held
+        in_use = self.inflight - self.answered  # at the engine when it answered, itself included
+        self.answered += 1
         if self._first_answer == 0.0:
             self._first_answer = self._round_start = now
+        full = in_use >= 0.9 * self.window
+        if self.slow_start and full:
+            self.limit = min(float(self.max_limit), self.limit + 1)
+        # Rounds are slices of one no-queue latency on a fixed grid: answers come in bursts, and a grid of the
+        # engine's own period counts each burst once.
+        length = max(self.base_rtt, ROUND_MIN)
+        if self.base_rtt > 0 and now >= self._round_start + length:
+            self._end_round(length)
+            silent = int((now - self._round_start) // length)
+            if silent:  # slices without an answer: no deliveries, if the window was full all along
+                if full and not self.slow_start and not self._probe and silent < 2 * RATE_ROUNDS:
+                    self._rounds.extend([(0.0, length)] * silent)
+                    self.rate = self._rounds_rate()
+                self._round_start += silent * length
+        self._round_n += 1
+        self._round_full += full
+        self._probe_step(now)
+
+    def on_done(self, rtt: float, now: float | None = None, held: float | None = None) -> None:
+        """A request that got an ordinary answer (success or a non-overload error; `on_answer` was called) is
+        released: the answer came `rtt` seconds after it was sent, and it held its slot `held` seconds (until
+        its result was recorded; default: `rtt`)."""
+        now = time.monotonic() if now is None else now
+        held = rtt if held is None else max(held, rtt)
+        self.answered = max(0, self.answered - 1)
+        self.inflight -= 1
+        started = now - held
         if started < self._first_answer and self._first_n < self._first_sent:
             # The first window went into an idle engine: the mean latency of all of it (a mean, not a minimum:
             # requests differ in length, and the window is made for all of them) is the first no-queue latency.
@@ -130,28 +167,16 @@ class AdaptiveLimiter:
         if self._probe == "measure" and self._clean_from <= started <= self._clean_to:
             self._clean_n += 1
             self._clean_sum += rtt
-        full = in_use >= 0.9 * self.capacity
-        if self.slow_start:
-            if full:
-                self.limit = min(float(self.max_limit), self.limit + 1)
-            if self._round_n >= 8 and self._round_rtt > 1.5 * self.base_rtt * self._round_n:  # this slice so far
-                self._leave_startup()  # requests started queueing: don't wait for the round to end
+        self._rtt_n += 1
+        self._rtt_sum += rtt
+        if self.slow_start and self._rtt_n >= 8 and self._rtt_sum > 1.5 * self.base_rtt * self._rtt_n:
+            self._leave_startup()  # requests started queueing: don't wait for the round to end
         self._probe_step(now)
-        # Rounds are slices of one no-queue latency on a fixed grid: answers come in bursts, and a grid of the
-        # engine's own period counts each burst once.
-        length = max(self.base_rtt, ROUND_MIN)
-        if now >= self._round_start + length:
-            self._end_round(length)
-            skipped = (now - self._round_start) // length
-            self._round_start += skipped * length  # silent slices (nothing was sent) count for nothing
-        self._round_n += 1
-        self._round_full += full
-        self._round_rtt += rtt
 
     def on_overload(self, now: float | None = None) -> None:
         """The upstream refused a request because it is full (429, or 503 with Retry-After)."""
         now = time.monotonic() if now is None else now
-        in_use = self.inflight
+        in_use = self.inflight - self.answered
         self.inflight -= 1
         self.overloads += 1
         self._round_signal = True
@@ -161,7 +186,7 @@ class AdaptiveLimiter:
     def on_timeout(self, now: float | None = None) -> None:
         """A request got no answer within the request timeout: it waited too long, the engine is congested."""
         now = time.monotonic() if now is None else now
-        in_use = self.inflight
+        in_use = self.inflight - self.answered
         self.inflight -= 1
         self.timeouts += 1
         self._round_signal = True
@@ -179,43 +204,73 @@ class AdaptiveLimiter:
         self.ceiling = min(self.ceiling, ceiling)
         self.limit = min(self.limit, self.ceiling)
         if self.slow_start:
+            # In startup the rate lags a round behind the window; what was in flight is the better measure.
+            self.rate = max(self.rate, self.ceiling / max(self.base_rtt, ROUND_MIN))
             self._leave_startup()
 
     def _leave_startup(self) -> None:
         self.slow_start = False
-        self._rounds.clear()  # the rates of a growing window say nothing of the engine's capacity
-        self._probe_at = self._round_start + self.probe_interval
+        # The best startup round is the engine's rate so far; the rates of a growing window say no more.
+        self.rate = max(self.rate, self._startup_rate)
+        self._rounds.clear()
+        self._rounds.append((self.rate * max(self.base_rtt, ROUND_MIN), max(self.base_rtt, ROUND_MIN)))
+        # The first window's latency included opening its connections: probe soon after the overshoot drained.
+        self._probe_at = self._round_start + min(self.probe_interval, 4 * self.base_rtt)
 
     def _target(self) -> float:
-        """gain x engine concurrency + the slots held while answers are recorded + margin."""
-        return self.gain * self.engine + self.rate * self._post + self.margin
+        """gain x engine concurrency + margin."""
+        return self.gain * self.engine + self.margin
 
     def _end_round(self, elapsed: float) -> None:
         n = self._round_n
         sample = n / elapsed
-        mean_rtt = self._round_rtt / n if n else 0.0
-        window_limited = n > 0 and self._round_full * 2 >= n  # else the rate says how much work there was
+        mean_rtt = self._rtt_sum / self._rtt_n if self._rtt_n else 0.0
+        # Not full: the rate says how much work there was. A round of ProbeRTT: how much it held back.
+        window_limited = n > 0 and self._round_full * 2 >= n and not self._round_probed
         signal = self._round_signal
         self._round_start += elapsed
-        self._round_n, self._round_full, self._round_rtt = 0, 0, 0.0
+        self._round_n, self._round_full, self._rtt_n, self._rtt_sum = 0, 0, 0, 0.0
         self._round_signal = False
+        self._round_probed = self._probe != ""
         if window_limited or sample > self.rate:
-            # Over the last few rounds: answers come in bursts (group commits), one round's count is noisy.
+            # Over the last few rounds: answers come in bursts (group commits), one round's count is noisy; and
+            # one round counts at most a quarter more than the rate (a window grows by less than that a round).
+            if not self.slow_start and self.rate > 0:
+                n = min(n, math.ceil(1.25 * self.rate * elapsed))
             self._rounds.append((n, elapsed))
-            self.rate = sample if self.slow_start else sum(r[0] for r in self._rounds) / sum(r[1] for r in self._rounds)
+            self.rate = sample if self.slow_start else self._rounds_rate()
         if self.slow_start:
-            grew = sample >= 1.25 * self._startup_rate
+            # Full when the rate stops growing by a quarter for two slices in a row (a burst of answers can
+            # straddle one slice's edge), or latency rises by half (requests queue).
             if window_limited:
+                self._flat = 0 if sample >= 1.25 * self._startup_rate else self._flat + 1
                 self._startup_rate = max(self._startup_rate, sample)
-            if not ((window_limited and not grew) or mean_rtt > 1.5 * self.base_rtt):
+            if self._flat < 2 and mean_rtt <= 1.5 * self.base_rtt:
                 return
             self._leave_startup()
         if not signal and self.ceiling < math.inf:
             self.ceiling += max(1.0, CEILING_GROWTH * self.ceiling)
         target = self._target()
+        if window_limited and 0 < mean_rtt < self.base_rtt:
+            # Answers faster than the no-queue latency, three full rounds in a row: it is too high (the engine
+            # got faster; or the probe was slowed by our own client). The slowest of the three is the new one.
+            self._quiet.append(mean_rtt)
+            if len(self._quiet) == 3:
+                self.base_rtt = max(self._quiet)
+                self._quiet.clear()
+                target = self._target()
+        else:
+            self._quiet.clear()
         if self.ceiling > 2 * target:
             self.ceiling = math.inf
         self.limit = max(float(self.min_limit), min(target, self.ceiling, float(self.max_limit)))
+        import os
+        if os.environ.get("LIMDBG"):
+            with open(os.environ["LIMDBG"], "a") as fh:
+                fh.write(f"{time.monotonic():.3f} n={n} el={elapsed:.3f} sample={sample:.1f} rate={self.rate:.1f} base={self.base_rtt:.4f} mean={mean_rtt:.4f} ans={self.answered} target={target:.1f} cap={self.capacity} infl={self.inflight} probe={self._probe} wl={window_limited}\n")
+
+    def _rounds_rate(self) -> float:
+        return sum(r[0] for r in self._rounds) / sum(r[1] for r in self._rounds)
 
     def _probe_step(self, now: float) -> None:
         """ProbeRTT: drain to 0.8x the engine's concurrency, send a few requests into free slots, measure them."""
@@ -223,18 +278,20 @@ class AdaptiveLimiter:
             if now >= self._probe_at and self.engine > 0:
                 self.probes += 1
                 self._probe, self._probe_started = "drain", now
-                self._probe_limit = max(1.0, PROBE_FACTOR * self.engine + self.rate * self._post)
+                self._round_probed = True
+                self._probe_limit = max(1.0, self._probe_factor * self.engine)
                 self._clean_sent = self._clean_n = 0
                 self._clean_sum = 0.0
         if self._probe == "drain":
-            if self.inflight <= self._probe_limit:
+            if self.inflight - self.answered <= self._probe_limit:
                 self._probe, self._clean_from = "hold", now
             elif now - self._probe_started > 4 * max(self.base_rtt, ROUND_MIN):
                 self._finish_probe(now, None)  # answers stopped coming (nothing to send, or a stuck engine)
         elif self._probe == "hold":
             # A few requests sent into free slots are enough; don't idle the engine longer. (The hold ends at an
             # answer, never at a start, so the permits of the requests it admitted are dated before its end.)
-            if self._clean_sent >= max(8.0, 0.1 * self._probe_limit) or now - self._clean_from > self.base_rtt:
+            enough = self._clean_sent >= max(8.0, 0.1 * self._probe_limit) and now > self._clean_from
+            if enough or now - self._clean_from > self.base_rtt:
                 self._probe, self._clean_to = "measure", now
         elif self._probe == "measure":
             if self._clean_n >= self._clean_sent or now - self._clean_to > 4 * max(self.base_rtt, ROUND_MIN):
@@ -244,8 +301,18 @@ class AdaptiveLimiter:
         self._probe = ""
         moved = measured is not None and abs(measured - self.base_rtt) > 0.1 * self.base_rtt
         if measured is not None:
-            # Lower is believed at once (less queueing than we thought). Higher: a probe is a few samples, so two
-            # that agree to a quarter are averaged; one further off is a slower engine, believed too.
-            near = self.base_rtt < measured <= 1.25 * self.base_rtt
-            self.base_rtt = 0.5 * (self.base_rtt + measured) if near else measured
-        self._probe_at = now + (2.0 if moved else self.probe_interval)
+            # Was the probe clean? Had our requests queued during the hold, Little's law would make rate x their
+            # latency at most what was in flight then (the probe's window); clearly more means they did not.
+            clean = self.rate * measured > 1.1 * self._probe_limit
+            # A clean probe is believed, unless it is within a quarter of the estimate (then it is averaged with
+            # it: a probe is a few samples). One that may have queued is believed when lower (less queueing than
+            # we thought), half-way when higher; and the next probe drains deeper.
+            near = abs(measured - self.base_rtt) <= 0.25 * self.base_rtt
+            self._probe_factor = PROBE_FACTOR if clean or near else PROBE_FACTOR * PROBE_FACTOR
+            if near:
+                self.base_rtt = 0.5 * (self.base_rtt + measured)
+            elif clean or measured < self.base_rtt:
+                self.base_rtt = measured
+            else:
+                self.base_rtt = 0.5 * (self.base_rtt + measured)
+        self._probe_at = now + (max(2.0, 4 * self.base_rtt) if moved else self.probe_interval)
