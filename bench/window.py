@@ -81,7 +81,8 @@ def steady(mode: str, slots: int, base: float, n: int, warm: float, measure: flo
     st = seen.get("stats")
     c = b.request_counts
     row: dict[str, Any] = {"mode": mode, "slots": slots, "requests": n, "seconds": round(elapsed, 1),
-                           "failed": c.failed, "status": b.status, "saturation_whole_run": round(whole["saturation"], 3),
+                           "failed": c.failed, "status": b.status,
+                           "saturation_whole_run": round(whole["saturation"], 3),
                            "rejected_429": whole["rejected"]}
     if st is None or seen.get("done_at_read", n) >= n:
         row["problem"] = "the batch ended before the measured stretch did: more requests needed"
@@ -89,7 +90,8 @@ def steady(mode: str, slots: int, base: float, n: int, warm: float, measure: flo
     windows = seen["windows"] or [math.nan]
     row.update({
         "measured_seconds": round(st["seconds"], 1), "utilization": round(st["utilization"], 3),
-        "queue_mean_of_slots": round(st["queue_mean"] / slots, 3), "queue_p95_of_slots": round(st["queue_p95"] / slots, 3),
+        "queue_mean_of_slots": round(st["queue_mean"] / slots, 3),
+        "queue_p95_of_slots": round(st["queue_p95"] / slots, 3),
         "queue_max": st["queue_max"], "window_end": seen["window"],
         "window_of_slots": round((seen["window"] or math.nan) / slots, 2),
         "window_range": [min(windows), max(windows)],

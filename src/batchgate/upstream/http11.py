@@ -9,9 +9,10 @@ upstream requests; aiohttp stays for the rest (webhooks).
 What it does: one request at a time per connection (no pipelining), `Content-Length` request bodies,
 responses with a length, chunked or delimited by the connection's close, gzip/deflate answers decoded,
 TLS for https. New connections are paced (a few connects at once, and per second at most as many as are
-open), and connections idle for 4 s are closed. Failures are reported, never retried here: a connection that breaks before its answer may
-have been a request the server read (the caller's retry policy decides, and counts the attempt). An idle
-connection the server closes leaves the pool as soon as the close arrives."""
+open), and connections idle for 4 s are closed. Failures are reported, never retried here: a connection
+that breaks before its answer may have been a request the server read (the caller's retry policy decides,
+and counts the attempt). An idle connection the server closes leaves the pool as soon as the close
+arrives."""
 
 from __future__ import annotations
 

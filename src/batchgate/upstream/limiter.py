@@ -2,36 +2,42 @@
 
 The window should be what the engine runs at once plus a small margin: fewer leaves slots idle, more only
 queues inside the engine, where every later request (a newer batch, an interactive user) waits behind ours,
-latency grows towards the request timeout, and a worker's crash re-sends more. No tuning per upstream, so the
-limiter measures the engine's concurrency the way BBR measures a network path's:
+latency creeps towards the request timeout, and a worker's crash re-sends more. No tuning per upstream, so the
+limiter measures the engine's concurrency the way BBR measures a network path:
 
     engine concurrency = delivery rate (answers per second) x no-queue latency (Little's law)
-    window = gain (1.1) x engine concurrency + answers being recorded (rate x record time) + margin (2)
+    window = gain (1.05) x engine concurrency + margin (2)
 
+- **Deliveries.** Answers are counted as they arrive, on a grid of rounds one no-queue latency long (bursts of
+  answers fall into one round each), over the last 8 rounds in which the window was full: a batch running dry
+  says how much work there was, not what the engine can do. The window counts requests at the engine: an
+  answer being recorded still holds its slot (`capacity` = window + those), but not the engine's.
 - **Startup.** The window starts at `initial` (8) and grows by one per answer while it is full (it doubles
-  each round trip), until a round delivers less than 1.25x the one before (the engine is full: the rate
-  stopped growing), latency rises a quarter above the no-queue latency, a 429 or a timeout. Then it sets the
-  window from the formula; the requests queued during the overshoot drain within a round trip or two.
-- **Steady state.** Each round (about one no-queue latency) updates the delivery rate (only rounds where the
-  window was full, so a batch running dry does not shrink it) and the window. Against a queueing engine the
-  rate is its capacity and the window settles at gain x slots + margin: at most a tenth of its slots plus two
-  wait inside it. Against an engine with room the rate follows the window, which grows by a tenth a round.
-- **The no-queue latency is never measured on our own queue.** Once the window fills the engine, every
-  answer includes the wait in the engine's queue, so those answers only ever lower the estimate (a round whose
-  mean latency is below it). Every 10 s (ProbeRTT) the window drops to 0.8x the engine's concurrency until
-  what is in flight fits, a few requests are sent into an engine with free slots, and the window is restored
-  at once: the mean latency of exactly those requests becomes the estimate, so an engine that got slower
-  (longer outputs, a busier GPU) is learned, and our own queueing never is. If the estimate moved by more
-  than a tenth, the next probe comes after 2 s instead of 10. A probe costs a fraction of a round trip at 80%.
-- **Overload.** A 429 (or 503 with Retry-After) says "one too many": it sets a ceiling at what was in flight
-  when it came, minus one (so a burst of k refusals steps the window down by k). A timeout is congestion
-  too (the request waited longer than the timeout allows): the ceiling halves what was in flight, once per
-  round trip. The ceiling rises by 2% (at least one) per round without either, and stops mattering once it
-  is twice the window.
+  each round trip), until the rate stops growing by a quarter for two rounds, latency rises by half (requests
+  queue), a 429 or a timeout. Then the formula sets it; the overshoot drains within a round trip or two.
+- **Steady state.** Against a queueing engine the rate is its capacity and the window settles at 1.05x its
+  slots + 2: at most 5% of them plus two wait inside it. Against an engine with room the rate follows the
+  window, which grows by 5% + 2 a round.
+- **The no-queue latency is never measured on our own queue.** Once the window fills the engine, every answer
+  includes the wait in its queue. The first estimate is the mean latency of the first window (sent into an
+  idle engine; a mean, not a minimum: requests differ in length, and the window is made for all of them).
+  Then every 10 s (ProbeRTT) the window drops to 0.8x the engine's concurrency until what is in flight fits,
+  a few requests are sent into an engine with free slots, and the window is restored at once: the mean latency
+  of exactly those requests is the new measure. Little's law tells whether they queued after all (then rate x
+  their latency is at most what was in flight during the probe): a clean probe is believed, so an engine that
+  got slower (longer outputs, a busier GPU) is learned; one that may have queued only lowers the estimate, and
+  the next probe drains deeper and comes after 2 s. Three full rounds in a row answered faster than the
+  estimate lower it too. A probe costs a fraction of a round trip at 80%.
+- **Overload.** A 429 (or 503 with Retry-After) says "one too many": it sets a ceiling one below what was at
+  the engine when it came (so a burst of k refusals steps the window down by k). A timeout is congestion too
+  (the request waited longer than the timeout allows): the ceiling halves what was at the engine, once per
+  round trip. The ceiling rises by 2% (at least one) per round without either, and stops mattering once it is
+  twice the window.
 
-Why not the earlier latency-gradient rule (cut when latency doubled against a 30 s minimum, else grow 1%):
-after a cut it took its own queueing latency as the engine's new normal, old minimums expired into queued
-latency, timeouts taught it nothing, and it settled at 4-27x the engine's slots.
+Why not the earlier latency-gradient rule (cut when smoothed latency doubled against a 30 s minimum, else grow
+1%, starting at 512 and x5 per round trip): after a cut it took its own queueing latency as the engine's new
+normal, old minimums expired into queued latency, timeouts taught it nothing, and it settled at 4-27x the
+engine's slots.
 """
 
 from __future__ import annotations
@@ -264,10 +270,6 @@ class AdaptiveLimiter:
         if self.ceiling > 2 * target:
             self.ceiling = math.inf
         self.limit = max(float(self.min_limit), min(target, self.ceiling, float(self.max_limit)))
-        import os
-        if os.environ.get("LIMDBG"):
-            with open(os.environ["LIMDBG"], "a") as fh:
-                fh.write(f"{time.monotonic():.3f} n={n} el={elapsed:.3f} sample={sample:.1f} rate={self.rate:.1f} base={self.base_rtt:.4f} mean={mean_rtt:.4f} ans={self.answered} target={target:.1f} cap={self.capacity} infl={self.inflight} probe={self._probe} wl={window_limited}\n")
 
     def _rounds_rate(self) -> float:
         return sum(r[0] for r in self._rounds) / sum(r[1] for r in self._rounds)

@@ -244,17 +244,19 @@ async def test_new_connections_are_paced() -> None:
     server = Holding(lambda req: ok(b"{}"))
     accepted: list[float] = []
     handle = server.handle
+    first_wave = asyncio.Event()
 
     async def counting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         accepted.append(loop.time())
+        if len(accepted) >= CONNECT_RATE_MIN:
+            first_wave.set()
         await handle(reader, writer)
 
     server.handle = counting  # type: ignore[method-assign]
     async for pool in pool_for(server, limit=100):
         start = loop.time()
         posts = asyncio.gather(*(pool.post("/x", b"{}", 30) for _ in range(40)))
-        while len(accepted) < CONNECT_RATE_MIN:
-            await asyncio.sleep(0.01)
+        await first_wave.wait()
         await asyncio.sleep(0.2)
         assert len(accepted) == CONNECT_RATE_MIN or loop.time() - start > 1.0
         release.set()
