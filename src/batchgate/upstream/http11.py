@@ -272,6 +272,10 @@ class Pool:
             self._pacing = loop.call_at(self._connects[0] + 1.0, self._paced)
         return False
 
+    def _unpace(self) -> None:
+        if self._connects:
+            self._connects.pop()
+
     def _paced(self) -> None:
         self._pacing = None
         for _ in range(MAX_CONNECTING - self._connecting):
@@ -296,6 +300,7 @@ class Pool:
             except TimeoutError as e:
                 raise HttpTimeout(f"Could not connect to the upstream within {budget:g} seconds.") from e
             except OSError as e:
+                self._unpace()  # refused: it holds nothing on the server, and retries must not wait for pacing
                 raise HttpError(f"Could not connect to the upstream: {e.strerror or type(e).__name__}.") from e
         finally:
             self._connecting -= 1
