@@ -186,7 +186,10 @@ class AdaptiveLimiter:
         self.inflight -= 1
         self.overloads += 1
         self._round_signal = True
-        self._congested(max(float(self.min_limit), in_use - 1.0))
+        # In startup, what was at the engine is the first measure of it; then each refusal steps the window down
+        # by one (what we count as at the engine includes answers still on their way, and refusals too).
+        fits = in_use - 1.0 if self.slow_start else min(self.ceiling, float(self.window)) - 1.0
+        self._congested(max(float(self.min_limit), fits))
         self._probe_step(now)
 
     def on_timeout(self, now: float | None = None) -> None:
