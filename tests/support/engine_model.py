@@ -107,9 +107,9 @@ class EngineModel:
             elif kind == "timeout":
                 if rid not in self._sent_at or rid in self._answered_at:
                     continue
-                del self._sent_at[rid]  # the engine still serves it; nobody waits for the answer
+                sent = self._sent_at.pop(rid)  # the engine still serves it; nobody waits for the answer
                 self.timed_out += 1
-                lim.on_timeout(self.now)
+                lim.on_timeout(self.now, self.now - sent)
             if self.now >= self.measure_from:
                 self.windows.append(lim.window)
             self._fill()

@@ -47,7 +47,8 @@ class Permit:
         elif self._outcome == "overloaded":
             lim.on_overload()
         elif self._outcome == "timed_out":
-            lim.on_timeout()
+            now = time.monotonic()
+            lim.on_timeout(now, now - self.started)
         else:
             lim.on_abandoned()
         self._gate._wake()

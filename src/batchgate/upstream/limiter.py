@@ -79,6 +79,7 @@ class AdaptiveLimiter:
     _round_signal: bool = field(default=False, init=False)  # a 429 or timeout came in this round
     _round_probed: bool = field(default=False, init=False)  # a ProbeRTT ran during this round
     _startup_rate: float = field(default=0.0, init=False)
+    _recent: deque[float] = field(default_factory=deque, init=False)  # in startup: answers of the last round trip
     _quiet: list[float] = field(default_factory=list, init=False)  # mean latencies of full rounds below base
     _flat: int = field(default=0, init=False)  # startup slices in a row whose rate did not grow by a quarter
     _first_answer: float = field(default=0.0, init=False)
@@ -139,12 +140,20 @@ class AdaptiveLimiter:
             self._first_answer = self._round_start = now
         full = in_use >= 0.9 * self.window
         if self.slow_start and full:
-            self.limit = min(float(self.max_limit), self.limit + 1)
+            # Doubling, but never past twice what the engine delivers in a round: in a queueing engine the first
+            # sign of the queue (late answers) comes a round trip late, and a request queued behind three or
+            # four windows may time out. Twice the deliveries bounds the overshoot to one window.
+            recent = self._recent
+            recent.append(now)
+            while len(recent) > 1 and recent[0] <= now - 1.1 * self.base_rtt:
+                recent.popleft()
+            cap = max(float(self.initial), 2.0 * len(recent) + self.margin) if self.base_rtt else math.inf
+            self.limit = min(float(self.max_limit), self.limit + 1, max(self.limit, cap))
         # Rounds are slices of one no-queue latency on a fixed grid: answers come in bursts, and a grid of the
         # engine's own period counts each burst once.
         length = max(self.base_rtt, ROUND_MIN)
         if self.base_rtt > 0 and now >= self._round_start + length:
-            self._end_round(length)
+            self._end_round(length, now)
             silent = int((now - self._round_start) // length)
             if silent:  # slices without an answer: no deliveries, if the window was full all along
                 if full and not self.slow_start and not self._probe and silent < 2 * RATE_ROUNDS:
@@ -176,7 +185,7 @@ class AdaptiveLimiter:
         self._rtt_n += 1
         self._rtt_sum += rtt
         if self.slow_start and self._rtt_n >= 8 and self._rtt_sum > 1.5 * self.base_rtt * self._rtt_n:
-            self._leave_startup()  # requests started queueing: don't wait for the round to end
+            self._leave_startup(now)  # requests started queueing: don't wait for the round to end
         self._probe_step(now)
 
     def on_overload(self, now: float | None = None) -> None:
@@ -189,19 +198,21 @@ class AdaptiveLimiter:
         # In startup, what was at the engine is the first measure of it; then each refusal steps the window down
         # by one (what we count as at the engine includes answers still on their way, and refusals too).
         fits = in_use - 1.0 if self.slow_start else min(self.ceiling, float(self.window)) - 1.0
-        self._congested(max(float(self.min_limit), fits))
+        self._congested(max(float(self.min_limit), fits), now)
         self._probe_step(now)
 
-    def on_timeout(self, now: float | None = None) -> None:
-        """A request got no answer within the request timeout: it waited too long, the engine is congested."""
+    def on_timeout(self, now: float | None = None, held: float | None = None) -> None:
+        """A request got no answer within the request timeout (`held` seconds after it was sent): it waited too
+        long, the engine is congested. Once per round trip, and only for a request sent after the window was
+        last cut: one sent before says what the window was then, and that was dealt with."""
         now = time.monotonic() if now is None else now
         in_use = self.inflight - self.answered
         self.inflight -= 1
         self.timeouts += 1
         self._round_signal = True
-        if now - self._last_cut >= max(self.base_rtt, ROUND_MIN):  # the other timeouts of this round say the same
-            self._last_cut = now
-            self._congested(max(float(self.min_limit), 0.5 * in_use))
+        sent_after_cut = held is None or now - held >= self._last_cut
+        if sent_after_cut and now - self._last_cut >= max(self.base_rtt, ROUND_MIN):
+            self._congested(max(float(self.min_limit), 0.5 * in_use), now)
         self._probe_step(now)
 
     def on_abandoned(self) -> None:
@@ -209,16 +220,19 @@ class AdaptiveLimiter:
         self.inflight -= 1
 
     # -- the rules ----------------------------------------------------------------------------------------
-    def _congested(self, ceiling: float) -> None:
+    def _congested(self, ceiling: float, now: float) -> None:
+        self._last_cut = now
         self.ceiling = min(self.ceiling, ceiling)
         self.limit = min(self.limit, self.ceiling)
         if self.slow_start:
             # In startup the rate lags a round behind the window; what was in flight is the better measure.
             self.rate = max(self.rate, self.ceiling / max(self.base_rtt, ROUND_MIN))
-            self._leave_startup()
+            self._leave_startup(now)
 
-    def _leave_startup(self) -> None:
+    def _leave_startup(self, now: float) -> None:
         self.slow_start = False
+        self._recent.clear()
+        self._last_cut = now  # the window comes down from its overshoot now
         # The best startup round is the engine's rate so far; the rates of a growing window say no more.
         self.rate = max(self.rate, self._startup_rate)
         self._rounds.clear()
@@ -230,7 +244,7 @@ class AdaptiveLimiter:
         """gain x engine concurrency + margin."""
         return self.gain * self.engine + self.margin
 
-    def _end_round(self, elapsed: float) -> None:
+    def _end_round(self, elapsed: float, now: float) -> None:
         n = self._round_n
         sample = n / elapsed
         mean_rtt = self._rtt_sum / self._rtt_n if self._rtt_n else 0.0
@@ -256,7 +270,7 @@ class AdaptiveLimiter:
                 self._startup_rate = max(self._startup_rate, sample)
             if self._flat < 2 and mean_rtt <= 1.5 * self.base_rtt:
                 return
-            self._leave_startup()
+            self._leave_startup(now)
         if not signal and self.ceiling < math.inf:
             self.ceiling += max(1.0, CEILING_GROWTH * self.ceiling)
         target = self._target()
