@@ -13,8 +13,10 @@ limiter measures the engine's concurrency the way BBR measures a network path:
   says how much work there was, not what the engine can do. The window counts requests at the engine: an
   answer being recorded still holds its slot (`capacity` = window + those), but not the engine's.
 - **Startup.** The window starts at `initial` (8) and grows by one per answer while it is full (it doubles
-  each round trip), until the rate stops growing by a quarter for two rounds, latency rises by half (requests
-  queue), a 429 or a timeout. Then the formula sets it; the overshoot drains within a round trip or two.
+  each round trip), but never past twice the answers of the last round trip + 2 (a queue shows itself a round
+  trip late, in late answers: this bounds the overshoot to about one window, so that nothing queued in it
+  waits for two), until the rate stops growing by a quarter for two rounds, latency rises by half (requests
+  queue), a 429 or a timeout. Then the formula sets it; the overshoot drains within a round trip.
 - **Steady state.** Against a queueing engine the rate is its capacity and the window settles at 1.05x its
   slots + 2: at most 5% of them plus two wait inside it. Against an engine with room the rate follows the
   window, which grows by 5% + 2 a round.
@@ -31,8 +33,9 @@ limiter measures the engine's concurrency the way BBR measures a network path:
 - **Overload.** A 429 (or 503 with Retry-After) says "one too many": it sets a ceiling one below what was at
   the engine when it came (so a burst of k refusals steps the window down by k). A timeout is congestion too
   (the request waited longer than the timeout allows): the ceiling halves what was at the engine, once per
-  round trip. The ceiling rises by 2% (at least one) per round without either, and stops mattering once it is
-  twice the window.
+  round trip, and only for requests sent after the last cut (one sent before tells of a window already cut).
+  The ceiling rises by 2% (at least one) per round without either, and stops mattering once it is twice the
+  window.
 
 Why not the earlier latency-gradient rule (cut when smoothed latency doubled against a 30 s minimum, else grow
 1%, starting at 512 and x5 per round trip): after a cut it took its own queueing latency as the engine's new
