@@ -259,10 +259,8 @@ class AdaptiveLimiter:
         self._round_signal = False
         self._round_probed = self._probe != ""
         if window_limited or sample > self.rate:
-            # Over the last few rounds: answers come in bursts (group commits), one round's count is noisy; and
-            # one round counts at most a quarter more than the rate (a window grows by less than that a round).
-            if not self.slow_start and self.rate > 0:
-                n = min(n, math.ceil(1.25 * self.rate * elapsed))
+            # Over the last 8 rounds: answers come in bursts, and a stall of our own client moves some of one
+            # round's answers into the next.
             self._rounds.append((n, elapsed))
             self.rate = sample if self.slow_start else self._rounds_rate()
         if self.slow_start:
