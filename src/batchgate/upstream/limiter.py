@@ -15,8 +15,8 @@ limiter measures the engine's concurrency the way BBR measures a network path:
 - **Startup.** The window starts at `initial` (8) and grows by one per answer while it is full (it doubles
   each round trip), but never past twice the answers of the last round trip + 2 (a queue shows itself a round
   trip late, in late answers: this bounds the overshoot to about one window, so that nothing queued in it
-  waits for two), until the rate stops growing by a quarter for two rounds, latency rises by half (requests
-  queue), a 429 or a timeout. Then the formula sets it; the overshoot drains within a round trip.
+  waits for two), until the rate stops growing by a quarter for three rounds, latency doubles (requests queue),
+  a 429 or a timeout. Then the formula sets it; the overshoot drains within a round trip.
 - **Steady state.** Against a queueing engine the rate is its capacity and the window settles at 1.05x its
   slots + 2: at most 5% of them plus two wait inside it. Against an engine with room the rate follows the
   window, which grows by 5% + 2 a round.
@@ -187,7 +187,7 @@ class AdaptiveLimiter:
             self._clean_sum += rtt
         self._rtt_n += 1
         self._rtt_sum += rtt
-        if self.slow_start and self._rtt_n >= 8 and self._rtt_sum > 1.5 * self.base_rtt * self._rtt_n:
+        if self.slow_start and self._rtt_n >= 8 and self._rtt_sum > 2 * self.base_rtt * self._rtt_n:
             self._leave_startup(now)  # requests started queueing: don't wait for the round to end
         self._probe_step(now)
 
@@ -264,12 +264,13 @@ class AdaptiveLimiter:
             self._rounds.append((n, elapsed))
             self.rate = sample if self.slow_start else self._rounds_rate()
         if self.slow_start:
-            # Full when the rate stops growing by a quarter for two slices in a row (a burst of answers can
-            # straddle one slice's edge), or latency rises by half (requests queue).
+            # Full when the rate stops growing by a quarter for three rounds in a row, or latency doubles (requests
+            # queue). Not sooner: a stall of our own client looks like either for a round, and the cap above
+            # already bounds the overshoot.
             if window_limited:
                 self._flat = 0 if sample >= 1.25 * self._startup_rate else self._flat + 1
                 self._startup_rate = max(self._startup_rate, sample)
-            if self._flat < 2 and mean_rtt <= 1.5 * self.base_rtt:
+            if self._flat < 3 and mean_rtt <= 2 * self.base_rtt:
                 return
             self._leave_startup(now)
         if not signal and self.ceiling < math.inf:
