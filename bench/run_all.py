@@ -26,9 +26,10 @@ BENCHES = [
     ("clients", "Upstream HTTP clients: CPU per request (issue 5.1, why batchgate has its own)",
      "none (it explains the overhead figure): aiohttp/http11 client CPU per request",
      ["bench/clients.py"], ["bench/clients.py", "--requests", "5000"]),
-    ("saturation", "Saturation without tuning (issue 5.2)",
-     ">= 0.95 in queue mode, >= 0.90 in 429 mode with zero failed requests",
-     ["bench/saturation.py"], ["bench/saturation.py", "--quick"]),
+    ("window", "A window that fills without flooding; saturation without tuning (issues 13.5, 5.2)",
+     "steady-state utilization >= 0.97 in queue mode, >= 0.95 in 429 mode; requests queued inside the engine "
+     "<= 0.25 of its slots (mean and p95); zero failed requests; re-sends after kill -9 <= 2x the window",
+     ["bench/window.py"], ["bench/window.py", "--quick"]),
     ("prefix", "Prefix-aware dispatch order (issue 5.3)",
      "grouped/input-order throughput >= 1.25",
      ["bench/prefix.py"], ["bench/prefix.py", "--requests", "2000"]),

@@ -64,7 +64,8 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Cap on requests in flight per upstream (when its config gives no `max_concurrency`). Unset: "
-        "adaptive, from 512 up to 4096, following the upstream's latency and 429s.",
+        "adaptive, from 8 up to 4096: what the upstream runs at once (its rate of answers x its latency without "
+        "a queue) plus a small margin, lowered by 429s and timeouts.",
     )
     overload_max_seconds: float = Field(
         900.0,

@@ -15,4 +15,4 @@ class RouteState:
     inflight: int
     waiting: int
     overloads: int  # 429s / 503s with Retry-After seen since start
-    min_latency_ms: float | None  # lowest smoothed latency of the last 30 s
+    min_latency_ms: float | None  # the engine's latency without a queue, as the limiter last measured it

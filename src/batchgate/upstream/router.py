@@ -14,7 +14,7 @@ from batchgate.upstream.http import HttpUpstream
 from batchgate.upstream.limiter import AdaptiveLimiter
 
 ADAPTIVE_CAP = 4096  # upper bound for the adaptive window when no limit is configured
-INITIAL_WINDOW = 512  # requests in flight before the first answer: the window grows x5 per round trip from here
+INITIAL_WINDOW = 8  # requests in flight before the first answer: the window doubles per round trip from here
 
 
 @dataclass
@@ -36,12 +36,12 @@ class Route:
     def shortfall(self) -> int:
         """Requests this route's gate is short of (see Router.shortfall)."""
         lim = self.gate.limiter
-        return max(0, lim.capacity - lim.inflight) + lim.capacity - self.gate.waiting
+        return max(0, 2 * lim.capacity - lim.inflight - self.gate.waiting)
 
     def state(self, now: float) -> RouteState:
-        """Call on the loop that sends through this route: reading the recent minimum latency prunes the limiter."""
+        """Call on the loop that sends through this route (where its gate and limiter change)."""
         lim = self.gate.limiter
-        rtt = lim.min_rtt(now)
+        rtt = lim.base_rtt
         return RouteState(self.name, self.patterns, lim.capacity, lim.max_limit, lim.inflight, self.gate.waiting,
                           lim.overloads, rtt * 1000 if rtt > 0 else None)
 
@@ -89,10 +89,12 @@ class Router:
         return f"Model '{model}' ({where}) does not serve {endpoint}; {serves}."
 
     def shortfall(self) -> int:
-        """Requests the worker should add so every gate has a full window waiting behind what is in flight
-        (the window can grow fivefold in one round trip; the requests must already be there). A route with more
-        than that waiting does not hide another route's need."""
-        return sum(max(0, r.shortfall()) for r in self.routes)
+        """Requests the worker should add so that every gate has what it can start within about one round trip:
+        a window in flight and a window waiting behind it (in startup the window doubles per round trip, and
+        in steady state a round trip's answers free a window's worth of slots). No more: what a worker has
+        claimed but not started is what other workers can't take, and what a crash leaves to its lease. A route
+        with more than that waiting does not hide another route's need."""
+        return sum(r.shortfall() for r in self.routes)
 
     def list_models(self) -> list[str]:
         seen: dict[str, None] = {}

@@ -3,7 +3,8 @@
 Two kinds of trouble are told apart. Overload (429, or 503 with Retry-After) means the engine is full: the
 gate's window shrinks and the request waits and tries again without spending its attempts (for up to
 `overload_max_seconds`). Failure (5xx, timeouts, dropped connections) spends an attempt and backs off
-exponentially with jitter. Any other 4xx is final at once."""
+exponentially with jitter; a timeout also shrinks the window (the request waited too long: congestion). Any
+other 4xx is final at once."""
 
 from __future__ import annotations
 
@@ -83,7 +84,10 @@ class RequestExecutor:
                 try:
                     resp = await route.executor.send(endpoint, body, self._timeout)
                 except TransportError as e:
-                    failure = e  # the permit is abandoned on exit: no answer, nothing learned
+                    failure = e
+                    if e.kind == "timeout":
+                        permit.timed_out()  # congestion: the window shrinks
+                    # else the permit is abandoned on exit: a dropped connection says nothing about the engine
                     m.sent(endpoint, model, route.name, e.kind)
                 except ModelUnavailable as e:  # a local model whose files went missing: retrying won't help
                     m.sent(endpoint, model, route.name, "model_unavailable")
