@@ -1,0 +1,59 @@
+"""GET /v1/batches/{batch_id}/results: the result lines a batch has recorded so far, after a cursor (an extension;
+docs/extensions.md, "Results while a batch runs").
+
+Each line is exactly as the output file (a 2xx answer) or the error file (anything else) will have it. JSON by
+default, for the SDKs' `client.get`; `format=jsonl` answers the lines themselves, the page's facts in headers.
+`wait=SECONDS` (up to 60) holds the request until a line is there or the batch ends: a follower asks again at
+once with the cursor it got, until `done`.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from batchgate.api.context import ctx, principal
+from batchgate.domain.results_feed import FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX, FEED_WAIT_MAX, FeedPage
+from batchgate.protocol import params
+
+_MAX_CURSOR = 2**62
+
+
+async def batch_results(request: Request) -> Response:
+    who = await principal(request)
+    q = request.query_params
+    after = params.query_int(q, "after", 0, 0, _MAX_CURSOR)
+    limit = params.query_int(q, "limit", FEED_LIMIT_DEFAULT, 1, FEED_LIMIT_MAX)
+    wait = params.query_int(q, "wait", 0, 0, int(FEED_WAIT_MAX))
+    shape = params.query_choice(q, "format", "json", ("json", "jsonl"))
+    page = await ctx(request).results.read(who, request.path_params["batch_id"], after, limit, float(wait))
+    if shape == "jsonl":
+        return Response(b"".join(line.data + b"\n" for line in page.lines), media_type="application/jsonl",
+                        headers=_headers(page))
+    return Response(_json(page), media_type="application/json")
+
+
+def _facts(page: FeedPage) -> dict[str, object]:
+    head = page.head
+    return {
+        "cursor": str(page.cursor), "has_more": page.has_more, "done": page.done, "batch_status": head.status.value,
+        "output_file_id": head.output_file_id, "error_file_id": head.error_file_id,
+    }
+
+
+def _json(page: FeedPage) -> bytes:
+    """The lines are spliced in as stored (they are JSON already): no parse and dump per line."""
+    facts = orjson.dumps(_facts(page))
+    return b"".join((
+        b'{"object":"list","data":[', b",".join(line.data for line in page.lines), b"],", facts[1:],
+    ))
+
+
+def _headers(page: FeedPage) -> dict[str, str]:
+    return {f"x-batchgate-{k.replace('_', '-')}": "" if v is None else str(v).lower() if isinstance(v, bool)
+            else str(v) for k, v in _facts(page).items()}
+
+
+routes = [Route("/v1/batches/{batch_id}/results", batch_results, methods=["GET"])]
