@@ -1,0 +1,122 @@
+"""Following results while a batch runs (issue 15.1): 50 clients follow GET /v1/batches/{id}/results (long polls)
+while a 50,000-line batch runs on the engine simulator. Reports how long each line takes from the engine's answer
+(the simulator stamps `answered_at` in each body) to each follower (p50/p99/max over every line and follower), that
+every follower got every custom_id exactly once, and the batch's throughput with the followers against the same
+batch without them, measured in the same run (one, then the other, then the first again, to see the drift).
+
+Run: .venv/bin/python bench/follow.py [--requests 50000] [--followers 50] [--slots 128] [--base 0.05]
+The simulator is the bottleneck by design (slots/base requests per second): followers must not slow a batch the
+engine paces, and their lines must arrive within a second. The followers run in this process, on the same cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import threading
+import time
+from urllib.parse import urlsplit
+
+import orjson
+from common import batchgate, chat_lines, simulator
+from openai import OpenAI
+
+TERMINAL = ("completed", "failed", "cancelled", "expired")
+
+
+def pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+def run(client: OpenAI, file_id: str) -> tuple[str, float]:
+    """Create a batch from the file; (its id, seconds from create to completed)."""
+    t0 = time.monotonic()
+    b = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
+    return b.id, t0
+
+
+def wait(client: OpenAI, batch_id: str, t0: float) -> float:
+    while (b := client.batches.retrieve(batch_id)).status not in TERMINAL:
+        time.sleep(0.1)
+    assert b.status == "completed", b
+    return time.monotonic() - t0
+
+
+class Follower(threading.Thread):
+    """One client following the batch from cursor 0 to done over a keep-alive connection."""
+
+    def __init__(self, api: str, batch_id: str) -> None:
+        super().__init__(daemon=True)
+        self.u = urlsplit(api)
+        self.batch_id = batch_id
+        self.delays: list[float] = []
+        self.ids: list[str] = []
+        self.pages = 0
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection(self.u.hostname or "127.0.0.1", self.u.port, timeout=120)
+        cursor = "0"
+        while True:
+            conn.request("GET", f"{self.u.path}/batches/{self.batch_id}/results?after={cursor}&wait=10&limit=10000",
+                         headers={"Authorization": "Bearer bench"})
+            r = conn.getresponse()
+            raw = r.read()
+            got = time.time()
+            assert r.status == 200, raw[:200]
+            page = orjson.loads(raw)
+            self.pages += 1
+            for line in page["data"]:
+                self.ids.append(line["custom_id"])
+                body = (line.get("response") or {}).get("body") or {}
+                if "answered_at" in body:
+                    self.delays.append(got - body["answered_at"])
+            cursor = page["cursor"]
+            if page["done"]:
+                conn.close()
+                return
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=50_000)
+    ap.add_argument("--followers", type=int, default=50)
+    ap.add_argument("--slots", type=int, default=128)
+    ap.add_argument("--base", type=float, default=0.05)
+    args = ap.parse_args()
+    data = b"".join(json.dumps(x, separators=(",", ":")).encode() + b"\n" for x in chat_lines(args.requests))
+    with simulator("--slots", str(args.slots), "--base", str(args.base)) as sim, batchgate(sim) as api:
+        client = OpenAI(base_url=api, api_key="bench", max_retries=0, timeout=120)
+        file_id = client.files.create(file=("follow.jsonl", data), purpose="batch").id
+        solo_ids, t0 = run(client, file_id)
+        solo_s = wait(client, solo_ids, t0)
+
+        batch_id, t0 = run(client, file_id)
+        followers = [Follower(api, batch_id) for _ in range(args.followers)]
+        for f in followers:
+            f.start()
+        followed_s = wait(client, batch_id, t0)
+        for f in followers:
+            f.join(timeout=120)
+
+        again_ids, t0 = run(client, file_id)
+        again_s = wait(client, again_ids, t0)
+        client.close()
+
+    want = sorted(f"r{i}" for i in range(args.requests))
+    exact = sum(sorted(f.ids) == want for f in followers)
+    delays = [d for f in followers for d in f.delays]
+    solo_rps = args.requests / ((solo_s + again_s) / 2)
+    followed_rps = args.requests / followed_s
+    print(f"engine: {args.slots} slots x {args.base}s = {args.slots / args.base:,.0f} req/s at most")
+    print(f"without followers: {args.requests / solo_s:,.0f} req/s, and again after: {args.requests / again_s:,.0f} "
+          f"req/s; with {args.followers} followers: {followed_rps:,.0f} req/s")
+    print(f"followers with every custom_id exactly once: {exact}/{len(followers)}; "
+          f"pages per follower: {sum(f.pages for f in followers) / len(followers):.0f}")
+    print(f"engine answer -> follower, {len(delays):,} lines: p50 {pct(delays, 0.5) * 1000:.0f} ms, "
+          f"p99 {pct(delays, 0.99) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms")
+    print(f"ratio followed/alone throughput: {followed_rps / solo_rps:.3f}")
+
+
+if __name__ == "__main__":
+    main()
