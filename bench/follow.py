@@ -4,7 +4,7 @@ while a 50,000-line batch runs on the engine simulator. Reports how long each li
 every follower got every custom_id exactly once, and the batch's throughput with the followers against the same
 batch without them, measured in the same run (one, then the other, then the first again, to see the drift).
 
-Run: .venv/bin/python bench/follow.py [--requests 50000] [--followers 50] [--slots 128] [--base 0.05]
+Run: .venv/bin/python bench/follow.py [--requests 50000] [--followers 50] [--slots 128] [--base 0.1] [--mode poll]
 The simulator is the bottleneck by design (slots/base requests per second): followers must not slow a batch the
 engine paces, and their lines must arrive within a second. The followers run in this process, on the same cores.
 """
@@ -46,35 +46,48 @@ def wait(client: OpenAI, batch_id: str, t0: float) -> float:
 class Follower(threading.Thread):
     """One client following the batch from cursor 0 to done over a keep-alive connection."""
 
-    def __init__(self, api: str, batch_id: str) -> None:
+    def __init__(self, api: str, batch_id: str, stream: bool) -> None:
         super().__init__(daemon=True)
         self.u = urlsplit(api)
         self.batch_id = batch_id
+        self.stream = stream
         self.delays: list[float] = []
         self.ids: list[str] = []
         self.pages = 0
 
     def run(self) -> None:
         conn = http.client.HTTPConnection(self.u.hostname or "127.0.0.1", self.u.port, timeout=120)
-        cursor = "0"
-        while True:
-            conn.request("GET", f"{self.u.path}/batches/{self.batch_id}/results?after={cursor}&wait=10&limit=10000",
-                         headers={"Authorization": "Bearer bench"})
+        path = f"{self.u.path}/batches/{self.batch_id}/results?limit=10000"
+        if self.stream:  # one request: a server-sent event per page
+            conn.request("GET", path + "&stream=true", headers={"Authorization": "Bearer bench"})
             r = conn.getresponse()
-            raw = r.read()
-            got = time.time()
-            assert r.status == 200, raw[:200]
-            page = orjson.loads(raw)
-            self.pages += 1
-            for line in page["data"]:
-                self.ids.append(line["custom_id"])
-                body = (line.get("response") or {}).get("body") or {}
-                if "answered_at" in body:
-                    self.delays.append(got - body["answered_at"])
-            cursor = page["cursor"]
-            if page["done"]:
-                conn.close()
-                return
+            assert r.status == 200, r.read()[:200]
+            while True:
+                raw = r.readline()
+                if raw.startswith(b"data: ") and self.take(raw[6:], time.time()):
+                    break
+        else:  # a long poll per page
+            cursor = "0"
+            while True:
+                conn.request("GET", f"{path}&after={cursor}&wait=10", headers={"Authorization": "Bearer bench"})
+                r = conn.getresponse()
+                raw = r.read()
+                assert r.status == 200, raw[:200]
+                if self.take(raw, time.time()):
+                    break
+                cursor = orjson.loads(raw)["cursor"]
+        conn.close()
+
+    def take(self, raw: bytes, got: float) -> bool:
+        """Note a page's lines (received at `got`); whether it was the last."""
+        page = orjson.loads(raw)
+        self.pages += 1
+        for line in page["data"]:
+            self.ids.append(line["custom_id"])
+            body = (line.get("response") or {}).get("body") or {}
+            if "answered_at" in body:
+                self.delays.append(got - body["answered_at"])
+        return bool(page["done"])
 
 
 def main() -> None:
@@ -82,7 +95,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=50_000)
     ap.add_argument("--followers", type=int, default=50)
     ap.add_argument("--slots", type=int, default=128)
-    ap.add_argument("--base", type=float, default=0.05)
+    ap.add_argument("--base", type=float, default=0.1)
+    ap.add_argument("--mode", choices=["stream", "poll"], default="stream",
+                    help="stream: server-sent events (stream=true); poll: a long poll (wait=10) per page")
     args = ap.parse_args()
     data = b"".join(json.dumps(x, separators=(",", ":")).encode() + b"\n" for x in chat_lines(args.requests))
     with simulator("--slots", str(args.slots), "--base", str(args.base)) as sim, batchgate(sim) as api:
@@ -92,7 +107,7 @@ def main() -> None:
         solo_s = wait(client, solo_ids, t0)
 
         batch_id, t0 = run(client, file_id)
-        followers = [Follower(api, batch_id) for _ in range(args.followers)]
+        followers = [Follower(api, batch_id, args.mode == "stream") for _ in range(args.followers)]
         for f in followers:
             f.start()
         followed_s = wait(client, batch_id, t0)
@@ -108,7 +123,8 @@ def main() -> None:
     delays = [d for f in followers for d in f.delays]
     solo_rps = args.requests / ((solo_s + again_s) / 2)
     followed_rps = args.requests / followed_s
-    print(f"engine: {args.slots} slots x {args.base}s = {args.slots / args.base:,.0f} req/s at most")
+    print(f"followers: {args.followers}, {args.mode}; engine: {args.slots} slots x {args.base}s = "
+          f"{args.slots / args.base:,.0f} req/s at most")
     print(f"without followers: {args.requests / solo_s:,.0f} req/s, and again after: {args.requests / again_s:,.0f} "
           f"req/s; with {args.followers} followers: {followed_rps:,.0f} req/s")
     print(f"followers with every custom_id exactly once: {exact}/{len(followers)}; "
