@@ -209,3 +209,27 @@ def test_jsonl_format_answers_the_lines_with_the_facts_in_headers(clients: tuple
     end = alpha.get(f"/batches/{batch.id}/results", cast_to=httpx2.Response,
                     options={"params": {"format": "jsonl", "after": raw.headers["x-batchgate-cursor"]}})
     assert end.text == "" and end.headers["x-batchgate-done"] == "true"
+
+
+def test_server_sent_events_follow_the_batch_to_its_end(clients: tuple[OpenAI, OpenAI]) -> None:
+    alpha, beta = clients
+    batch = submit(alpha, mixed(300))
+    events = alpha.get(f"/batches/{batch.id}/results", cast_to=object, stream=True,
+                       stream_cls=openai.Stream[object], options={"params": {"stream": "true", "limit": 50}})
+    pages: list[dict[str, Any]] = list(events)  # type: ignore[arg-type]
+    assert pages[-1]["done"] is True and all(not p["done"] for p in pages[:-1])
+    assert any(p["batch_status"] == "in_progress" and p["data"] for p in pages)  # pushed while it ran
+    assert all(p["data"] for p in pages[:-1])  # an event per page with lines, then the last one
+    cursors = [int(p["cursor"]) for p in pages]
+    assert cursors == sorted(cursors)
+    final = alpha.batches.retrieve(batch.id)
+    followed = by_custom_id([x for p in pages for x in p["data"]])
+    assert followed == by_custom_id(file_lines(alpha, final.output_file_id) + file_lines(alpha, final.error_file_id))
+    # resumed from a cursor, a stream of a finished batch has only the rest; another project's is a 404
+    resumed = list(alpha.get(f"/batches/{batch.id}/results", cast_to=object, stream=True,
+                             stream_cls=openai.Stream[object],
+                             options={"params": {"stream": "true", "after": pages[0]["cursor"]}}))
+    assert sum(len(p["data"]) for p in resumed) == 300 - len(pages[0]["data"])  # type: ignore[index]
+    with pytest.raises(openai.NotFoundError):
+        beta.get(f"/batches/{batch.id}/results", cast_to=object, stream=True, stream_cls=openai.Stream[object],
+                 options={"params": {"stream": "true"}})
