@@ -147,7 +147,10 @@ class Finalize:
                     not_run += 1
                     tally.add(missing.code, missing.message)
                 elif not ok:
-                    tally.add(*error_of(data))
+                    code, message = error_of(data)
+                    # a line an earlier run of this task recorded for a request that never ran (then failed)
+                    not_run += (code, message) == (missing.code, missing.message)
+                    tally.add(code, message)
         return RequestCounts(total, completed, total - completed, not_run), tally
 
 
