@@ -1,10 +1,13 @@
-"""Following results while a batch runs (issue 15.1): 50 clients follow GET /v1/batches/{id}/results (long polls)
-while a 50,000-line batch runs on the engine simulator. Reports how long each line takes from the engine's answer
-(the simulator stamps `answered_at` in each body) to each follower (p50/p99/max over every line and follower), that
-every follower got every custom_id exactly once, and the batch's throughput with the followers against the same
-batch without them, measured in the same run (one, then the other, then the first again, to see the drift).
+"""Following results while a batch runs (issue 15.1): 50 clients follow GET /v1/batches/{id}/results (server-sent
+events, or long polls with --mode poll) while a 50,000-line batch runs on the engine simulator. Reports how long
+each line takes from the engine's answer (the simulator stamps `answered_at` in each body) to each follower
+(p50/p99/max over every line and follower), that every follower got every custom_id exactly once, and the batch's
+throughput with the followers against the same batch without them, measured in the same run (alternately: alone,
+followed, alone, ..., alone; the ratio is of the mean rates, and each run's rate is printed, so the machine's
+drift shows).
 
-Run: .venv/bin/python bench/follow.py [--requests 50000] [--followers 50] [--slots 128] [--base 0.1] [--mode poll]
+Run: .venv/bin/python bench/follow.py [--requests 50000] [--followers 50] [--slots 128] [--base 0.1] [--rounds 2]
+    [--mode poll]
 The simulator is the bottleneck by design (slots/base requests per second): followers must not slow a batch the
 engine paces, and their lines must arrive within a second. The followers run in this process, on the same cores.
 """
@@ -96,42 +99,45 @@ def main() -> None:
     ap.add_argument("--followers", type=int, default=50)
     ap.add_argument("--slots", type=int, default=128)
     ap.add_argument("--base", type=float, default=0.1)
+    ap.add_argument("--rounds", type=int, default=2, help="batches with followers (one more without, around them)")
     ap.add_argument("--mode", choices=["stream", "poll"], default="stream",
                     help="stream: server-sent events (stream=true); poll: a long poll (wait=10) per page")
     args = ap.parse_args()
     data = b"".join(json.dumps(x, separators=(",", ":")).encode() + b"\n" for x in chat_lines(args.requests))
+    alone: list[float] = []
+    followed: list[float] = []
+    followers: list[Follower] = []
     with simulator("--slots", str(args.slots), "--base", str(args.base)) as sim, batchgate(sim) as api:
         client = OpenAI(base_url=api, api_key="bench", max_retries=0, timeout=120)
         file_id = client.files.create(file=("follow.jsonl", data), purpose="batch").id
-        solo_ids, t0 = run(client, file_id)
-        solo_s = wait(client, solo_ids, t0)
-
-        batch_id, t0 = run(client, file_id)
-        followers = [Follower(api, batch_id, args.mode == "stream") for _ in range(args.followers)]
-        for f in followers:
-            f.start()
-        followed_s = wait(client, batch_id, t0)
-        for f in followers:
-            f.join(timeout=120)
-
-        again_ids, t0 = run(client, file_id)
-        again_s = wait(client, again_ids, t0)
+        for i in range(2 * args.rounds + 1):  # alone, followed, alone, ..., alone: the machine's drift shows
+            batch_id, t0 = run(client, file_id)
+            if i % 2 == 0:
+                alone.append(wait(client, batch_id, t0))
+                continue
+            group = [Follower(api, batch_id, args.mode == "stream") for _ in range(args.followers)]
+            for f in group:
+                f.start()
+            followed.append(wait(client, batch_id, t0))
+            for f in group:
+                f.join(timeout=120)
+            followers += group
         client.close()
 
     want = sorted(f"r{i}" for i in range(args.requests))
     exact = sum(sorted(f.ids) == want for f in followers)
     delays = [d for f in followers for d in f.delays]
-    solo_rps = args.requests / ((solo_s + again_s) / 2)
-    followed_rps = args.requests / followed_s
     print(f"followers: {args.followers}, {args.mode}; engine: {args.slots} slots x {args.base}s = "
-          f"{args.slots / args.base:,.0f} req/s at most")
-    print(f"without followers: {args.requests / solo_s:,.0f} req/s, and again after: {args.requests / again_s:,.0f} "
-          f"req/s; with {args.followers} followers: {followed_rps:,.0f} req/s")
+          f"{args.slots / args.base:,.0f} req/s at most; {args.requests:,} requests a batch")
+    print("alone:    " + ", ".join(f"{args.requests / s:,.0f}" for s in alone) + " req/s")
+    print("followed: " + ", ".join(f"{args.requests / s:,.0f}" for s in followed) + " req/s")
     print(f"followers with every custom_id exactly once: {exact}/{len(followers)}; "
-          f"pages per follower: {sum(f.pages for f in followers) / len(followers):.0f}")
+          f"events or pages per follower: {sum(f.pages for f in followers) / len(followers):.0f}")
     print(f"engine answer -> follower, {len(delays):,} lines: p50 {pct(delays, 0.5) * 1000:.0f} ms, "
           f"p99 {pct(delays, 0.99) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms")
-    print(f"ratio followed/alone throughput: {followed_rps / solo_rps:.3f}")
+    alone_rps = args.requests * len(alone) / sum(alone)
+    followed_rps = args.requests * len(followed) / sum(followed)
+    print(f"ratio followed/alone throughput: {followed_rps / alone_rps:.3f}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ which costs the server far less than a long poll per page when many clients foll
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import orjson
@@ -26,6 +28,7 @@ from batchgate.services.results_feed import ResultFeed
 
 _MAX_CURSOR = 2**62
 _STREAM_WAIT = 15.0  # a quiet stream gets a comment line this often, so proxies keep it open
+_STREAM_EVERY = 0.25  # seconds between two events of one stream, at least
 
 
 async def batch_results(request: Request) -> Response:
@@ -49,7 +52,9 @@ async def batch_results(request: Request) -> Response:
 
 
 async def _events(feed: ResultFeed, who: Principal, page: FeedPage, limit: int) -> AsyncIterator[bytes]:
-    """One event per page with lines (and the last, done, page); a comment line when a quiet minute passes."""
+    """One event per page with lines (and the last, done, page); a comment line when a quiet minute passes. At
+    most one event every _STREAM_EVERY seconds: what a follower costs the server is mostly per event, not per
+    line, and a line waits at most that much longer."""
     while True:
         if page.lines or page.done:
             yield b"data: " + _json(page) + b"\n\n"
@@ -57,7 +62,13 @@ async def _events(feed: ResultFeed, who: Principal, page: FeedPage, limit: int) 
             yield b": keep-alive\n\n"
         if page.done:
             return
+        sent = time.monotonic()
         page = await feed.read(who, page.head.batch_id, page.cursor, limit, _STREAM_WAIT)
+        if page.lines and not page.has_more and time.monotonic() - sent < _STREAM_EVERY:
+            await asyncio.sleep(_STREAM_EVERY - (time.monotonic() - sent))
+            # what came meanwhile joins this page
+            more = await feed.read(who, page.head.batch_id, page.cursor, limit - len(page.lines), 0.0)
+            page = FeedPage(more.head, page.lines + more.lines, more.cursor, more.has_more)
 
 
 def _facts(page: FeedPage) -> dict[str, object]:
