@@ -9,7 +9,10 @@ drift shows).
 Run: .venv/bin/python bench/follow.py [--requests 50000] [--followers 50] [--slots 128] [--base 0.1] [--rounds 2]
     [--mode poll]
 The simulator is the bottleneck by design (slots/base requests per second): followers must not slow a batch the
-engine paces, and their lines must arrive within a second. The followers run in this process, on the same cores.
+engine paces, and their lines must arrive within a second. The followers run on the same cores as the servers: 45
+of them in a second process at nice 19 (--nice), standing for clients on other machines (the CPU they need to
+parse 45 x 50,000 lines must not be taken from the server here), and 5 probes in this one at normal priority,
+which time the lines (a starved client would time its own waiting, not the server).
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
+import os
 import threading
 import time
+from multiprocessing.connection import Connection
 from urllib.parse import urlsplit
 
 import orjson
@@ -93,20 +99,39 @@ class Follower(threading.Thread):
         return bool(page["done"])
 
 
+def follow_in_background(api: str, batch_id: str, n: int, stream: bool, nice: int, want: list[str],
+                         out: Connection) -> None:
+    """A process of `n` followers at `nice`: it sends back how many got every custom_id exactly once, and their
+    events or pages."""
+    os.nice(nice)
+    group = [Follower(api, batch_id, stream) for _ in range(n)]
+    for f in group:
+        f.start()
+    for f in group:
+        f.join(timeout=300)
+    out.send((sum(sorted(f.ids) == want for f in group), sum(f.pages for f in group)))
+    out.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=50_000)
     ap.add_argument("--followers", type=int, default=50)
+    ap.add_argument("--probes", type=int, default=5, help="of the followers, those that time the lines")
     ap.add_argument("--slots", type=int, default=128)
     ap.add_argument("--base", type=float, default=0.1)
+    ap.add_argument("--nice", type=int, default=19, help="the niceness of the followers that are not probes")
     ap.add_argument("--rounds", type=int, default=2, help="batches with followers (one more without, around them)")
     ap.add_argument("--mode", choices=["stream", "poll"], default="stream",
                     help="stream: server-sent events (stream=true); poll: a long poll (wait=10) per page")
     args = ap.parse_args()
     data = b"".join(json.dumps(x, separators=(",", ":")).encode() + b"\n" for x in chat_lines(args.requests))
+    want = sorted(f"r{i}" for i in range(args.requests))
     alone: list[float] = []
     followed: list[float] = []
-    followers: list[Follower] = []
+    probes: list[Follower] = []
+    exact = pages = 0
+    stream = args.mode == "stream"
     with simulator("--slots", str(args.slots), "--base", str(args.base)) as sim, batchgate(sim) as api:
         client = OpenAI(base_url=api, api_key="bench", max_retries=0, timeout=120)
         file_id = client.files.create(file=("follow.jsonl", data), purpose="batch").id
@@ -115,25 +140,32 @@ def main() -> None:
             if i % 2 == 0:
                 alone.append(wait(client, batch_id, t0))
                 continue
-            group = [Follower(api, batch_id, args.mode == "stream") for _ in range(args.followers)]
+            got, sent = multiprocessing.Pipe(duplex=False)
+            rest = multiprocessing.Process(target=follow_in_background, args=(
+                api, batch_id, args.followers - args.probes, stream, args.nice, want, sent))
+            rest.start()
+            group = [Follower(api, batch_id, stream) for _ in range(args.probes)]
             for f in group:
                 f.start()
             followed.append(wait(client, batch_id, t0))
             for f in group:
-                f.join(timeout=120)
-            followers += group
+                f.join(timeout=300)
+            probes += group
+            n_exact, n_pages = got.recv()
+            rest.join()
+            exact += n_exact + sum(sorted(f.ids) == want for f in group)
+            pages += n_pages + sum(f.pages for f in group)
         client.close()
 
-    want = sorted(f"r{i}" for i in range(args.requests))
-    exact = sum(sorted(f.ids) == want for f in followers)
-    delays = [d for f in followers for d in f.delays]
-    print(f"followers: {args.followers}, {args.mode}; engine: {args.slots} slots x {args.base}s = "
-          f"{args.slots / args.base:,.0f} req/s at most; {args.requests:,} requests a batch")
+    delays = [d for f in probes for d in f.delays]
+    print(f"followers: {args.followers} ({args.probes} probes; the others at nice {args.nice}), {args.mode}; "
+          f"engine: {args.slots} slots x {args.base}s = {args.slots / args.base:,.0f} req/s at most; "
+          f"{args.requests:,} requests a batch")
     print("alone:    " + ", ".join(f"{args.requests / s:,.0f}" for s in alone) + " req/s")
     print("followed: " + ", ".join(f"{args.requests / s:,.0f}" for s in followed) + " req/s")
-    print(f"followers with every custom_id exactly once: {exact}/{len(followers)}; "
-          f"events or pages per follower: {sum(f.pages for f in followers) / len(followers):.0f}")
-    print(f"engine answer -> follower, {len(delays):,} lines: p50 {pct(delays, 0.5) * 1000:.0f} ms, "
+    print(f"followers with every custom_id exactly once: {exact}/{args.followers * args.rounds}; "
+          f"events or pages per follower: {pages / (args.followers * args.rounds):.0f}")
+    print(f"engine answer -> probe, {len(delays):,} lines: p50 {pct(delays, 0.5) * 1000:.0f} ms, "
           f"p99 {pct(delays, 0.99) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms")
     alone_rps = args.requests * len(alone) / sum(alone)
     followed_rps = args.requests * len(followed) / sum(followed)

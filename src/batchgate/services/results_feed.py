@@ -44,10 +44,9 @@ class ResultFeed:
     async def read(self, who: Principal, batch_id: str, after: int, limit: int, wait: float = 0.0) -> FeedPage:
         """The lines recorded after `after`, at most `limit`; with `wait`, wait up to that many seconds for the
         first of them (the answer comes as soon as there is one, or the batch ends)."""
-        head = await self._store.result_head(batch_id)
-        if head is None or (head.project != who.project and not who.admin):
+        head = await self._head(batch_id)  # at most POLL_SECONDS old
+        if head.project != who.project and not who.admin:
             raise NotFound(f"No batch found with id '{batch_id}'.", param="id")
-        self._share(head)
         deadline = time.monotonic() + wait
         while True:
             if head.dropped:
