@@ -16,6 +16,7 @@ from batchgate.api import (
     batches,
     events,
     files,
+    message_batches,
     metrics,
     openapi,
     projects,
@@ -32,6 +33,7 @@ from batchgate.errors import BatchgateError
 from batchgate.metrics import Metrics
 from batchgate.runtime import settle_gc
 from batchgate.services.idempotency import IdempotencyService
+from batchgate.services.message_batches import MessageBatchService
 from batchgate.services.projects import ProjectService
 from batchgate.services.ratelimit import Rate, RateLimiter
 from batchgate.services.results_feed import ResultFeed
@@ -58,7 +60,8 @@ def create_app(settings: Settings) -> Starlette:
                                     limiter, ready=True, metrics=p.metrics,
                                     webhooks=WebhookService(p.store, p.batches, settings.webhook_allow_private),
                                     projects=ProjectService(p.store), results=ResultFeed(p.store),
-                                    idempotency=IdempotencyService(p.store))
+                                    idempotency=IdempotencyService(p.store),
+                                    message_batches=MessageBatchService(p.store, p.files, settings.window_scale, wake))
             settle_gc()
             try:
                 yield
@@ -69,6 +72,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[*system.routes, *openapi.routes, *files.routes, *uploads.routes, *batches.routes, *admin.routes,
                 *projects.routes, *events.routes, *results.routes, *metrics.routes, *webhooks.routes,
+                *message_batches.routes,
                 Route("/", lambda request: RedirectResponse("/ui/"), methods=["GET"]),  # a browser at the bare address
                 Route("/ui", lambda request: RedirectResponse("/ui/"), methods=["GET"]), dashboard()],
         middleware=[Middleware(RequestIdMiddleware)],

@@ -17,6 +17,7 @@ from batchgate.services.auth import AuthService, Principal
 from batchgate.services.batches import BatchService
 from batchgate.services.files import FileService
 from batchgate.services.idempotency import IdempotencyService
+from batchgate.services.message_batches import MessageBatchService
 from batchgate.services.projects import ProjectService
 from batchgate.services.ratelimit import RateLimiter
 from batchgate.services.results_feed import ResultFeed
@@ -40,6 +41,7 @@ class Context:
     projects: ProjectService = field(kw_only=True)
     results: ResultFeed = field(kw_only=True)  # GET /v1/batches/{id}/results (an extension)
     idempotency: IdempotencyService = field(kw_only=True)  # Idempotency-Key on creates (an extension)
+    message_batches: MessageBatchService = field(kw_only=True)
     ready: bool = False
     metrics: Metrics = field(default_factory=Metrics)
 
@@ -58,9 +60,10 @@ async def principal(request: Request, rate: str | None = None) -> Principal:
     return who
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, read with a size cap (413 beyond it), never trusted to be small."""
-    limit = ctx(request).settings.max_json_bytes
+async def json_body(request: Request, limit: int | None = None) -> dict[str, Any]:
+    """The request's JSON object, read with a size cap (413 beyond it), never trusted to be small. `limit`: the
+    cap of this route, if not the JSON bodies' (`max_json_bytes`)."""
+    limit = limit or ctx(request).settings.max_json_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is larger than the {limit} byte limit for JSON requests.")

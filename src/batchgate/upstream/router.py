@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
+from batchgate.domain.batch import ENDPOINTS
 from batchgate.domain.route_state import RouteState
 from batchgate.upstream.executor import Executor, ModelUnavailable
 from batchgate.upstream.gate import Gate
@@ -81,6 +82,8 @@ class Router:
             served = tuple(e for e in served if e in route.endpoints)
         if endpoint in served:
             return None
+        if endpoint in ENDPOINTS:  # an OpenAI batch: name only what POST /v1/batches takes, not /v1/messages
+            served = tuple(e for e in served if e in ENDPOINTS)
         where = f"upstream '{route.name}'" if isinstance(route.executor, HttpUpstream) else "local engine"
         serves = f"it serves {', '.join(served)}" if served else "it serves no batch endpoint"
         return f"Model '{model}' ({where}) does not serve {endpoint}; {serves}."

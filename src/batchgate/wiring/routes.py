@@ -27,7 +27,7 @@ def build_router(settings: Settings, environ: Mapping[str, str] | None = None) -
         check_routing(settings)
         cap = settings.upstream_concurrency or ADAPTIVE_CAP
         http = HttpUpstream("default", settings.upstream.rstrip("/"), settings.upstream_api_key, cap,
-                            settings.connect_timeout)
+                            settings.connect_timeout, settings.upstream_messages)
         return Router([Route("default", ("*",), http, cap)])
     return Router([Route("local", ("*",), LocalEngine(), LOCAL_CAP)])
 
@@ -48,6 +48,7 @@ def _route(settings: Settings, config: RouteConfig, environ: Mapping[str, str]) 
                                                    ("embed_batch_size", config.embed_batch_size)) if v is not None})
         limit = min(limit, LOCAL_CAP)
     else:
-        executor = HttpUpstream(config.name, config.url, config.key(environ), limit, settings.connect_timeout)
+        executor = HttpUpstream(config.name, config.url, config.key(environ), limit, settings.connect_timeout,
+                                config.messages or settings.upstream_messages)
     endpoints = tuple(config.endpoints) if config.endpoints is not None else None
     return Route(config.name, tuple(config.models), executor, limit, endpoints)
