@@ -78,8 +78,14 @@ class Follower(threading.Thread):
         else:  # a long poll per page
             cursor = "0"
             while True:
-                conn.request("GET", f"{path}&after={cursor}&wait=10", headers={"Authorization": "Bearer bench"})
-                r = conn.getresponse()
+                try:
+                    conn.request("GET", f"{path}&after={cursor}&wait=10", headers={"Authorization": "Bearer bench"})
+                    r = conn.getresponse()
+                except (http.client.RemoteDisconnected, ConnectionError):
+                    # the server closes a keep-alive connection idle for 5 s: a starved (niced) follower's
+                    conn.close()
+                    conn = http.client.HTTPConnection(self.u.hostname or "127.0.0.1", self.u.port, timeout=120)
+                    continue
                 raw = r.read()
                 assert r.status == 200, raw[:200]
                 if self.take(raw, time.time()):
