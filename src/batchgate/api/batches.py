@@ -12,7 +12,7 @@ from batchgate.domain import limits
 from batchgate.domain.idempotency import HEADER, CreateKind
 from batchgate.protocol import objects, params
 from batchgate.protocol.requests import CreateBatch
-from batchgate.services.idempotency import checked_key, request_hash
+from batchgate.services.idempotency import checked_key, replayed, request_hash
 
 
 async def create_batch(request: Request) -> Response:
@@ -22,14 +22,14 @@ async def create_batch(request: Request) -> Response:
     c = ctx(request)
     req = CreateBatch.from_json(body)
     if key is None:
-        batch = await c.batches.create(who, req)
-    else:  # the parsed body, keys sorted: the same JSON spelled differently is the same request
-        digest = request_hash(b"POST /v1/batches", orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
-        batch, _ = await c.idempotency.create(
-            who, key, CreateKind.BATCH, digest, lambda: c.batches.create(who, req),
-            lambda batch_id: c.batches.get(who, batch_id), lambda made: made.id,
-        )
-    return JSON(objects.batch_object(batch))
+        return JSON(objects.batch_object(await c.batches.create(who, req)))
+    # the parsed body, keys sorted: the same JSON spelled differently is the same request
+    digest = request_hash(b"POST /v1/batches", orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+    batch, created = await c.idempotency.create(
+        who, key, CreateKind.BATCH, digest, lambda: c.batches.create(who, req),
+        lambda batch_id: c.batches.get(who, batch_id), lambda made: made.id,
+    )
+    return JSON(objects.batch_object(batch), headers=replayed(created))
 
 
 async def retrieve_batch(request: Request) -> Response:

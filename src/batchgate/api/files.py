@@ -16,7 +16,7 @@ from batchgate.protocol import objects, params
 from batchgate.protocol.requests import CreateFile
 from batchgate.services.auth import Principal
 from batchgate.services.files import IncomingFile
-from batchgate.services.idempotency import checked_key, request_hash
+from batchgate.services.idempotency import checked_key, replayed, request_hash
 
 
 async def create_file(request: Request) -> Response:
@@ -39,17 +39,19 @@ async def create_file(request: Request) -> Response:
             raise MissingParameter("file")
         req = CreateFile.from_form(form.fields, form.filename)
         if key is None:
-            f = await c.files.store(who, incoming, req)
+            f, created = await c.files.store(who, incoming, req), True
         else:
-            f = await _create_once(c, who, key, incoming, req)
+            f, created = await _create_once(c, who, key, incoming, req)
     except BaseException:
         if incoming is not None:
             await incoming.abort()
         raise
-    return JSON(objects.file_object(f))
+    return JSON(objects.file_object(f), headers=replayed(created) if key is not None else None)
 
 
-async def _create_once(c: Context, who: Principal, key: str, incoming: IncomingFile, req: CreateFile) -> StoredFile:
+async def _create_once(
+    c: Context, who: Principal, key: str, incoming: IncomingFile, req: CreateFile
+) -> tuple[StoredFile, bool]:
     """POST /v1/files with an Idempotency-Key: the bytes (hashed while they streamed in) and the form's fields
     name the request; a repeat gets the file the first one stored, and its own upload is thrown away."""
     digest = request_hash(b"POST /v1/files", incoming.sha256, req.purpose.encode(), req.filename.encode(),
@@ -60,7 +62,7 @@ async def _create_once(c: Context, who: Principal, key: str, incoming: IncomingF
     )
     if not created:
         await incoming.abort()
-    return f
+    return f, created
 
 
 async def list_files(request: Request) -> Response:

@@ -55,6 +55,11 @@ def checked_key(value: str | None) -> str | None:
     return value
 
 
+def replayed(created: bool) -> dict[str, str]:
+    """The answer's header saying whether it is an earlier request's object (as Stripe says it)."""
+    return {"idempotent-replayed": "false" if created else "true"}
+
+
 class IdempotencyService:
     def __init__(self, store: IdempotencyStore, wait: float = WAIT_SECONDS) -> None:
         self._store = store

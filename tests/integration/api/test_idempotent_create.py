@@ -78,6 +78,10 @@ def test_a_repeated_batch_create_answers_the_same_batch(clients: tuple[OpenAI, O
     first = create_batch(alpha, file_id, "k-1", run="one")
     assert create_batch(alpha, file_id, "k-1", run="one") == first
     assert [b.id for b in alpha.batches.list()] == [first]
+    raw = alpha.batches.with_raw_response.create(
+        input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", metadata={"run": "one"},
+        extra_headers={KEY: "k-1"})
+    assert raw.headers["idempotent-replayed"] == "true" and raw.parse().id == first
     # the same key with another body: 409 in OpenAI's envelope
     with pytest.raises(openai.ConflictError) as e:
         create_batch(alpha, file_id, "k-1", run="two")
@@ -105,7 +109,9 @@ def test_a_failed_create_leaves_the_key_free_and_bad_keys_are_400(clients: tuple
 
 def test_a_repeated_upload_answers_the_same_file(clients: tuple[OpenAI, OpenAI]) -> None:
     alpha, beta = clients
-    first = upload(alpha, "f-1")
+    made = alpha.files.with_raw_response.create(file=("in.jsonl", INPUT), purpose="batch", extra_headers={KEY: "f-1"})
+    first = made.parse().id
+    assert made.headers["idempotent-replayed"] == "false"
     assert upload(alpha, "f-1") == first
     assert [f.id for f in alpha.files.list()] == [first]
     for other in ({"content": INPUT + jsonl([chat_line("c", model="echo")])}, {"purpose": "user_data"}):
