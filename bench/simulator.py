@@ -153,6 +153,7 @@ class Engine:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "length"}],
             "usage": {"prompt_tokens": int(prompt_uncached), "completion_tokens": tokens,
                       "total_tokens": int(prompt_uncached) + tokens},
+            "answered_at": time.time(),  # for bench/follow.py: when the answer left the engine (unix seconds)
         })
 
     async def sample(self, app: web.Application) -> Any:

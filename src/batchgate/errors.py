@@ -123,6 +123,13 @@ class InsufficientStorage(BatchgateError):
     default_code = "insufficient_storage"
 
 
+class Gone(BatchgateError):
+    """What was asked for existed and is gone for good (a finished batch's results past their keeping time)."""
+
+    status_code = 410
+    error_type = "invalid_request_error"
+
+
 class ServiceUnavailable(BatchgateError):
     status_code = 503
     error_type = "server_error"

@@ -1,4 +1,4 @@
-"""`batchgate batches list|get|create|submit|cancel|download`: a running server's Batch API from the terminal."""
+"""`batchgate batches list|get|create|submit|cancel|download|tail`: a running server's Batch API from the terminal."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import click
 from batchgate.cli_table import Column, print_table
 from batchgate.remote_cli import client_options, echo_json, sdk_client, when
 from batchgate.remote_files import save, upload
+from batchgate.remote_tail import batches_tail
 from batchgate.remote_wait import wait_for
 
 if TYPE_CHECKING:
@@ -72,7 +73,10 @@ def _span(seconds: float) -> str:
 
 @click.group()
 def batches() -> None:
-    """Batches on a running server: list, get, create, submit, cancel, download results."""
+    """Batches on a running server: list, get, create, submit, cancel, download results, tail them while they run."""
+
+
+batches.add_command(batches_tail)
 
 
 @batches.command("list")

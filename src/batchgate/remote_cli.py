@@ -23,6 +23,11 @@ DEFAULT_API_KEY = "local"
 
 def client_options(fn: Callable[..., None]) -> Callable[..., None]:
     fn = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(fn)
+    return connection_options(fn)
+
+
+def connection_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """--base-url and --api-key alone (for commands whose output is JSON anyway)."""
     fn = click.option("--api-key", envvar=["BATCHGATE_API_KEY", "OPENAI_API_KEY"], default=DEFAULT_API_KEY,
                       show_default=False, help="API key. [env BATCHGATE_API_KEY, then OPENAI_API_KEY]")(fn)
     fn = click.option("--base-url", envvar="BATCHGATE_BASE_URL", default=DEFAULT_BASE_URL, show_default=True,

@@ -20,6 +20,7 @@ from batchgate.api import (
     metrics,
     openapi,
     projects,
+    results,
     system,
     uploads,
     webhooks,
@@ -31,9 +32,11 @@ from batchgate.dashboard.mount import dashboard
 from batchgate.errors import BatchgateError
 from batchgate.metrics import Metrics
 from batchgate.runtime import settle_gc
+from batchgate.services.idempotency import IdempotencyService
 from batchgate.services.message_batches import MessageBatchService
 from batchgate.services.projects import ProjectService
 from batchgate.services.ratelimit import Rate, RateLimiter
+from batchgate.services.results_feed import ResultFeed
 from batchgate.services.webhooks import WebhookService
 from batchgate.settings import Settings
 from batchgate.wiring.parts import running_parts
@@ -56,7 +59,8 @@ def create_app(settings: Settings) -> Starlette:
             app.state.ctx = Context(settings, p.auth, p.files, p.uploads, p.batches, p.router.list_models, worker,
                                     limiter, ready=True, metrics=p.metrics,
                                     webhooks=WebhookService(p.store, p.batches, settings.webhook_allow_private),
-                                    projects=ProjectService(p.store),
+                                    projects=ProjectService(p.store), results=ResultFeed(p.store),
+                                    idempotency=IdempotencyService(p.store),
                                     message_batches=MessageBatchService(p.store, p.files, settings.window_scale, wake))
             settle_gc()
             try:
@@ -67,7 +71,8 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[*system.routes, *openapi.routes, *files.routes, *uploads.routes, *batches.routes, *admin.routes,
-                *projects.routes, *events.routes, *metrics.routes, *webhooks.routes, *message_batches.routes,
+                *projects.routes, *events.routes, *results.routes, *metrics.routes, *webhooks.routes,
+                *message_batches.routes,
                 Route("/", lambda request: RedirectResponse("/ui/"), methods=["GET"]),  # a browser at the bare address
                 Route("/ui", lambda request: RedirectResponse("/ui/"), methods=["GET"]), dashboard()],
         middleware=[Middleware(RequestIdMiddleware)],

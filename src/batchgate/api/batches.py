@@ -1,23 +1,35 @@
-"""/v1/batches: create, retrieve, cancel, list."""
+"""/v1/batches: create (with an optional Idempotency-Key, docs/extensions.md), retrieve, cancel, list."""
 
 from __future__ import annotations
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from batchgate.api.context import JSON, ctx, json_body, principal
 from batchgate.domain import limits
+from batchgate.domain.idempotency import HEADER, CreateKind
 from batchgate.protocol import objects, params
 from batchgate.protocol.requests import CreateBatch
+from batchgate.services.idempotency import checked_key, replayed, request_hash
 
 
 async def create_batch(request: Request) -> Response:
     who = await principal(request, rate="batches")
+    key = checked_key(request.headers.get(HEADER))
     body = await json_body(request)
     c = ctx(request)
-    batch = await c.batches.create(who, CreateBatch.from_json(body))
-    return JSON(objects.batch_object(batch))
+    req = CreateBatch.from_json(body)
+    if key is None:
+        return JSON(objects.batch_object(await c.batches.create(who, req)))
+    # the parsed body, keys sorted: the same JSON spelled differently is the same request
+    digest = request_hash(b"POST /v1/batches", orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+    batch, created = await c.idempotency.create(
+        who, key, CreateKind.BATCH, digest, lambda: c.batches.create(who, req),
+        lambda batch_id: c.batches.get(who, batch_id), lambda made: made.id,
+    )
+    return JSON(objects.batch_object(batch), headers=replayed(created))
 
 
 async def retrieve_batch(request: Request) -> Response:

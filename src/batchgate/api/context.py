@@ -16,9 +16,11 @@ from batchgate.protocol import params
 from batchgate.services.auth import AuthService, Principal
 from batchgate.services.batches import BatchService
 from batchgate.services.files import FileService
+from batchgate.services.idempotency import IdempotencyService
 from batchgate.services.message_batches import MessageBatchService
 from batchgate.services.projects import ProjectService
 from batchgate.services.ratelimit import RateLimiter
+from batchgate.services.results_feed import ResultFeed
 from batchgate.services.uploads import UploadService
 from batchgate.services.webhooks import WebhookService
 from batchgate.services.worker_view import WorkerView
@@ -37,6 +39,8 @@ class Context:
     limiter: RateLimiter
     webhooks: WebhookService = field(kw_only=True)
     projects: ProjectService = field(kw_only=True)
+    results: ResultFeed = field(kw_only=True)  # GET /v1/batches/{id}/results (an extension)
+    idempotency: IdempotencyService = field(kw_only=True)  # Idempotency-Key on creates (an extension)
     message_batches: MessageBatchService = field(kw_only=True)
     ready: bool = False
     metrics: Metrics = field(default_factory=Metrics)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 
 from batchgate import clock, ids
@@ -27,9 +28,10 @@ class FileService:
         self._blobs = blobs
         self._max_bytes = max_bytes
 
-    def receive(self) -> IncomingFile:
-        """Start receiving bytes for a new file; nothing is visible until `store` succeeds."""
-        return IncomingFile(self._blobs, self._max_bytes)
+    def receive(self, hashed: bool = False) -> IncomingFile:
+        """Start receiving bytes for a new file; nothing is visible until `store` succeeds. `hashed`: keep a
+        SHA-256 of the bytes as they arrive (an idempotent create compares uploads by it)."""
+        return IncomingFile(self._blobs, self._max_bytes, hashed)
 
     async def store(self, who: Principal, incoming: IncomingFile, req: CreateFile) -> StoredFile:
         if req.purpose == "batch" and not _looks_like_jsonl(bytes(incoming.head)):
@@ -104,17 +106,27 @@ class FileService:
 class IncomingFile:
     """Bytes of a file being received: size-capped (unless max_bytes is 0), head kept for the format check."""
 
-    def __init__(self, blobs: BlobStore, max_bytes: int) -> None:
+    def __init__(self, blobs: BlobStore, max_bytes: int, hashed: bool = False) -> None:
         self.id = ids.file_id()
         self._writer = blobs.writer(self.id)
         self._max_bytes = max_bytes
         self.head = bytearray()
+        self._sha = hashlib.sha256() if hashed else None
+
+    @property
+    def sha256(self) -> bytes:
+        """The digest of the bytes received so far (only when received with `hashed`)."""
+        if self._sha is None:
+            raise RuntimeError("this file is received without a hash")
+        return self._sha.digest()
 
     async def write(self, chunk: bytes) -> None:
         if self._max_bytes and self._writer.size + len(chunk) > self._max_bytes:
             raise PayloadTooLarge(f"File is larger than the {self._max_bytes} byte limit.", param="file")
         if len(self.head) < HEAD_LIMIT:
             self.head += chunk[: HEAD_LIMIT - len(self.head)]
+        if self._sha is not None:
+            self._sha.update(chunk)
         await self._writer.write(chunk)
 
     async def commit(self) -> int:

@@ -13,7 +13,9 @@ from typing import Generic, Protocol, TypeVar
 
 from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
+from batchgate.domain.idempotency import IdempotencyRecord
 from batchgate.domain.load import BatchLoad
+from batchgate.domain.results_feed import FeedLine, ResultHead
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult
@@ -126,6 +128,29 @@ class BatchReads(Protocol):
     async def done_lines(self, batch_id: str, first_line: int, last_line: int) -> set[int]: ...
 
 
+class ResultFeedStore(Protocol):
+    """Following a batch's results in recording order (services/results_feed.py; domain/results_feed.py)."""
+
+    async def result_head(self, batch_id: str) -> ResultHead | None: ...
+    async def results_after(self, batch_id: str, after: int, limit: int) -> list[FeedLine]:
+        """The batch's results numbered above `after`, in recording order, at most `limit`."""
+        ...
+
+
+class IdempotencyStore(Protocol):
+    """Idempotency-Key headers on creates, per project (services/idempotency.py)."""
+
+    async def claim_idempotency_key(self, k: IdempotencyRecord, now: int, stale_before: int) -> IdempotencyRecord:
+        """Store `k` unless its (project, key) is taken by a live claim (one not expired, and either created
+        or claimed after `stale_before`); answer the record stored now: `k` itself when the claim is ours."""
+        ...
+    async def set_idempotency_object(self, project: str, key: str, owner: str, object_id: str) -> bool: ...
+    async def release_idempotency_key(self, project: str, key: str, owner: str) -> None:
+        """Give up our claim that created nothing (the create failed), so the key may be used again."""
+        ...
+    async def purge_idempotency_keys(self, now: int) -> int: ...
+
+
 class BatchStore(BatchReads, Protocol):
     """The API side of batches: create, read, cancel (services/batches.py)."""
 
@@ -178,6 +203,16 @@ class WorkQueue(BatchReads, Protocol):
         again before `retry_at`."""
         ...
     async def drop_results(self, batch_id: str) -> None: ...
+    async def record_final_lines(self, batch_id: str, generation: int, lines: Sequence[tuple[int, bytes]]) -> bool:
+        """Record the error lines the finalizer writes for requests without a result (under the batch task's
+        generation), so that followers get every line of the files; not counted (finish_batch sets the counts)."""
+        ...
+    async def keep_results(self, batch_id: str, until: int) -> None:
+        """Keep the finished batch's results for followers until `until`, then drop_kept_results drops them."""
+        ...
+    async def drop_kept_results(self, now: int, limit: int) -> int:
+        """Drop the results of up to `limit` finished batches kept until `now` or before; how many batches."""
+        ...
 
     # scheduling (worker/planner.py): what may run, claims in the planner's order, the estimates it makes
     async def schedule_snapshot(self, now: float) -> list[BatchLoad]:
@@ -233,11 +268,14 @@ class TaskStore(WorkQueue, FileStore, Protocol):
     """The worker's batch tasks: the work queue, and the files they read (input) and register (output)."""
 
 
-class WorkerStore(TaskStore, WebhookStore, ProjectStore, Protocol):
+class WorkerStore(TaskStore, WebhookStore, ProjectStore, IdempotencyStore, Protocol):
     """The whole worker: its tasks, the webhook deliveries it sends, and the project weights it schedules by."""
 
 
-class Store(KeyStore, ProjectStore, FileStore, UploadStore, BatchStore, WorkQueue, WebhookStore, Protocol):
+class Store(
+    KeyStore, ProjectStore, FileStore, UploadStore, BatchStore, WorkQueue, WebhookStore, ResultFeedStore,
+    IdempotencyStore, Protocol,
+):
     """Every role at once: what the factory makes and the process opens and closes."""
 
     async def open(self) -> None: ...

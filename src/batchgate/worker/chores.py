@@ -1,6 +1,7 @@
 """The worker's chores between claims: mark batches past their window as expiring at every tick, and every
-CHORE_INTERVAL seconds log the busy upstreams' gates, release the leases of dead local processes and remove the
-bytes of deleted and expired files."""
+CHORE_INTERVAL seconds log the busy upstreams' gates, release the leases of dead local processes, remove the
+bytes of deleted and expired files, drop the results kept for followers of batches finished an hour ago, and
+forget the idempotency keys older than a day."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ class Chores:
             self.log_gates()
             await self.release_dead_owners()
             await self._files.purge()
+            await self._store.drop_kept_results(clock.now(), 100)
+            await self._store.purge_idempotency_keys(clock.now())
         await self._store.mark_expiring(clock.now())
 
     def log_gates(self) -> None:

@@ -11,6 +11,7 @@ from batchgate.domain import limits
 from batchgate.domain.batch import Batch, RequestCounts
 from batchgate.domain.error_tally import ErrorTally
 from batchgate.domain.files import OUTPUT_PURPOSE
+from batchgate.domain.results_feed import RESULTS_KEPT_SECONDS
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.work import BatchTask
 from batchgate.errors import BlobMissing
@@ -70,7 +71,7 @@ class Finalize:
 
         out, err = _LazyFile(self._blobs), _LazyFile(self._blobs)
         try:
-            counts, tally = await self._merge(b, missing, out, err)
+            counts, tally = await self._merge(b, gen, missing, out, err)
             await out.commit()
             await err.commit()
         except BaseException:
@@ -91,7 +92,9 @@ class Finalize:
         ]
         if await self._store.finish_batch(b.id, gen, target, clock.now(), out.id, err.id, counts, tally.counts()):
             log.info("batch %s %s: %d completed, %d failed", b.id, target.value, counts.completed, counts.failed)
-            await self._store.drop_results(b.id)
+            # Followers read the end of the batch from its results (GET /v1/batches/{id}/results): they stay a
+            # while, and a chore drops them (worker/chores.py).
+            await self._store.keep_results(b.id, clock.now() + RESULTS_KEPT_SECONDS)
             return
         # Someone changed the batch under us (cancelled while finalizing, or our lease was taken): undo.
         for stored in files:
@@ -99,9 +102,11 @@ class Finalize:
             await self._store.mark_purged(stored.id)
 
     async def _merge(
-        self, b: Batch, missing: _Missing, out: _LazyFile, err: _LazyFile
+        self, b: Batch, gen: int, missing: _Missing, out: _LazyFile, err: _LazyFile
     ) -> tuple[RequestCounts, ErrorTally]:
-        """Write every request's line, in input order, to `out` or `err`: its result, or `missing`'s error."""
+        """Write every request's line, in input order, to `out` or `err`: its result, or `missing`'s error. The
+        lines written for requests without a result are recorded too, before the batch ends, so that a follower
+        of its results gets every line of the files."""
         store = self._store
         total = completed = not_run = 0
         tally = ErrorTally()
@@ -131,6 +136,8 @@ class Finalize:
                             never_ran.add(line.number)
                             entries[line.number] = (False, error_result(
                                 line.number, custom_id_of(line.data), missing.code, missing.message).data)
+            if never_ran:
+                await store.record_final_lines(b.id, gen, [(n, entries[n][1]) for n in sorted(never_ran)])
             for number in sorted(entries):
                 ok, data = entries[number]
                 total += 1
@@ -140,7 +147,10 @@ class Finalize:
                     not_run += 1
                     tally.add(missing.code, missing.message)
                 elif not ok:
-                    tally.add(*error_of(data))
+                    code, message = error_of(data)
+                    # a line an earlier run of this task recorded for a request that never ran (then failed)
+                    not_run += (code, message) == (missing.code, missing.message)
+                    tally.add(code, message)
         return RequestCounts(total, completed, total - completed, not_run), tally
 
 

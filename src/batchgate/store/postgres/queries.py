@@ -190,8 +190,8 @@ LOCK_BATCH = "SELECT 1 FROM batches WHERE id = $1 FOR NO KEY UPDATE"
 # FOR SHARE: a concurrent claim (which bumps the generation) waits for this transaction, or we see its bump.
 CHUNK_GENERATION = "SELECT generation FROM chunks WHERE batch_id = $1 AND idx = $2 FOR SHARE"
 INSERT_RESULTS = """
-INSERT INTO results (batch_id, line, ok, data)
-SELECT $1, * FROM unnest($2::int[], $3::boolean[], $4::bytea[])
+INSERT INTO results (batch_id, line, ok, data, seq)
+SELECT $1, * FROM unnest($2::int[], $3::boolean[], $4::bytea[], $5::bigint[])
 ON CONFLICT DO NOTHING
 RETURNING line
 """
@@ -326,3 +326,35 @@ ATTEMPTS_OF_BATCH = f"""
 SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts
 WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE batch_id = $1) ORDER BY delivery_id, number
 """
+
+# -- live batches: the recording sequence, following results, idempotency keys (docs/extensions.md) -----------
+# The batch's last recording number, read and set after LOCK_BATCH in the transaction that records: the next
+# recorder of the batch waits for this one's commit, so its numbers become visible in order (domain/results_feed.py).
+RECORDED = "SELECT recorded FROM batches WHERE id = $1"
+SET_RECORDED = "UPDATE batches SET recorded = $2 WHERE id = $1"
+BATCH_GENERATION = "SELECT generation FROM batches WHERE id = $1"
+RESULT_HEAD = (
+    "SELECT id, project, status, recorded, results_dropped, output_file_id, error_file_id FROM batches WHERE id = $1"
+)
+RESULTS_AFTER = "SELECT seq, ok, data FROM results WHERE batch_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+KEEP_RESULTS = "UPDATE batches SET results_until = $2 WHERE id = $1"
+RESULTS_TO_DROP = "SELECT id FROM batches WHERE results_until IS NOT NULL AND results_until <= $1 LIMIT $2"
+RESULTS_DROPPED = "UPDATE batches SET results_until = NULL, results_dropped = TRUE WHERE id = $1"
+IDEMPOTENCY_COLUMNS = "project, key, kind, request_hash, owner, object_id, created_at, expires_at"
+INSERT_IDEMPOTENCY_KEY = (
+    f"INSERT INTO idempotency_keys ({IDEMPOTENCY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+    "ON CONFLICT (project, key) DO NOTHING"
+)
+# An expired key, or a claim whose request died before it created anything, goes to the new request.
+TAKE_OVER_IDEMPOTENCY_KEY = (
+    "UPDATE idempotency_keys SET kind = $1, request_hash = $2, owner = $3, object_id = NULL, created_at = $4, "
+    "expires_at = $5 WHERE project = $6 AND key = $7 AND (expires_at <= $8 OR (object_id IS NULL AND created_at <= $9))"
+)
+GET_IDEMPOTENCY_KEY = f"SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys WHERE project = $1 AND key = $2"
+SET_IDEMPOTENCY_OBJECT = (
+    "UPDATE idempotency_keys SET object_id = $1 WHERE project = $2 AND key = $3 AND owner = $4 AND object_id IS NULL"
+)
+RELEASE_IDEMPOTENCY_KEY = (
+    "DELETE FROM idempotency_keys WHERE project = $1 AND key = $2 AND owner = $3 AND object_id IS NULL"
+)
+PURGE_IDEMPOTENCY_KEYS = "DELETE FROM idempotency_keys WHERE expires_at <= $1"

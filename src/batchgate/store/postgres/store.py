@@ -13,14 +13,16 @@ import asyncpg
 
 from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
+from batchgate.domain.idempotency import IdempotencyRecord
 from batchgate.domain.load import BatchLoad
+from batchgate.domain.results_feed import FeedLine, ResultHead
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.tally import tally
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
 from batchgate.errors import BackendUnavailable, failure_reason
 from batchgate.logs import redact_url
-from batchgate.store import migrate, rows
+from batchgate.store import live_rows, migrate, rows
 from batchgate.store import webhook_rows as hooks
 from batchgate.store.base import ChunkHeartbeat, KeyInfo, Page
 from batchgate.store.postgres import queries as q
@@ -307,10 +309,15 @@ class PostgresStore:
             await conn.execute(q.LOCK_BATCH, batch_id)
             if await conn.fetchval(q.CHUNK_GENERATION, batch_id, chunk) != generation:
                 return False
+            # Every result takes a recording number, stored or not (a duplicate leaves a gap); under the batch
+            # row's lock, so the numbers commit in order (domain/results_feed.py).
+            base = await conn.fetchval(q.RECORDED, batch_id)
             inserted = await conn.fetch(
                 q.INSERT_RESULTS, batch_id, [r.line for r in results], [r.ok for r in results],
-                [r.data for r in results],
+                [r.data for r in results], list(range(base + 1, base + 1 + len(results))),
             )
+            if inserted:
+                await conn.execute(q.SET_RECORDED, batch_id, base + len(results))
             added = tally(results, (r[0] for r in inserted))
             await conn.execute(q.ADD_COUNTS, batch_id, *rows.tally_params(added))
             return True
@@ -346,6 +353,61 @@ class PostgresStore:
 
     async def drop_results(self, batch_id: str) -> None:
         await self._exec(q.DROP_RESULTS, batch_id)
+
+    async def record_final_lines(self, batch_id: str, generation: int, lines: Sequence[tuple[int, bytes]]) -> bool:
+        async def go(conn: Conn) -> bool:
+            await conn.execute(q.LOCK_BATCH, batch_id)
+            if await conn.fetchval(q.BATCH_GENERATION, batch_id) != generation:
+                return False
+            if lines:
+                base = await conn.fetchval(q.RECORDED, batch_id)
+                await conn.fetch(
+                    q.INSERT_RESULTS, batch_id, [n for n, _ in lines], [False] * len(lines), [d for _, d in lines],
+                    list(range(base + 1, base + 1 + len(lines))),
+                )
+                await conn.execute(q.SET_RECORDED, batch_id, base + len(lines))
+            return True
+
+        return await self._tx(go)
+
+    async def keep_results(self, batch_id: str, until: int) -> None:
+        await self._exec(q.KEEP_RESULTS, batch_id, until)
+
+    async def drop_kept_results(self, now: int, limit: int) -> int:
+        async def go(conn: Conn) -> int:
+            ids = [r[0] for r in await conn.fetch(q.RESULTS_TO_DROP, now, limit)]
+            for batch_id in ids:
+                await conn.execute(q.DROP_RESULTS, batch_id)
+                await conn.execute(q.RESULTS_DROPPED, batch_id)
+            return len(ids)
+
+        return await self._tx(go)
+
+    # -- following results ----------------------------------------------------------------------------------
+    async def result_head(self, batch_id: str) -> ResultHead | None:
+        r = await self._one(q.RESULT_HEAD, batch_id)
+        return live_rows.head_from_row(r) if r else None
+
+    async def results_after(self, batch_id: str, after: int, limit: int) -> list[FeedLine]:
+        return [live_rows.line_from_row(r) for r in await self._all(q.RESULTS_AFTER, batch_id, after, limit)]
+
+    # -- idempotency keys -----------------------------------------------------------------------------------
+    async def claim_idempotency_key(self, k: IdempotencyRecord, now: int, stale_before: int) -> IdempotencyRecord:
+        async def go(conn: Conn) -> IdempotencyRecord:
+            if _count(await conn.execute(q.INSERT_IDEMPOTENCY_KEY, *live_rows.key_params(k))) == 0:
+                await conn.execute(q.TAKE_OVER_IDEMPOTENCY_KEY, *live_rows.take_over_params(k, now, stale_before))
+            return live_rows.key_from_row(await conn.fetchrow(q.GET_IDEMPOTENCY_KEY, k.project, k.key))
+
+        return await self._tx(go)
+
+    async def set_idempotency_object(self, project: str, key: str, owner: str, object_id: str) -> bool:
+        return await self._exec(q.SET_IDEMPOTENCY_OBJECT, object_id, project, key, owner) > 0
+
+    async def release_idempotency_key(self, project: str, key: str, owner: str) -> None:
+        await self._exec(q.RELEASE_IDEMPOTENCY_KEY, project, key, owner)
+
+    async def purge_idempotency_keys(self, now: int) -> int:
+        return await self._exec(q.PURGE_IDEMPOTENCY_KEYS, now)
 
     # -- scheduling ---------------------------------------------------------------------------------------
     async def schedule_snapshot(self, now: float) -> list[BatchLoad]:

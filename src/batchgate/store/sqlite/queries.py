@@ -184,7 +184,7 @@ RENEW_CHUNKS = (  # one claim per run
 # {ids}: one ? per batch id
 STOPPED_BATCHES = "SELECT id FROM batches WHERE id IN ({ids}) AND (status != 'in_progress' OR expiring = 1)"
 CHUNK_GENERATION = "SELECT generation FROM chunks WHERE batch_id = ? AND idx = ?"
-INSERT_RESULTS = "INSERT OR IGNORE INTO results (batch_id, line, ok, data) VALUES (?, ?, ?, ?)"  # one per run
+INSERT_RESULTS = "INSERT OR IGNORE INTO results (batch_id, line, ok, data, seq) VALUES (?, ?, ?, ?, ?)"  # one per run
 ADD_COUNTS = """
 UPDATE batches SET completed = completed + ?, failed = failed + ?, input_tokens = input_tokens + ?,
     cached_tokens = cached_tokens + ?, output_tokens = output_tokens + ?,
@@ -281,3 +281,33 @@ ATTEMPTS_OF_BATCH = f"""
 SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts
 WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE batch_id = ?) ORDER BY delivery_id, number
 """
+
+# -- live batches: the recording sequence, following results, idempotency keys (docs/extensions.md) -----------
+# The batch's last recording number; read and set in the write transaction that records (domain/results_feed.py).
+RECORDED = "SELECT recorded FROM batches WHERE id = ?"
+SET_RECORDED = "UPDATE batches SET recorded = ? WHERE id = ?"
+BATCH_GENERATION = "SELECT generation FROM batches WHERE id = ?"
+RESULT_HEAD = (
+    "SELECT id, project, status, recorded, results_dropped, output_file_id, error_file_id FROM batches WHERE id = ?"
+)
+RESULTS_AFTER = "SELECT seq, ok, data FROM results WHERE batch_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+KEEP_RESULTS = "UPDATE batches SET results_until = ? WHERE id = ?"
+RESULTS_TO_DROP = "SELECT id FROM batches WHERE results_until IS NOT NULL AND results_until <= ? LIMIT ?"
+RESULTS_DROPPED = "UPDATE batches SET results_until = NULL, results_dropped = 1 WHERE id = ?"
+IDEMPOTENCY_COLUMNS = "project, key, kind, request_hash, owner, object_id, created_at, expires_at"
+INSERT_IDEMPOTENCY_KEY = (
+    f"INSERT INTO idempotency_keys ({IDEMPOTENCY_COLUMNS}) VALUES ({_marks(8)}) ON CONFLICT (project, key) DO NOTHING"
+)
+# An expired key, or a claim whose request died before it created anything, goes to the new request.
+TAKE_OVER_IDEMPOTENCY_KEY = (
+    "UPDATE idempotency_keys SET kind = ?, request_hash = ?, owner = ?, object_id = NULL, created_at = ?, "
+    "expires_at = ? WHERE project = ? AND key = ? AND (expires_at <= ? OR (object_id IS NULL AND created_at <= ?))"
+)
+GET_IDEMPOTENCY_KEY = f"SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys WHERE project = ? AND key = ?"
+SET_IDEMPOTENCY_OBJECT = (
+    "UPDATE idempotency_keys SET object_id = ? WHERE project = ? AND key = ? AND owner = ? AND object_id IS NULL"
+)
+RELEASE_IDEMPOTENCY_KEY = (
+    "DELETE FROM idempotency_keys WHERE project = ? AND key = ? AND owner = ? AND object_id IS NULL"
+)
+PURGE_IDEMPOTENCY_KEYS = "DELETE FROM idempotency_keys WHERE expires_at <= ?"

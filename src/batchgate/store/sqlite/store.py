@@ -13,13 +13,15 @@ from typing import Any, TypeVar
 
 from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
+from batchgate.domain.idempotency import IdempotencyRecord
 from batchgate.domain.load import BatchLoad
+from batchgate.domain.results_feed import FeedLine, ResultHead
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.tally import tally
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
 from batchgate.errors import BackendUnavailable, failure_reason
-from batchgate.store import migrate, rows
+from batchgate.store import live_rows, migrate, rows
 from batchgate.store import webhook_rows as hooks
 from batchgate.store.base import ChunkHeartbeat, KeyInfo, Page
 from batchgate.store.sqlite import queries as q
@@ -367,8 +369,14 @@ class SQLiteStore:
             r = db.execute(q.CHUNK_GENERATION, (batch_id, chunk)).fetchone()
             if r is None or r[0] != generation:
                 return False
-            new = [res.line for res in results
-                   if db.execute(q.INSERT_RESULTS, (batch_id, res.line, int(res.ok), res.data)).rowcount > 0]
+            base = seq = db.execute(q.RECORDED, (batch_id,)).fetchone()[0]
+            new = []
+            for res in results:  # each new result takes the next recording number (domain/results_feed.py)
+                if db.execute(q.INSERT_RESULTS, (batch_id, res.line, int(res.ok), res.data, seq + 1)).rowcount > 0:
+                    seq += 1
+                    new.append(res.line)
+            if seq != base:
+                db.execute(q.SET_RECORDED, (seq, batch_id))
             db.execute(q.ADD_COUNTS, (*rows.tally_params(tally(results, new)), batch_id))
             return True
 
@@ -401,6 +409,60 @@ class SQLiteStore:
 
     async def drop_results(self, batch_id: str) -> None:
         await self._exec(q.DROP_RESULTS, (batch_id,))
+
+    async def record_final_lines(self, batch_id: str, generation: int, lines: Sequence[tuple[int, bytes]]) -> bool:
+        def write(db: sqlite3.Connection) -> bool:
+            r = db.execute(q.BATCH_GENERATION, (batch_id,)).fetchone()
+            if r is None or r[0] != generation:
+                return False
+            base = seq = db.execute(q.RECORDED, (batch_id,)).fetchone()[0]
+            for line, data in lines:
+                if db.execute(q.INSERT_RESULTS, (batch_id, line, 0, data, seq + 1)).rowcount > 0:
+                    seq += 1
+            if seq != base:
+                db.execute(q.SET_RECORDED, (seq, batch_id))
+            return True
+
+        return await self._tx(write)
+
+    async def keep_results(self, batch_id: str, until: int) -> None:
+        await self._exec(q.KEEP_RESULTS, (until, batch_id))
+
+    async def drop_kept_results(self, now: int, limit: int) -> int:
+        def write(db: sqlite3.Connection) -> int:
+            ids = [r[0] for r in db.execute(q.RESULTS_TO_DROP, (now, limit)).fetchall()]
+            for batch_id in ids:
+                db.execute(q.DROP_RESULTS, (batch_id,))
+                db.execute(q.RESULTS_DROPPED, (batch_id,))
+            return len(ids)
+
+        return await self._tx(write)
+
+    # -- following results ----------------------------------------------------------------------------------
+    async def result_head(self, batch_id: str) -> ResultHead | None:
+        r = await self._one(q.RESULT_HEAD, (batch_id,))
+        return live_rows.head_from_row(r) if r else None
+
+    async def results_after(self, batch_id: str, after: int, limit: int) -> list[FeedLine]:
+        return [live_rows.line_from_row(r) for r in await self._bulk(q.RESULTS_AFTER, (batch_id, after, limit))]
+
+    # -- idempotency keys -----------------------------------------------------------------------------------
+    async def claim_idempotency_key(self, k: IdempotencyRecord, now: int, stale_before: int) -> IdempotencyRecord:
+        def write(db: sqlite3.Connection) -> IdempotencyRecord:
+            if db.execute(q.INSERT_IDEMPOTENCY_KEY, live_rows.key_params(k)).rowcount == 0:
+                db.execute(q.TAKE_OVER_IDEMPOTENCY_KEY, live_rows.take_over_params(k, now, stale_before))
+            return live_rows.key_from_row(db.execute(q.GET_IDEMPOTENCY_KEY, (k.project, k.key)).fetchone())
+
+        return await self._tx(write)
+
+    async def set_idempotency_object(self, project: str, key: str, owner: str, object_id: str) -> bool:
+        return await self._exec(q.SET_IDEMPOTENCY_OBJECT, (object_id, project, key, owner)) > 0
+
+    async def release_idempotency_key(self, project: str, key: str, owner: str) -> None:
+        await self._exec(q.RELEASE_IDEMPOTENCY_KEY, (project, key, owner))
+
+    async def purge_idempotency_keys(self, now: int) -> int:
+        return await self._exec(q.PURGE_IDEMPOTENCY_KEYS, (now,))
 
     # -- scheduling ---------------------------------------------------------------------------------------
     async def schedule_snapshot(self, now: float) -> list[BatchLoad]:
