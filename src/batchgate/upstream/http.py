@@ -11,6 +11,7 @@ import orjson
 from batchgate.domain.batch import ENDPOINTS
 from batchgate.upstream.executor import TransportError, UpstreamResponse
 from batchgate.upstream.http11 import HttpError, HttpTimeout, Pool
+from batchgate.upstream.probe import answers
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -40,6 +41,7 @@ class HttpUpstream:
         headers = {"Content-Type": "application/json", "User-Agent": "batchgate"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
+        self._headers = headers
         self._pool = Pool(self.base_url, headers, max_connections, connect_timeout)
 
     def __repr__(self) -> str:  # never shows the key
@@ -65,6 +67,10 @@ class HttpUpstream:
         # Retry-After only matters on the answers that are retried.
         wait = parse_retry_after(resp.headers) if status == 429 or status >= 500 else None
         return UpstreamResponse(status, resp.body, resp.headers.get("x-request-id"), wait)
+
+    async def probe(self) -> bool:
+        """Whether the server answers again (`GET {base}/models`), for a replica taken out of its pool."""
+        return await answers(self.base_url, self._headers)
 
     def check_model(self, model: str) -> None:
         return None

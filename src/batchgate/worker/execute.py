@@ -3,7 +3,12 @@
 Two kinds of trouble are told apart. Overload (429, or 503 with Retry-After) means the engine is full: the
 gate's window shrinks and the request waits and tries again without spending its attempts (for up to
 `overload_max_seconds`). Failure (5xx, timeouts, dropped connections) spends an attempt and backs off
-exponentially with jitter. Any other 4xx is final at once."""
+exponentially with jitter. Any other 4xx is final at once.
+
+A third kind is a replica gone (connections refused or reset, 502/503/504 without Retry-After): it counts against
+the replica's health (`upstream/pool.py`), and once the replica is taken out the request goes back to the gate for
+another replica without spending an attempt; with every replica down it waits there, spending none, until one
+answers or its batch ends."""
 
 from __future__ import annotations
 
@@ -32,6 +37,11 @@ async def _nothing(result: RequestResult) -> None:
 
 def is_overload(resp: UpstreamResponse) -> bool:
     return resp.status == 429 or (resp.status == 503 and resp.retry_after is not None)
+
+
+def replica_failure(resp: UpstreamResponse) -> bool:
+    """An answer that says the replica is not there (a proxy in front of it, or an engine still loading)."""
+    return resp.status in (502, 503, 504) and resp.retry_after is None
 
 
 def outcome(resp: UpstreamResponse) -> str:
@@ -79,12 +89,17 @@ class RequestExecutor:
         while True:
             sent += 1
             failure: TransportError | None = None
+            gone = False  # the replica was taken out: try another without spending an attempt
             async with route.gate.admit(key, flow) as permit:
+                replica = permit.replica
+                executor = replica.executor if replica.executor is not None else route.executor
                 try:
-                    resp = await route.executor.send(endpoint, body, self._timeout)
+                    resp = await executor.send(endpoint, body, self._timeout)
                 except TransportError as e:
                     failure = e  # the permit is abandoned on exit: no answer, nothing learned
                     m.sent(endpoint, model, route.name, e.kind)
+                    if e.kind == "connection":
+                        gone = route.pool.failed(replica, e.message)
                 except ModelUnavailable as e:  # a local model whose files went missing: retrying won't help
                     m.sent(endpoint, model, route.name, "model_unavailable")
                     result = error_result(line, custom_id, "model_not_found", str(e), sent - 1)
@@ -92,15 +107,22 @@ class RequestExecutor:
                     return result
                 else:
                     m.sent(endpoint, model, route.name, outcome(resp), time.monotonic() - permit.started)
+                    if replica_failure(resp):
+                        gone = route.pool.failed(replica, f"HTTP {resp.status}")
+                    else:
+                        route.pool.succeeded(replica)
                     overloaded = is_overload(resp)
                     if overloaded:
                         permit.overloaded()
                     else:
                         permit.done()
-                    if self._final(resp, overloaded, attempt, first_overload):
+                    if not gone and self._final(resp, overloaded, attempt, first_overload):
                         result = response_result(line, custom_id, resp, sent - 1)
                         await record(result)  # still holding the slot
                         return result
+            if gone:
+                m.retried(route.name, "replica_down")
+                continue
             if failure is not None:
                 attempt += 1
                 if self._policy.gives_up_after(attempt):
