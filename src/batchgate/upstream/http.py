@@ -62,7 +62,8 @@ class HttpUpstream:
         except HttpTimeout as e:
             raise TransportError("timeout", str(e)) from e
         except HttpError as e:
-            raise TransportError("connection", str(e)) from e
+            # A connect that failed (refused, unreachable) is chained to its OSError; a reset or close is not.
+            raise TransportError("connection", str(e), refused=isinstance(e.__cause__, OSError)) from e
         status = resp.status
         # Retry-After only matters on the answers that are retried.
         wait = parse_retry_after(resp.headers) if status == 429 or status >= 500 else None

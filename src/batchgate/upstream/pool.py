@@ -46,6 +46,7 @@ class Replica:
         self.failures = 0  # health failures in a row
         self.down_since = 0.0
         self.last_error = ""
+        self.last_failed: object = None  # the request of the last failure: one request failing again is no proof
         self.held: deque[tuple[asyncio.Future[Replica | None], bytes]] = deque()
 
     def room(self) -> int:
@@ -63,8 +64,8 @@ class Pool:
         self.wake: Callable[[], None] = lambda: None
         self.on_change: Callable[[], None] | None = None  # told when the route goes down or comes back
         self._affinity: OrderedDict[bytes, Replica] = OrderedDict()
-        self._probe_first = probe_first
-        self._probe_max = probe_max
+        self.probe_first = probe_first
+        self.probe_max = probe_max
         self._probes: dict[Replica, asyncio.Task[None]] = {}
         self.down_since: float | None = None  # when the last replica went down, while all are down
         self.affine = self.spilled = 0  # placements on the key's replica, and away from it (saturated)
@@ -116,6 +117,7 @@ class Pool:
                 self._start(target, fut)
                 return True
             if len(target.held) < max(1, target.limiter.capacity):
+                self.affine += 1
                 target.held.append((fut, key))
                 return False
             self.spilled += 1  # saturated: a window's worth waits for it already
@@ -144,12 +146,18 @@ class Pool:
     def succeeded(self, replica: Replica) -> None:
         """`replica` answered (any HTTP answer but a failure below)."""
         replica.failures = 0
+        replica.last_failed = None
 
-    def failed(self, replica: Replica, reason: str) -> bool:
-        """`replica` refused or dropped a connection or answered 502/503/504 without Retry-After. True when it is
-        down now (taken out by this failure or before): the request that saw it spends no attempt."""
+    def failed(self, replica: Replica, reason: str, who: object = None, refused: bool = False) -> bool:
+        """`replica` refused or dropped a connection or answered 502/503/504 without Retry-After, for request `who`.
+        True when it is down now (taken out by this failure or before): the request that saw it spends no attempt.
+        A reset or a 502 can be one request's doing, so the same request failing twice in a row counts once (a
+        single poison request never takes a replica out); a refused connection always counts."""
         if not replica.up:
             return True
+        if not refused and who is not None and who == replica.last_failed:
+            return False
+        replica.last_failed = who
         replica.failures += 1
         replica.last_error = reason
         if replica.failures < DOWN_AFTER:
@@ -179,13 +187,13 @@ class Pool:
             self._probes[replica] = asyncio.get_running_loop().create_task(self._probe(replica))
 
     async def _probe(self, replica: Replica) -> None:
-        delay = self._probe_first
+        delay = self.probe_first
         try:
             while True:
                 await asyncio.sleep(delay)
                 if await probe(replica.executor):
                     break
-                delay = min(self._probe_max, delay * 2)
+                delay = min(self.probe_max, delay * 2)
         finally:
             self._probes.pop(replica, None)
         self._put_back(replica)
@@ -194,6 +202,7 @@ class Pool:
         was_down = self.is_down
         replica.up = True
         replica.failures = 0
+        replica.last_failed = None
         gone = time.monotonic() - replica.down_since
         if was_down:
             self.down_since = None

@@ -7,8 +7,9 @@ exponentially with jitter. Any other 4xx is final at once.
 
 A third kind is a replica gone (connections refused or reset, 502/503/504 without Retry-After): it counts against
 the replica's health (`upstream/pool.py`), and once the replica is taken out the request goes back to the gate for
-another replica without spending an attempt; with every replica down it waits there, spending none, until one
-answers or its batch ends."""
+another replica without spending an attempt (a refused connection never spends one: the request never reached the
+server; a reset or a 502 before the replica is out does, since one request can cause it); with every replica down
+it waits there, spending none, until one answers or its batch ends."""
 
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ class RequestExecutor:
         attempt = 0  # attempts that count against max_attempts
         sent = 0
         first_overload: float | None = None
+        who = (flow, line)  # this request, for the replica's health
         while True:
             sent += 1
             failure: TransportError | None = None
@@ -99,7 +101,8 @@ class RequestExecutor:
                     failure = e  # the permit is abandoned on exit: no answer, nothing learned
                     m.sent(endpoint, model, route.name, e.kind)
                     if e.kind == "connection":
-                        gone = route.pool.failed(replica, e.message)
+                        # Refused never reached the server: it costs no attempt even before the replica is out.
+                        gone = route.pool.failed(replica, e.message, who, e.refused) or e.refused
                 except ModelUnavailable as e:  # a local model whose files went missing: retrying won't help
                     m.sent(endpoint, model, route.name, "model_unavailable")
                     result = error_result(line, custom_id, "model_not_found", str(e), sent - 1)
@@ -108,7 +111,7 @@ class RequestExecutor:
                 else:
                     m.sent(endpoint, model, route.name, outcome(resp), time.monotonic() - permit.started)
                     if replica_failure(resp):
-                        gone = route.pool.failed(replica, f"HTTP {resp.status}")
+                        gone = route.pool.failed(replica, f"HTTP {resp.status}", who)
                     else:
                         route.pool.succeeded(replica)
                     overloaded = is_overload(resp)
