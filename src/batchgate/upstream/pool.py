@@ -58,8 +58,9 @@ class Pool:
     """The replicas of one route. `wake` is the gate's: called when room appears that the gate may fill."""
 
     def __init__(self, route: str, replicas: list[Replica], probe_first: float = PROBE_FIRST,
-                 probe_max: float = PROBE_MAX) -> None:
+                 probe_max: float = PROBE_MAX, affinity: bool = True) -> None:
         self.route = route
+        self.affinity = affinity
         self.replicas = replicas
         self.wake: Callable[[], None] = lambda: None
         self.on_change: Callable[[], None] | None = None  # told when the route goes down or comes back
@@ -109,6 +110,7 @@ class Pool:
     def place(self, fut: asyncio.Future[Replica | None], key: bytes) -> bool:
         """Bind an admitted waiter: start it on a replica (True) or hold it for its key's busy replica (False).
         Needs has_room()."""
+        key = key if self.affinity and len(self.replicas) > 1 else b""
         target = self._affinity.get(key) if key else None
         if target is not None and target.up:
             self._affinity.move_to_end(key)

@@ -30,6 +30,7 @@ class Route:
     max_concurrency: int
     endpoints: tuple[str, ...] | None = None  # the routing file's `endpoints`: only these (None: what it serves)
     replicas: tuple[Executor, ...] = ()
+    affinity: bool = True  # prefix-cache affinity between the replicas (Settings.prefix_affinity)
     gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
@@ -38,7 +39,7 @@ class Route:
         self.executor = executors[0]
         pool = Pool(self.name, [Replica(replica_name(e), e, AdaptiveLimiter(max_limit=self.max_concurrency,
                                                                              initial=initial))
-                                for e in executors])
+                                for e in executors], affinity=self.affinity)
         self.gate = Gate(pool)
 
     @property

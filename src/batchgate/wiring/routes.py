@@ -51,4 +51,5 @@ def _route(settings: Settings, config: RouteConfig, environ: Mapping[str, str]) 
         key = config.key(environ)
         executors = [HttpUpstream(config.name, url, key, limit, settings.connect_timeout) for url in config.base_urls]
     endpoints = tuple(config.endpoints) if config.endpoints is not None else None
-    return Route(config.name, tuple(config.models), executors[0], limit, endpoints, tuple(executors))
+    return Route(config.name, tuple(config.models), executors[0], limit, endpoints, tuple(executors),
+                 settings.prefix_affinity)
