@@ -29,7 +29,7 @@ log = logging.getLogger("batchgate.upstream")
 
 DOWN_AFTER = 3  # failures in a row that take a replica out
 PROBE_FIRST = 0.5  # seconds before the first probe of a replica taken out; doubles up to PROBE_MAX
-PROBE_MAX = 10.0
+PROBE_MAX = 5.0
 AFFINITY_KEYS = 100_000  # prefix keys remembered per route (about 5 MB)
 
 Probe = Callable[[], Awaitable[bool]]  # True when the replica answered
