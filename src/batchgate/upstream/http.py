@@ -60,9 +60,10 @@ class HttpUpstream:
         try:
             resp = await self._pool.post(endpoint.removeprefix("/v1"), orjson.dumps(body), timeout)
         except HttpTimeout as e:
-            raise TransportError("timeout", str(e)) from e
+            # A connect that failed (refused, unreachable, timed out) is chained to its OSError; a reset, a close
+            # or a request that timed out is not: only the first never reached the server.
+            raise TransportError("timeout", str(e), refused=isinstance(e.__cause__, OSError)) from e
         except HttpError as e:
-            # A connect that failed (refused, unreachable) is chained to its OSError; a reset or close is not.
             raise TransportError("connection", str(e), refused=isinstance(e.__cause__, OSError)) from e
         status = resp.status
         # Retry-After only matters on the answers that are retried.

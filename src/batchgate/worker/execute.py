@@ -100,8 +100,9 @@ class RequestExecutor:
                 except TransportError as e:
                     failure = e  # the permit is abandoned on exit: no answer, nothing learned
                     m.sent(endpoint, model, route.name, e.kind)
-                    if e.kind == "connection":
-                        # Refused never reached the server: it costs no attempt even before the replica is out.
+                    if e.kind == "connection" or e.refused:
+                        # A connect that failed never reached the server: it costs no attempt even before the
+                        # replica is out (a timed-out connect too: a host that is off drops what is sent to it).
                         gone = route.pool.failed(replica, e.message, who, e.refused) or e.refused
                 except ModelUnavailable as e:  # a local model whose files went missing: retrying won't help
                     m.sent(endpoint, model, route.name, "model_unavailable")
