@@ -79,6 +79,10 @@ class LocalEngine:
         # (onnxruntime already spreads one batch over all cores).
         self._chat_pool = ThreadPoolExecutor(chat_slots, thread_name_prefix="batchgate-chat")
         self._embed_pool = ThreadPoolExecutor(1, thread_name_prefix="batchgate-embed")
+        self._llama: LlamaServer | None = None
+        # A load is a task that the first request starts and every request awaits; close() ends it.
+        self._chat_loading: asyncio.Task[SmolLMChat] | None = None
+        self._embed_loading: asyncio.Task[MiniLMEmbeddings] | None = None
 
     @property
     def window(self) -> int:
@@ -86,10 +90,6 @@ class LocalEngine:
         more (MiniLM gathers concurrent requests into one call). More would only wait inside the engine, where the
         request timeout runs (44 requests for 4 llama.cpp slots took minutes each)."""
         return max(self._chat_slots + self.SLOT_MARGIN, self._embed_batch_size)
-        self._llama: LlamaServer | None = None
-        # A load is a task that the first request starts and every request awaits; close() ends it.
-        self._chat_loading: asyncio.Task[SmolLMChat] | None = None
-        self._embed_loading: asyncio.Task[MiniLMEmbeddings] | None = None
 
     async def start(self) -> None:
         """Nothing to do: models load on first use (see `load` to load ahead)."""

@@ -248,3 +248,14 @@ def test_a_file_that_is_not_toml_or_not_there(tmp_path: Path) -> None:
 def test_a_bad_upstream_url_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"^--upstream: 'localhost:8000/v1' is not an http\(s\) URL$"):
         build_router(Settings(upstream="localhost:8000/v1"))
+
+
+def test_the_local_engine_window_is_its_slots(tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text('[[upstreams]]\nname = "l"\ntype = "local"\nchat_slots = 40\n\n'
+                      '[[upstreams]]\nname = "small"\ntype = "local"\nchat_slots = 40\nmax_concurrency = 8\n')
+    wide, small = build_router(Settings(config=config), {}).routes
+    assert wide.max_concurrency == 42  # chat slots + 2: more would wait inside the engine
+    assert small.max_concurrency == 8  # max_concurrency may narrow it, never widen it
+    [default] = build_router(Settings(), {}).routes
+    assert default.max_concurrency == 32  # 4 slots + 2, or one embedding batch of 32 if larger
