@@ -1,7 +1,8 @@
 """Route pools (issue 14): several simulated replicas behind one route of a routing file, each scenario one run.
 
 - capacity: 4 replicas, one twice as fast. ratio = throughput / the sum of the replicas' capacities
-  (slots / service time each). Target >= 0.95.
+  (slots / service time each). Target >= 0.95. Also prints, as a control, one replica of the same total capacity
+  through the same path.
 - affinity: 4 replicas, each with a bounded prefix cache, 200 system prompts interleaved at random; the same batch
   with prefix affinity (the default) and with BATCHGATE_PREFIX_AFFINITY=false (spread by free capacity alone).
   ratio = affinity / spread throughput. Target >= 1.5.
@@ -97,6 +98,15 @@ def capacity(a: argparse.Namespace) -> None:
     rate = a.requests / secs
     print(f"4 replicas (one 2x faster): capacity {cap:.0f} req/s, served {served} (fast first)")
     print(f"throughput {rate:.1f} req/s in {secs:.1f} s")
+    # Control, side by side: one replica of the same total capacity (80 slots at 0.2 s) through the same path, so
+    # what the window and the batch path lose on their own shows apart from what splitting into replicas loses.
+    one = ("--slots", str(int(cap * base)), "--base", str(base), "--mode", "queue")
+    with sims([one]) as single, pool(single) as api:
+        secs1, b1 = run_batch(api, lines)
+    assert b1.request_counts.completed == a.requests, b1
+    rate1 = a.requests / secs1
+    print(f"one replica of the same capacity: {rate1:.1f} req/s in {secs1:.1f} s ({rate1 / cap:.3f} of capacity)")
+    print(f"ratio pool/one replica: {rate / rate1:.3f}")
     print(f"ratio throughput/capacity: {rate / cap:.3f}")
 
 
