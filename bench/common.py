@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -108,8 +108,10 @@ def chat_lines(n: int, prompt_of: Any = None, max_tokens: int | None = None) -> 
 
 
 def run_batch(base_url: str, lines: list[dict[str, Any]], timeout: float = 1800,
-              endpoint: str = "/v1/chat/completions") -> tuple[float, Any]:
-    """Upload, create, wait for a terminal status. Returns (seconds from create to terminal, batch)."""
+              endpoint: str = "/v1/chat/completions",
+              on_poll: Callable[[float, Any], None] | None = None) -> tuple[float, Any]:
+    """Upload, create, wait for a terminal status. Returns (seconds from create to terminal, batch).
+    `on_poll(seconds since create, batch)` is called at each poll while it runs."""
     client = OpenAI(base_url=base_url, api_key="bench", max_retries=0)
     data = b"".join(json.dumps(x, separators=(",", ":")).encode() + b"\n" for x in lines)
     f = client.files.create(file=("bench.jsonl", data), purpose="batch")
@@ -121,6 +123,8 @@ def run_batch(base_url: str, lines: list[dict[str, Any]], timeout: float = 1800,
             raise TimeoutError(b)
         time.sleep(0.05)
         b = client.batches.retrieve(b.id)
+        if on_poll is not None:
+            on_poll(time.monotonic() - t0, b)
     elapsed = time.monotonic() - t0
     client.close()
     return elapsed, b

@@ -26,9 +26,10 @@ BENCHES = [
     ("clients", "Upstream HTTP clients: CPU per request (issue 5.1, why batchgate has its own)",
      "none (it explains the overhead figure): aiohttp/http11 client CPU per request",
      ["bench/clients.py"], ["bench/clients.py", "--requests", "5000"]),
-    ("saturation", "Saturation without tuning (issue 5.2)",
-     ">= 0.95 in queue mode, >= 0.90 in 429 mode with zero failed requests",
-     ["bench/saturation.py"], ["bench/saturation.py", "--quick"]),
+    ("window", "A window that fills without flooding; saturation without tuning (issues 13.5, 5.2)",
+     "steady-state utilization >= 0.97 in queue mode, >= 0.95 in 429 mode; requests queued inside the engine "
+     "<= 0.25 of its slots (mean and p95); zero failed requests; re-sends after kill -9 <= 2x the window",
+     ["bench/window.py"], ["bench/window.py", "--quick"]),
     ("prefix", "Prefix-aware dispatch order (issue 5.3)",
      "grouped/input-order throughput >= 1.25",
      ["bench/prefix.py"], ["bench/prefix.py", "--requests", "2000"]),
@@ -44,6 +45,13 @@ BENCHES = [
     ("state", "Scale of state: 10 x 50,000 requests queued at once (issue 5.6)",
      "API p99 < 20 ms; throughput within 10% of one batch alone",
      ["bench/state.py"], ["bench/state.py", "--batches", "3", "--requests", "5000"]),
+    ("fairness", "Fair share on a shared engine: head of line and weighted shares (issue 13.1, 13.2)",
+     "10-line batch behind three 20,000-line batches <= 3 s + its time alone; shares 1:1 -> 50% +- 5, "
+     "3:1 -> 75% +- 5, saturation >= 0.95",
+     ["bench/fairness.py"], ["bench/fairness.py", "--quick"]),
+    ("deadlines", "Deadlines and estimated completion (issue 13.3, 13.4)",
+     "every window of the mix met; estimate at 10% within +-20% of the remaining time for >= 90% of batches",
+     ["bench/deadlines.py"], ["bench/deadlines.py", "--quick"]),
     ("local", "Local models through a batch (issues 3.8, 5.7)",
      "batch/direct > 0.9",
      ["bench/local_batch.py"], ["bench/local_batch.py", "--embeddings", "512", "--chats", "8"]),
@@ -62,7 +70,15 @@ BENCHES = [
     ("llamacpp", "A real engine: llama.cpp's server, 8 slots, batch vs. a direct client (issue 13.5)",
      "batch/direct tokens/s >= 0.95 with no upstream timeouts at a request timeout of 3x the direct slowest answer",
      ["bench/llamacpp.py"], ["bench/llamacpp.py", "--requests", "64", "--pairs", "2"]),
+    ("message_batches", "Anthropic Message Batches over an OpenAI batch of the same requests (issue 15.5)",
+     "none (the cost of the translation): message batch / openai batch time",
+     ["bench/message_batches.py"], ["bench/message_batches.py", "--requests", "2000"]),
 ]
+
+
+def stamp() -> str:
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    return f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {rev.strip()}"
 
 
 def machine() -> str:
@@ -74,21 +90,39 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {rev.strip()}")
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+
+
+def recorded_sections(path: Path) -> dict[str, str]:
+    """The generated sections of an existing benchmarks page, by title (what `--only` keeps)."""
+    if not path.exists():
+        return {}
+    titles = {b[1] for b in BENCHES}
+    found: dict[str, str] = {}
+    for part in ("\n" + path.read_text()).split("\n## ")[1:]:
+        title = part.split("\n", 1)[0].strip()
+        if title in titles:
+            found[title] = "## " + part.rstrip("\n") + "\n"
+    return found
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller runs (minutes instead of a quarter hour)")
-    ap.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(b[0] for b in BENCHES))
+    ap.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(b[0] for b in BENCHES)
+                    + " (the other sections of --out are kept as they were recorded, each with its own date)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
+    unknown = only - {b[0] for b in BENCHES}
+    if unknown:
+        ap.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    kept = recorded_sections(Path(args.out)) if only else {}
     sections = []
     for name, title, target, full, quick in BENCHES:
         if only and name not in only:
+            if title in kept:
+                sections.append(kept[title])
             continue
         cmd = quick if args.quick else full
         print(f"== {name}: {' '.join(cmd)}", flush=True)
@@ -99,11 +133,12 @@ def main() -> None:
                                                       if r.returncode else "")
         print(out, flush=True)
         sections.append(f"## {title}\n\nTarget: {target}.\n\nCommand: `.venv/bin/python {' '.join(cmd)}` "
-                        f"({took:.0f} s)\n\n```\n{out}\n```\n")
+                        f"({took:.0f} s)\n\nMeasured: {stamp()}.\n\n```\n{out}\n```\n")
     notes_file = ROOT / "docs" / "benchmarks-notes.md"
     notes = notes_file.read_text() if notes_file.exists() else ""
     doc = ("# Benchmarks\n\nGenerated by `.venv/bin/python bench/run_all.py"
-           + (" --quick" if args.quick else "") + f"`.\n\nMachine: {machine()}. These machines have 2 shared cores: "
+           + (" --quick" if args.quick else "") + f"` (with `--only`, one section at a time: each says when and on "
+           f"which commit it was measured).\n\nMachine: {machine()}. These machines have 2 shared cores: "
            "every figure is a ratio of two measurements taken side by side in the same run; absolute rates drift "
            "with whatever else the machine is doing.\n\n" + "\n".join(sections) + "\n" + notes)
     Path(args.out).write_text(doc)

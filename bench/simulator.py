@@ -6,8 +6,11 @@
 - The prefix cache is an LRU of `--cache` prompt prefixes (every message but the last).
 - `--mode queue`: requests beyond the slots wait in a FIFO queue. `--mode reject`: they get 429 (or 503 with
   `--reject-status 503`) with `Retry-After` at once.
-- `GET /_stats` reports busy slot-seconds, so saturation = busy / (slots * wall time) can be read;
-  `POST /_reset` clears the counters.
+- `GET /_stats` reports busy slot-seconds, so saturation = busy / (slots * wall time) can be read; and, since
+  the last reset (or the first request), time-weighted figures of the slots in use and of its queue (requests
+  waiting inside the engine): `utilization`, `queue_mean`, `queue_p95`, `queue_max`; and `repeated`, requests
+  served whose body it had served before (a client's re-sends). `POST /_reset` clears the counters: reset at
+  the start of the steady state, read at its end.
 
 Run: python bench/simulator.py --port 9000 --slots 256 --base 0.5 --mode queue
 """
@@ -30,6 +33,7 @@ class Engine:
         self.a = a
         self.free = a.slots
         self.queue: deque[asyncio.Future[None]] = deque()
+        self.waiting = 0  # requests in the queue (futures neither granted nor abandoned)
         self.cache: OrderedDict[bytes, None] = OrderedDict()
         self.reset()
 
@@ -40,23 +44,60 @@ class Engine:
         self.served = self.rejected = self.hits = self.misses = 0
         self.max_busy = 0
         self.timeline: list[int] = []
+        now = time.monotonic()
+        busy_now = self.a.slots - self.free
+        # Time-weighted accounting from `since`: None until the first request when the engine is idle.
+        self.since: float | None = now if (busy_now or self.waiting) else None
+        self.marked = now
+        self.busy_area = self.queue_area = 0.0
+        self.queue_time: dict[int, float] = {}
+        self.queue_max = 0
+        self.seen: set[bytes] = set()
+        self.repeated = 0
+
+    def mark(self) -> None:
+        """Account the time since the last change, before the slots in use or the queue change."""
+        now = time.monotonic()
+        if self.since is None:
+            self.since = self.marked = now
+            return
+        dt = now - self.marked
+        if dt > 0:
+            self.busy_area += (self.a.slots - self.free) * dt
+            self.queue_area += self.waiting * dt
+            self.queue_time[self.waiting] = self.queue_time.get(self.waiting, 0.0) + dt
+        self.marked = now
 
     async def acquire(self) -> bool:
         if self.free > 0 and not self.queue:
+            self.mark()
             self.free -= 1
             return True
         if self.a.mode == "reject":
             return False
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.mark()
         self.queue.append(fut)
-        await fut
+        self.waiting += 1
+        self.queue_max = max(self.queue_max, self.waiting)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if not fut.done() or fut.cancelled():  # the client went away while it waited
+                self.mark()
+                self.waiting -= 1
+            else:
+                self.release()  # granted as it was cancelled: pass the slot on
+            raise
         return True
 
     def release(self) -> None:
+        self.mark()
         while self.queue:
             fut = self.queue.popleft()
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(None)  # the slot passes on: busy slots unchanged, one fewer waiting
+                self.waiting -= 1
                 return
         self.free += 1
 
@@ -78,7 +119,8 @@ class Engine:
         return total
 
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        raw = await request.read()
+        body = json.loads(raw)
         if not await self.acquire():
             self.rejected += 1
             return web.json_response(
@@ -101,6 +143,10 @@ class Engine:
         self.busy += end - start
         self.last = end
         self.served += 1
+        digest = hashlib.blake2b(raw, digest_size=8).digest()
+        if digest in self.seen:
+            self.repeated += 1
+        self.seen.add(digest)
         return web.json_response({
             "id": "chatcmpl-sim", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "sim"),
@@ -120,13 +166,28 @@ class Engine:
         yield
         task.cancel()
 
+    def queue_quantile(self, q: float) -> int:
+        total = sum(self.queue_time.values())
+        seen = 0.0
+        for length in sorted(self.queue_time):
+            seen += self.queue_time[length]
+            if seen >= q * total:
+                return length
+        return 0
+
     async def stats(self, request: web.Request) -> web.Response:
         wall = (self.last - self.first) if self.first else 0.0
+        self.mark()
+        span = (self.marked - self.since) if self.since is not None else 0.0
         return web.json_response({
             "busy_slot_seconds": self.busy, "wall": wall, "slots": self.a.slots, "served": self.served,
             "rejected": self.rejected, "cache_hits": self.hits, "cache_misses": self.misses,
             "saturation": self.busy / (self.a.slots * wall) if wall else 0.0, "max_busy": self.max_busy,
             "timeline": self.timeline,
+            # time-weighted, over `seconds` since the last reset (or the first request after it)
+            "seconds": span, "utilization": self.busy_area / (self.a.slots * span) if span > 0 else 0.0,
+            "queue_mean": self.queue_area / span if span > 0 else 0.0, "queue_p95": self.queue_quantile(0.95),
+            "queue_max": self.queue_max, "repeated": self.repeated,
         })
 
     async def do_reset(self, request: web.Request) -> web.Response:

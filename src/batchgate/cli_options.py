@@ -74,7 +74,7 @@ def worker_options(fn: Command) -> Command:
                       "objects (default text). [env BATCHGATE_LOG_FORMAT]")(fn)
     fn = click.option("--max-concurrency", "upstream_concurrency", type=click.IntRange(min=1),
                       help="Most requests in flight per upstream (a routing file's max_concurrency wins). "
-                      "Default: adaptive, 512 up to 4096. [env BATCHGATE_UPSTREAM_CONCURRENCY]")(fn)
+                      "Default: adaptive, 8 up to 4096. [env BATCHGATE_UPSTREAM_CONCURRENCY]")(fn)
     fn = click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
                       help="TOML file routing models to upstreams. [env BATCHGATE_CONFIG]")(fn)
     fn = click.option("--upstream-api-key", help="Bearer key for --upstream. [env BATCHGATE_UPSTREAM_API_KEY]")(fn)

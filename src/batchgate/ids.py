@@ -21,6 +21,11 @@ def batch_id() -> str:
     return "batch_" + secrets.token_hex(16)
 
 
+def message_batch_id() -> str:
+    """An Anthropic Message Batch's id."""
+    return "msgbatch_" + _base62(24)
+
+
 def upload_id() -> str:
     return "upload_" + secrets.token_hex(12)
 

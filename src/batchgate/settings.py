@@ -54,12 +54,18 @@ class Settings(BaseSettings):
         None, description="Base URL (ending in /v1) of an OpenAI-compatible server that gets every model."
     )
     upstream_api_key: str | None = Field(None, description="Bearer key sent to --upstream.")
+    upstream_messages: Literal["native", "translate"] = Field(
+        "translate", description="How the lines of Anthropic Message Batches reach an HTTP upstream: `native` posts "
+        "them to its `/v1/messages` (vLLM and llama.cpp's server serve one), `translate` sends them as chat "
+        "completions and translates the answers back. A route of the routing file may say otherwise (`messages`)."
+    )
     config: Path | None = Field(None, description="TOML file routing models to one or more upstreams.")
     upstream_concurrency: int | None = Field(
         None,
         ge=1,
         description="Cap on requests in flight per upstream (when its config gives no `max_concurrency`). Unset: "
-        "adaptive, from 512 up to 4096, following the upstream's latency and 429s.",
+        "adaptive, from 8 up to 4096: what the upstream runs at once (its rate of answers x its latency without "
+        "a queue) plus a small margin, lowered by 429s and timeouts.",
     )
     overload_max_seconds: float = Field(
         900.0,
@@ -135,6 +141,14 @@ class Settings(BaseSettings):
     max_json_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest JSON request body (413 beyond it); file bytes go through "
         "multipart uploads, not JSON."
+    )
+    anthropic_max_batch_requests: int = Field(
+        limits.ANTHROPIC_MAX_BATCH_REQUESTS, ge=1, description="Most requests in one Anthropic Message Batch "
+        "(Anthropic's figure); a larger create is a 400."
+    )
+    anthropic_max_batch_bytes: int = Field(
+        limits.ANTHROPIC_MAX_BATCH_BYTES, ge=1024, description="Largest body of a Message Batch create request, in "
+        "bytes (Anthropic's 256 MB); a larger one is a 413. The body is held in memory while it is read."
     )
     webhook_allow_private: bool = Field(
         True, description="Let webhook URLs point at loopback, private and link-local addresses (self-hosted "

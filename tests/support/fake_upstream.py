@@ -5,12 +5,13 @@ Run it as `python tests/support/fake_upstream.py --port P` (P may be 0; the chos
 
 It answers `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/responses`,
 `/v1/moderations`, `/v1/images/generations`, `/v1/images/edits` and `/v1/videos` with realistic,
+and Anthropic's `/v1/messages` once the `messages` knob is on (off, it is a 404 like an OpenAI-only server),
 deterministic bodies (the reply echoes the input; an image is a tiny PNG, a video a queued job) and an
 `x-request-id` header. Misbehaviour is switched on in two ways:
 
 * globally, with `POST /_control` (JSON knobs: latency, error_rate, rate_429, retry_after,
-  drop_rate, hang_rate, down_status, seed, models) — `GET /_control` reads them, `POST /_reset` clears knobs
-  and counters;
+  drop_rate, hang_rate, down_status, seed, models, messages) — `GET /_control` reads them, `POST /_reset` clears
+  knobs and counters;
 * per request, with an `x_fake` object inside the request body:
   `{"status": 400, "body": {...}}` always answers that status/body; with `"fail_times": N` only the
   first N attempts of the request's key fail (status default 500); `{"latency": s}`,
@@ -43,7 +44,7 @@ from aiohttp import web
 
 ENDPOINTS = (
     "chat/completions", "completions", "embeddings", "responses", "moderations", "images/generations", "images/edits",
-    "videos",
+    "videos", "messages",
 )
 
 
@@ -69,6 +70,7 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "down_status": None,  # e.g. 503: every request and GET /v1/models answers it (a proxy before a dead engine)
     "seed": None,
     "models": ["gpt-4o-mini", "text-embedding-3-small"],
+    "messages": False,  # serve Anthropic's /v1/messages (as vLLM and llama.cpp's server do)
 }
 HANG_LIMIT_SECONDS = 600.0
 
@@ -334,6 +336,25 @@ def video_body(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def messages_body(body: dict[str, Any]) -> dict[str, Any]:
+    """An Anthropic Message echoing the last user message ("native: ..."), so a test tells it from a translated
+    chat completion ("echo: ...")."""
+    system = body.get("system")
+    reply = "native: " + input_text(body)
+    texts = [content_text(m.get("content")) for m in body.get("messages") or [] if isinstance(m, dict)]
+    prompt = " ".join(([content_text(system)] if system else []) + texts)
+    return {
+        "id": "msg_" + short_id(json.dumps(body, sort_keys=True)),
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model"),
+        "content": [{"type": "text", "text": reply}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": count_tokens(prompt), "output_tokens": count_tokens(reply)},
+    }
+
+
 BUILDERS = {
     "chat/completions": chat_body,
     "completions": completion_body,
@@ -343,6 +364,7 @@ BUILDERS = {
     "images/generations": images_body,
     "images/edits": images_body,
     "videos": video_body,
+    "messages": messages_body,
 }
 
 
@@ -378,6 +400,8 @@ def make_handler(state: FakeState, endpoint: str):  # type: ignore[no-untyped-de
     build = BUILDERS[endpoint]
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if endpoint == "messages" and not state.knobs["messages"]:
+            return json_response(404, error_body(404, "Not Found"))
         arrived = time.monotonic()
         raw = await request.read()
         try:

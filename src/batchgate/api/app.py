@@ -11,7 +11,19 @@ from starlette.middleware import Middleware
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from batchgate.api import admin, batches, events, files, metrics, openapi, projects, system, uploads, webhooks
+from batchgate.api import (
+    admin,
+    batches,
+    events,
+    files,
+    message_batches,
+    metrics,
+    openapi,
+    projects,
+    system,
+    uploads,
+    webhooks,
+)
 from batchgate.api.context import Context
 from batchgate.api.errors import on_batchgate_error, on_http_error, on_unexpected
 from batchgate.api.requestid import RequestIdMiddleware
@@ -19,6 +31,7 @@ from batchgate.dashboard.mount import dashboard
 from batchgate.errors import BatchgateError
 from batchgate.metrics import Metrics
 from batchgate.runtime import settle_gc
+from batchgate.services.message_batches import MessageBatchService
 from batchgate.services.projects import ProjectService
 from batchgate.services.ratelimit import Rate, RateLimiter
 from batchgate.services.webhooks import WebhookService
@@ -43,7 +56,8 @@ def create_app(settings: Settings) -> Starlette:
             app.state.ctx = Context(settings, p.auth, p.files, p.uploads, p.batches, p.router.list_models, worker,
                                     limiter, ready=True, metrics=p.metrics,
                                     webhooks=WebhookService(p.store, p.batches, settings.webhook_allow_private),
-                                    projects=ProjectService(p.store))
+                                    projects=ProjectService(p.store),
+                                    message_batches=MessageBatchService(p.store, p.files, settings.window_scale, wake))
             settle_gc()
             try:
                 yield
@@ -53,7 +67,7 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[*system.routes, *openapi.routes, *files.routes, *uploads.routes, *batches.routes, *admin.routes,
-                *projects.routes, *events.routes, *metrics.routes, *webhooks.routes,
+                *projects.routes, *events.routes, *metrics.routes, *webhooks.routes, *message_batches.routes,
                 Route("/", lambda request: RedirectResponse("/ui/"), methods=["GET"]),  # a browser at the bare address
                 Route("/ui", lambda request: RedirectResponse("/ui/"), methods=["GET"]), dashboard()],
         middleware=[Middleware(RequestIdMiddleware)],

@@ -37,7 +37,7 @@ async def list_batches(request: Request) -> Response:
     who = await principal(request)
     q = request.query_params
     limit = params.query_int(q, "limit", limits.BATCHES_LIST_DEFAULT, 1, limits.BATCHES_LIST_MAX)
-    page = await ctx(request).batches.list(who, q.get("after") or None, limit)
+    page = await ctx(request).batches.list(who, q.get("after") or None, limit, openai_only=True)
     return JSON(objects.list_object([objects.batch_object(b) for b in page.items], page.has_more))
 
 

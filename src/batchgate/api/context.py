@@ -16,6 +16,7 @@ from batchgate.protocol import params
 from batchgate.services.auth import AuthService, Principal
 from batchgate.services.batches import BatchService
 from batchgate.services.files import FileService
+from batchgate.services.message_batches import MessageBatchService
 from batchgate.services.projects import ProjectService
 from batchgate.services.ratelimit import RateLimiter
 from batchgate.services.uploads import UploadService
@@ -36,6 +37,7 @@ class Context:
     limiter: RateLimiter
     webhooks: WebhookService = field(kw_only=True)
     projects: ProjectService = field(kw_only=True)
+    message_batches: MessageBatchService = field(kw_only=True)
     ready: bool = False
     metrics: Metrics = field(default_factory=Metrics)
 
@@ -54,9 +56,10 @@ async def principal(request: Request, rate: str | None = None) -> Principal:
     return who
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, read with a size cap (413 beyond it), never trusted to be small."""
-    limit = ctx(request).settings.max_json_bytes
+async def json_body(request: Request, limit: int | None = None) -> dict[str, Any]:
+    """The request's JSON object, read with a size cap (413 beyond it), never trusted to be small. `limit`: the
+    cap of this route, if not the JSON bodies' (`max_json_bytes`)."""
+    limit = limit or ctx(request).settings.max_json_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is larger than the {limit} byte limit for JSON requests.")

@@ -1,7 +1,8 @@
 """GET /openapi.json: a hand-written OpenAPI 3 description of batchgate's own routes (what schemathesis tests).
 
 Only what batchgate serves: Files, Uploads, Batches, /v1/models and /health. The objects mirror OpenAI's; the
-Batch object carries two extensions, `estimated_completion_at` and `batchgate.retries`."""
+Batch object carries two extensions, `estimated_completion_at` and `batchgate.retries`. Anthropic's Message
+Batches routes are described in openapi_anthropic.py and merged in."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from batchgate.api import openapi_anthropic
 from batchgate.api.context import JSON
 from batchgate.domain import limits
 from batchgate.domain.batch import ENDPOINTS
@@ -189,8 +191,8 @@ def document() -> dict[str, Any]:
                                                                     "API served by batchgate."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": PATHS,
-        "components": {"schemas": SCHEMAS,
+        "paths": {**PATHS, **openapi_anthropic.PATHS},
+        "components": {"schemas": {**SCHEMAS, **openapi_anthropic.SCHEMAS},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }
 

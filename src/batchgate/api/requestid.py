@@ -1,4 +1,5 @@
-"""Every response carries an `x-request-id` (the SDK surfaces it as `_request_id` / `e.request_id`)."""
+"""Every response carries an `x-request-id` (the SDK surfaces it as `_request_id` / `e.request_id`); on
+Anthropic's paths (/v1/messages...) also `request-id`, the header the `anthropic` SDK reads."""
 
 from __future__ import annotations
 
@@ -29,12 +30,13 @@ class RequestIdMiddleware:
 
         status = 0
         start = time.perf_counter()
+        extra = [(b"request-id", rid)] if scope["path"].startswith("/v1/messages") else []
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid)]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid), *extra]
             await send(message)
 
         try:

@@ -1,5 +1,5 @@
 """The upstreams page: each upstream's live concurrency window, requests in flight and waiting, overloads and
-best recent latency, read from the in-process worker (its `WorkerView`); requests, error rate and mean latency
+no-queue latency, read from the in-process worker (its `WorkerView`); requests, error rate and mean latency
 since start, read from the process's metrics."""
 
 from __future__ import annotations

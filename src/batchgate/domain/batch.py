@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from batchgate.domain.messages import MESSAGES_ENDPOINT
 from batchgate.domain.status import BatchStatus
 
 ENDPOINTS = (
@@ -18,6 +19,9 @@ ENDPOINTS = (
     "/v1/images/edits",
     "/v1/videos",
 )
+# What a batch's lines may target: the OpenAI endpoints, and Anthropic's Messages for Message Batches (which only
+# the /v1/messages/batches routes create: POST /v1/batches never accepts it).
+LINE_ENDPOINTS = (*ENDPOINTS, MESSAGES_ENDPOINT)
 
 _WINDOW = re.compile(r"^([1-9][0-9]{0,3})([hd])$")
 

@@ -23,6 +23,11 @@ MAX_WINDOW_SECONDS = 7 * 86400
 FILES_LIST_MAX = 10_000
 BATCHES_LIST_MAX = 100
 BATCHES_LIST_DEFAULT = 20
+# Anthropic's Message Batches (the defaults of their settings; list bounds as Anthropic's).
+ANTHROPIC_MAX_BATCH_REQUESTS = 100_000
+ANTHROPIC_MAX_BATCH_BYTES = 256 * 1024 * 1024
+MESSAGE_BATCHES_LIST_MAX = 1000
+MESSAGE_BATCHES_LIST_DEFAULT = 20
 
 
 @dataclass(frozen=True, slots=True)

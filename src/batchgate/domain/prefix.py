@@ -18,6 +18,11 @@ def prefix_key(endpoint: str, body: dict[str, Any]) -> bytes:
             messages = body.get("messages")
             if isinstance(messages, list) and len(messages) > 1:
                 return _digest(orjson.dumps(messages[:-1]))
+        elif endpoint == "/v1/messages":  # Anthropic's: the system prompt is a field of its own
+            messages = body.get("messages")
+            lead_messages = messages[:-1] if isinstance(messages, list) else []
+            if body.get("system") is not None or lead_messages:
+                return _digest(orjson.dumps([body.get("system"), lead_messages]))
         elif endpoint == "/v1/responses":
             lead: list[Any] = [body.get("instructions")]
             inp = body.get("input")

@@ -28,7 +28,7 @@ class RouteState:
     inflight: int
     waiting: int
     overloads: int  # 429s / 503s with Retry-After seen since start
-    min_latency_ms: float | None  # lowest smoothed latency of the last 30 s
+    min_latency_ms: float | None  # the engine's latency without a queue, as the limiters last measured it (lowest)
     replicas: tuple[ReplicaState, ...] = ()
     down_for_s: float | None = None  # seconds since every replica went down, while they are: dispatch is paused
 

@@ -6,8 +6,8 @@ The policy, per route (one upstream's capacity; batches are mapped to routes by 
    its finish at its fair share (rule 2) plus a margin (10% of the time it still needs, plus a second) is after
    its `expires_at`, or when serving the other at-risk batches first would make it so. One that would miss
    even at the head of the line is given up on (it runs at its fair share): serving it would only make the
-   batches behind it miss too. A batch stays at risk until it is comfortably safe again (twice the margin),
-   so it does not flap at the border.
+   batches behind it miss too. A batch stays at risk until it finishes, so it does not flap
+   at the border and its estimate (served first, to the end) holds.
 2. The rest share the throughput by weighted fair queueing between projects (a project's share is its
    weight over the weights of the projects with work on the route), and a project's share is split equally
    between its batches. When a batch finishes, its share goes to the others (water-filling).
@@ -28,7 +28,6 @@ from batchgate.domain.load import BatchLoad
 
 MARGIN_FRACTION = 0.1  # of the time a batch still needs: how much slower than estimated it may run and still make it
 MARGIN_SECONDS = 1.0
-STAY_FACTOR = 2.0  # an at-risk batch leaves the set only once it would make it with this multiple of the margin
 _ROUNDS = 32  # rounds for the at-risk set: each adds every batch EDF would make late, or drops one lost batch
 
 
@@ -56,7 +55,7 @@ def plan(
 ) -> Plan:
     """Estimate every batch's completion and pick the at-risk set. `throughput` is requests/s per route (a
     route without a positive measurement gets no estimates and no at-risk batches); `was_at_risk` is the last
-    plan's set (hysteresis)."""
+    plan's set (a batch once at risk stays there until it finishes, or is lost)."""
     routes: dict[str, list[BatchLoad]] = {}
     route: dict[str, str] = {}
     for b in loads:
@@ -80,12 +79,11 @@ def _at_risk(
     batches: Sequence[BatchLoad], capacity: float, now: float, was: set[str],
 ) -> tuple[set[str], dict[str, float]]:
     """The at-risk set of one route, and every batch's finish with it served first."""
-    def late(b: BatchLoad, at: float, factor: float = 1.0) -> bool:
-        return at + factor * margin(at - now) > b.expires_at
+    def late(b: BatchLoad, at: float) -> bool:
+        return at + margin(at - now) > b.expires_at
 
     fair = simulate(batches, capacity, now, ())
-    urgent = {b.batch_id for b in batches
-              if late(b, fair[b.batch_id]) or (b.batch_id in was and late(b, fair[b.batch_id], STAY_FACTOR))}
+    urgent = {b.batch_id for b in batches if b.batch_id in was or late(b, fair[b.batch_id])}
     lost: set[str] = set()
     for _ in range(_ROUNDS):
         if not urgent:

@@ -24,6 +24,7 @@ _ENDPOINT_LABEL = {
     "/v1/images/generations": "Images",
     "/v1/images/edits": "Images",
     "/v1/videos": "Videos",
+    "/v1/messages": "Messages",
 }
 
 
@@ -51,6 +52,10 @@ _REQUIRED_INPUT: dict[str, tuple[_Required, ...]] = {
     "/v1/images/edits": (_PROMPT, _Required("images", "Images parameter is required.",
                                             "Images must be a non-empty array.")),
     "/v1/videos": (_PROMPT,),
+    "/v1/messages": (
+        _Required("messages", "messages: Field required", "messages: List should have at least 1 item"),
+        _Required("max_tokens", "max_tokens: Field required"),
+    ),
 }
 
 _NOT_JSON = object()  # what a line that doesn't parse "parses" to

@@ -36,6 +36,12 @@ def shape(text: str, sampling: params.Sampling) -> tuple[str, str]:
     return text, "stop"
 
 
+def stop_string(text: str, sampling: params.Sampling) -> str | None:
+    """The stop string `shape` cut `text` at, if any (the one found first in the text)."""
+    found = [(i, s) for s in sampling.stop if (i := text.find(s)) >= 0]
+    return min(found)[1] if found else None
+
+
 class EchoModel:
     """Stateless; cheap enough to answer on the event loop."""
 
@@ -47,6 +53,10 @@ class EchoModel:
         text, reason = shape(users[-1] if users else "", sampling)
         usage = Usage(sum(count_tokens(t) for t in texts), count_tokens(text) * sampling.n)
         choices = [chat_choice(i, chat_message(text), reason) for i in range(sampling.n)]
+        matched = stop_string(users[-1] if users else "", sampling)
+        if matched is not None:
+            for choice in choices:
+                choice["stop_reason"] = matched  # as vLLM says which stop string ended the text
         return chat_completion(model, choices, usage)
 
     def complete(self, model: str, body: Mapping[str, Any]) -> dict[str, Any]:

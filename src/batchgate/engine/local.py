@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import orjson
 
 from batchgate import ids
+from batchgate.domain.messages import MESSAGES_ENDPOINT
 from batchgate.engine import params, registry
 from batchgate.engine.echo import EchoModel
 from batchgate.engine.embeddings import MiniLMEmbeddings
@@ -26,6 +27,7 @@ from batchgate.engine.smollm import SmolLMChat
 from batchgate.engine.weights import WeightCheck
 from batchgate.errors import BatchgateError, InvalidRequest, NotFound
 from batchgate.upstream.executor import ModelUnavailable, TransportError, UpstreamResponse
+from batchgate.upstream.messages import CHAT, via_chat
 
 _M = TypeVar("_M")
 
@@ -119,7 +121,11 @@ class LocalEngine:
 
     def endpoints(self, model: str) -> tuple[str, ...]:
         spec = registry.find(model)
-        return () if spec is None else tuple(path for path, kind in _ENDPOINTS.items() if kind is spec.kind)
+        if spec is None:
+            return ()
+        served = tuple(path for path, kind in _ENDPOINTS.items() if kind is spec.kind)
+        # Anthropic's Messages, translated to chat completions (domain/messages.py)
+        return (*served, MESSAGES_ENDPOINT) if CHAT in served else served
 
     async def load(self, model: str) -> None:
         """Load `model` now rather than on its first request. Raises ModelUnavailable."""
@@ -135,6 +141,8 @@ class LocalEngine:
     async def send(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
         """Answer one request. Raises TransportError('timeout') past `timeout` seconds, and
         ModelUnavailable when a known model is not installed or fails its checksum."""
+        if endpoint == MESSAGES_ENDPOINT:
+            return await via_chat(self.send, body, timeout)
         request_id = ids.request_id()
         try:
             answer = await asyncio.wait_for(self._answer(endpoint, body, time_limit=timeout), timeout)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 from batchgate import clock, ids
 from batchgate.domain.batch import Batch
+from batchgate.domain.messages import MESSAGES_ENDPOINT
 from batchgate.domain.status import BatchStatus
 from batchgate.errors import Conflict, NotFound
 from batchgate.protocol.requests import CreateBatch
@@ -50,10 +51,13 @@ class BatchService:
         return b
 
     async def list(
-        self, who: Principal, after: str | None, limit: int, status: BatchStatus | None = None
+        self, who: Principal, after: str | None, limit: int, status: BatchStatus | None = None,
+        openai_only: bool = False,
     ) -> Page[Batch]:
-        """Newest first; only those in `status` when given (the dashboard's filter)."""
-        return await self._store.list_batches(None if who.admin else who.project, after, limit, status)
+        """Newest first; only those in `status` when given (the dashboard's filter); with `openai_only`, not the
+        Anthropic Message Batches (GET /v1/batches lists only what POST /v1/batches creates)."""
+        return await self._store.list_batches(None if who.admin else who.project, after, limit, status,
+                                              other_than=MESSAGES_ENDPOINT if openai_only else None)
 
     async def count_by_status(self) -> dict[BatchStatus, int]:
         """Batches of every project in each status (for operators: metrics)."""

@@ -29,7 +29,7 @@ class PromptTokenCounter:
 
 def _texts(body: dict[str, Any]) -> list[str]:
     out: list[str] = []
-    for key in ("messages", "input", "prompt", "instructions"):
+    for key in ("system", "messages", "input", "prompt", "instructions"):  # system: Anthropic's Messages
         _collect(body.get(key), out)
     return out
 

@@ -108,9 +108,12 @@ class BatchReads(Protocol):
 
     async def get_batch(self, batch_id: str) -> Batch | None: ...
     async def list_batches(
-        self, project: str | None, after: str | None, limit: int, status: BatchStatus | None = None
+        self, project: str | None, after: str | None, limit: int, status: BatchStatus | None = None, *,
+        endpoint: str | None = None, other_than: str | None = None, before: str | None = None,
     ) -> Page[Batch]:
-        """Newest first: one project's (every project's when `project` is None), of `status` when given."""
+        """Newest first: one project's (every project's when `project` is None), of `status` when given, only
+        those of `endpoint` / none of `other_than` when given. Older than `after`; with `before` instead, the
+        `limit` batches just newer than it (still newest first; `has_more`: there are newer ones still)."""
         ...
     async def count_batches_by_status(self, project: str | None = None) -> dict[BatchStatus, int]:
         """How many batches are in each status (every project's when `project` is None); absent: none."""
@@ -128,6 +131,9 @@ class BatchStore(BatchReads, Protocol):
 
     async def insert_batch(self, b: Batch) -> None: ...
     async def request_cancel(self, batch_id: str, now: int) -> Batch | None: ...
+    async def delete_batch(self, batch_id: str) -> bool:
+        """Remove an ended batch with its chunks and recorded results (False: none such, or not ended)."""
+        ...
 
 
 class WorkQueue(BatchReads, Protocol):

@@ -60,17 +60,28 @@ class Permit:
     def done(self) -> None:
         """An ordinary answer arrived (its latency is measured now, not when the slot is released)."""
         self._outcome, self._rtt = "done", time.monotonic() - self.started
+        # No longer at the engine, though its slot is held while it is recorded: the engine's place is free now.
+        self.replica.limiter.on_answer()
+        self._gate.pool.released(self.replica)  # its replica's held waiters first, then the gate's
 
     def overloaded(self) -> None:
         """The upstream said it is full."""
         self._outcome = "overloaded"
 
+    def timed_out(self) -> None:
+        """No answer within the request timeout: congestion (a queue too long for the timeout, or a stuck engine)."""
+        self._outcome = "timed_out"
+
     def release(self) -> None:
         lim = self.replica.limiter
         if self._outcome == "done":
-            lim.on_done(self._rtt)
+            now = time.monotonic()
+            lim.on_done(self._rtt, now, now - self.started)  # held: the answer was recorded meanwhile
         elif self._outcome == "overloaded":
             lim.on_overload()
+        elif self._outcome == "timed_out":
+            now = time.monotonic()
+            lim.on_timeout(now, now - self.started)
         else:
             lim.on_abandoned()
         self._gate.pool.released(self.replica)
@@ -174,12 +185,13 @@ class Gate:
 
     @property
     def limiter(self) -> Pool:
-        """The route's window as one: capacity, inflight, max_limit, overloads and min_rtt over its replicas."""
+        """The route's window as one: capacity, inflight, max_limit, overloads and base_rtt over its replicas."""
         return self.pool
 
     def admit(self, key: bytes = b"", flow: str = "") -> _Admission:
         """`async with gate.admit(key, flow) as permit`: wait for a slot, held until the block exits; mark the
-        permit done or overloaded (else: abandoned). `flow` is the batch id; `key` its request's prefix key."""
+        permit done, overloaded or timed out (else: abandoned). `flow` is the batch id; `key` its request's
+        prefix key."""
         return _Admission(self, key, flow)
 
     def set_flows(self, flows: dict[str, FlowSpec]) -> None:

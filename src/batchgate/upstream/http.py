@@ -8,9 +8,11 @@ from typing import Any
 
 import orjson
 
-from batchgate.domain.batch import ENDPOINTS
+from batchgate.domain.batch import LINE_ENDPOINTS
+from batchgate.domain.messages import MESSAGES_ENDPOINT
 from batchgate.upstream.executor import TransportError, UpstreamResponse
 from batchgate.upstream.http11 import HttpError, HttpTimeout, Pool
+from batchgate.upstream.messages import MessagesMode, via_chat
 from batchgate.upstream.probe import answers
 
 
@@ -34,13 +36,22 @@ def parse_retry_after(headers: Any) -> float | None:
 
 class HttpUpstream:
     def __init__(
-        self, name: str, base_url: str, api_key: str | None, max_connections: int, connect_timeout: float
+        self, name: str, base_url: str, api_key: str | None, max_connections: int, connect_timeout: float,
+        messages: MessagesMode = "translate",
     ) -> None:
+        """`messages`: how Anthropic Messages lines run: "native" posts them to the upstream's own /v1/messages
+        (vLLM, llama.cpp's server), "translate" sends them as chat completions and translates the answer."""
         self.name = name
+        self.messages = messages
         self.base_url = base_url.rstrip("/")
         headers = {"Content-Type": "application/json", "User-Agent": "batchgate"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
+        if messages == "native":
+            # What servers of Anthropic's API read (OpenAI-compatible ones ignore them).
+            headers["anthropic-version"] = "2023-06-01"
+            if api_key:
+                headers["x-api-key"] = api_key
         self._headers = headers
         self._pool = Pool(self.base_url, headers, max_connections, connect_timeout)
 
@@ -54,6 +65,11 @@ class HttpUpstream:
         self._pool.close()
 
     async def send(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
+        if endpoint == MESSAGES_ENDPOINT and self.messages == "translate":
+            return await via_chat(self._post, body, timeout)
+        return await self._post(endpoint, body, timeout)
+
+    async def _post(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
         if not self._pool.started:
             raise RuntimeError("upstream not started")
         # endpoint is one of the fixed batch endpoints ("/v1/..."); the upstream base already ends in /v1
@@ -82,4 +98,4 @@ class HttpUpstream:
 
     def endpoints(self, model: str) -> tuple[str, ...]:
         # Requests are forwarded to the same path on the upstream, whatever it is; what it lacks answers 404.
-        return ENDPOINTS
+        return LINE_ENDPOINTS

@@ -8,9 +8,11 @@ upstream requests; aiohttp stays for the rest (webhooks).
 
 What it does: one request at a time per connection (no pipelining), `Content-Length` request bodies,
 responses with a length, chunked or delimited by the connection's close, gzip/deflate answers decoded,
-TLS for https. Failures are reported, never retried here: a connection that breaks before its answer may
-have been a request the server read (the caller's retry policy decides, and counts the attempt). An idle
-connection the server closes leaves the pool as soon as the close arrives."""
+TLS for https. New connections are paced (a few connects at once, and per second at most as many as are
+open), and connections idle for 4 s are closed. Failures are reported, never retried here: a connection
+that breaks before its answer may have been a request the server read (the caller's retry policy decides,
+and counts the attempt). An idle connection the server closes leaves the pool as soon as the close
+arrives."""
 
 from __future__ import annotations
 
@@ -26,6 +28,11 @@ import httptools
 # Answer headers the caller can read (all others are skipped while parsing).
 KEPT_HEADERS = frozenset((b"retry-after", b"retry-after-ms", b"x-request-id", b"content-encoding"))
 MAX_BODY = 256 * 1024 * 1024  # an answer larger than this is refused, not buffered
+# New connections are paced: a server may serve connections with a fixed pool of threads (llama.cpp's has its
+# slots + 4), where a burst of new connections sits unread while the threads keep their keep-alive ones.
+MAX_CONNECTING = 8  # connects in progress at once
+CONNECT_RATE_MIN = 16  # new connections per second: at least this many, at most as many as are open (x2 a second)
+IDLE_CLOSE = 4.0  # seconds: idle connections are closed first (under the usual 5 s keep-alive of servers)
 
 
 class HttpError(Exception):
@@ -183,10 +190,10 @@ class Pool:
 
     def __init__(
         self, base_url: str, headers: dict[str, str], limit: int, connect_timeout: float,
-        tls: ssl.SSLContext | None = None,
+        tls: ssl.SSLContext | None = None, idle_close: float = IDLE_CLOSE,
     ) -> None:
         """`tls`: for https, the context that verifies the server (default: the system's CAs, or the file
-        named by SSL_CERT_FILE)."""
+        named by SSL_CERT_FILE). `idle_close`: seconds after which an idle connection is closed."""
         u = urlsplit(base_url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -203,9 +210,12 @@ class Pool:
         self._head = "".join(f"{k}: {v}\r\n" for k, v in fixed.items()).encode("latin-1")
         self._limit = limit
         self._connect_timeout = connect_timeout
-        self._idle: dict[_Connection, None] = {}  # an ordered set: the newest last, any one removed in O(1)
+        self._idle: dict[_Connection, float] = {}  # -> idle since; ordered: the newest last, any removed in O(1)
         self._open: set[_Connection] = set()
         self._connecting = 0
+        self._connects: deque[float] = deque()  # when the connects of the last second began
+        self._pacing: asyncio.TimerHandle | None = None
+        self._idle_close = idle_close
         self._waiters: deque[asyncio.Future[None]] = deque()
         self.started = False
 
@@ -228,12 +238,13 @@ class Pool:
 
     async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
         while True:
+            self._close_stale(loop.time())
             while self._idle:
                 conn, _ = self._idle.popitem()  # the most recently used: the least likely to have timed out
                 if conn.transport is not None and not conn.transport.is_closing():
                     return conn
                 conn.close()
-            if len(self._open) + self._connecting < self._limit:
+            if len(self._open) + self._connecting < self._limit and self._may_connect(loop):
                 return await self._connect(loop, deadline)
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.append(waiter)
@@ -247,6 +258,36 @@ class Pool:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
 
+    def _may_connect(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Pacing: at most MAX_CONNECTING connects at once, and per second at most as many new connections as
+        are open (at least CONNECT_RATE_MIN). Refused, the caller waits for a connection to come free, or for
+        the pacing timer."""
+        now = loop.time()
+        while self._connects and self._connects[0] <= now - 1.0:
+            self._connects.popleft()
+        if self._connecting < MAX_CONNECTING and len(self._connects) < max(CONNECT_RATE_MIN, len(self._open)):
+            self._connects.append(now)
+            return True
+        if self._connecting < MAX_CONNECTING and self._pacing is None:
+            self._pacing = loop.call_at(self._connects[0] + 1.0, self._paced)
+        return False
+
+    def _unpace(self) -> None:
+        if self._connects:
+            self._connects.pop()
+
+    def _paced(self) -> None:
+        self._pacing = None
+        for _ in range(MAX_CONNECTING - self._connecting):
+            self._wake()
+
+    def _close_stale(self, now: float) -> None:
+        while self._idle:
+            conn, since = next(iter(self._idle.items()))  # the longest idle
+            if now - since < self._idle_close:
+                return
+            conn.close()  # leaves _idle and _open through _forget
+
     async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
         self._connecting += 1
         try:
@@ -259,6 +300,7 @@ class Pool:
             except TimeoutError as e:
                 raise HttpTimeout(f"Could not connect to the upstream within {budget:g} seconds.") from e
             except OSError as e:
+                self._unpace()  # refused: it holds nothing on the server, and retries must not wait for pacing
                 raise HttpError(f"Could not connect to the upstream: {e.strerror or type(e).__name__}.") from e
         finally:
             self._connecting -= 1
@@ -270,7 +312,9 @@ class Pool:
         return conn
 
     def _release(self, conn: _Connection) -> None:
-        self._idle[conn] = None
+        now = asyncio.get_running_loop().time()
+        self._idle[conn] = now
+        self._close_stale(now)
         self._wake()
 
     def _forget(self, conn: _Connection) -> None:
@@ -290,6 +334,9 @@ class Pool:
         self.started = True
 
     def close(self) -> None:
+        if self._pacing is not None:
+            self._pacing.cancel()
+            self._pacing = None
         for conn in list(self._open):
             conn.close()
         self._idle.clear()

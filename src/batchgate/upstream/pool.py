@@ -93,9 +93,10 @@ class Pool:
     def held(self) -> int:
         return sum(len(r.held) for r in self.replicas)
 
-    def min_rtt(self, now: float) -> float:
-        rtts = [r.limiter.min_rtt(now) for r in self.replicas]
-        rtts = [t for t in rtts if t > 0]
+    @property
+    def base_rtt(self) -> float:
+        """The lowest no-queue latency its replicas' limiters measured, seconds (0: none known yet)."""
+        rtts = [r.limiter.base_rtt for r in self.replicas if r.limiter.base_rtt > 0]
         return min(rtts) if rtts else 0.0
 
     def has_room(self) -> bool:

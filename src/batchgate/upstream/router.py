@@ -7,6 +7,7 @@ import fnmatch
 import time
 from dataclasses import dataclass, field
 
+from batchgate.domain.batch import ENDPOINTS
 from batchgate.domain.route_state import ReplicaState, RouteState
 from batchgate.upstream.executor import Executor, ModelUnavailable
 from batchgate.upstream.gate import Gate
@@ -15,7 +16,7 @@ from batchgate.upstream.limiter import AdaptiveLimiter
 from batchgate.upstream.pool import Pool, Replica
 
 ADAPTIVE_CAP = 4096  # upper bound for the adaptive window when no limit is configured
-INITIAL_WINDOW = 512  # requests in flight before the first answer: the window grows x5 per round trip from here
+INITIAL_WINDOW = 8  # requests in flight before the first answer: the window doubles per round trip from here
 
 
 @dataclass
@@ -52,12 +53,12 @@ class Route:
     def shortfall(self) -> int:
         """Requests this route's gate is short of (see Router.shortfall)."""
         lim = self.gate.limiter
-        return max(0, lim.capacity - lim.inflight) + lim.capacity - self.gate.waiting - self.pool.held
+        return max(0, 2 * lim.capacity - lim.inflight - self.gate.waiting - self.pool.held)
 
     def state(self, now: float) -> RouteState:
-        """Call on the loop that sends through this route: reading the recent minimum latency prunes the limiter."""
+        """Call on the loop that sends through this route (where its gate and limiters change)."""
         pool = self.gate.pool
-        rtt = pool.min_rtt(now)
+        rtt = pool.base_rtt
         mono = time.monotonic()
         replicas = tuple(ReplicaState(r.name, r.up, r.limiter.capacity, r.limiter.inflight, len(r.held),
                                       None if r.up else mono - r.down_since, r.last_error)
@@ -110,15 +111,19 @@ class Router:
             served = tuple(e for e in served if e in route.endpoints)
         if endpoint in served:
             return None
+        if endpoint in ENDPOINTS:  # an OpenAI batch: name only what POST /v1/batches takes, not /v1/messages
+            served = tuple(e for e in served if e in ENDPOINTS)
         where = f"upstream '{route.name}'" if isinstance(route.executor, HttpUpstream) else "local engine"
         serves = f"it serves {', '.join(served)}" if served else "it serves no batch endpoint"
         return f"Model '{model}' ({where}) does not serve {endpoint}; {serves}."
 
     def shortfall(self) -> int:
-        """Requests the worker should add so every gate has a full window waiting behind what is in flight
-        (the window can grow fivefold in one round trip; the requests must already be there). A route with more
-        than that waiting does not hide another route's need."""
-        return sum(max(0, r.shortfall()) for r in self.routes)
+        """Requests the worker should add so that every gate has what it can start within about one round trip:
+        a window in flight and a window waiting behind it (in startup the window doubles per round trip, and
+        in steady state a round trip's answers free a window's worth of slots). No more: what a worker has
+        claimed but not started is what other workers can't take, and what a crash leaves to its lease. A route
+        with more than that waiting does not hide another route's need."""
+        return sum(r.shortfall() for r in self.routes)
 
     def list_models(self) -> list[str]:
         seen: dict[str, None] = {}

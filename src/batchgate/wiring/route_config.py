@@ -34,7 +34,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from batchgate.domain.batch import ENDPOINTS
+from batchgate.domain.batch import LINE_ENDPOINTS
 from batchgate.errors import ConfigError
 
 NonEmpty = Annotated[str, Field(min_length=1)]
@@ -43,8 +43,8 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _batch_endpoint(value: str) -> str:
-    if value not in ENDPOINTS:
-        hint = _did_you_mean(value, ENDPOINTS) or f"; expected one of {', '.join(ENDPOINTS)}"
+    if value not in LINE_ENDPOINTS:
+        hint = _did_you_mean(value, LINE_ENDPOINTS) or f"; expected one of {', '.join(LINE_ENDPOINTS)}"
         raise ValueError(f"{shown(value)} is not a batch endpoint{hint}")
     return value
 
@@ -64,9 +64,10 @@ EXPECTED = {
     "endpoints": "a non-empty list of batch endpoints",
     "chat_slots": "a positive integer",
     "embed_batch_size": "a positive integer",
+    "messages": '"native" (the upstream serves /v1/messages) or "translate" (sent as chat completions)',
 }
 EXPECTED_ITEM = {"models": "a non-empty string (a model name or glob pattern)", "urls": "an http(s) URL",
-                 "endpoints": "one of " + ", ".join(ENDPOINTS)}
+                 "endpoints": "one of " + ", ".join(LINE_ENDPOINTS)}
 SECRET_KEYS = {"api_key"}  # their values are never repeated in a message
 
 
@@ -95,6 +96,8 @@ class HttpRouteConfig(_RouteConfig):
     urls: list[str] | None = Field(default=None, min_length=1)
     api_key: NonEmpty | None = None
     api_key_env: str | None = None
+    # How Anthropic Message Batches lines reach it (None: BATCHGATE_UPSTREAM_MESSAGES); see upstream/messages.py.
+    messages: Literal["native", "translate"] | None = None
 
     @field_validator("url")
     @classmethod

@@ -25,7 +25,7 @@ def build_router(settings: Settings, environ: Mapping[str, str] | None = None) -
         check_routing(settings)
         cap = settings.upstream_concurrency or ADAPTIVE_CAP
         http = HttpUpstream("default", settings.upstream.rstrip("/"), settings.upstream_api_key, cap,
-                            settings.connect_timeout)
+                            settings.connect_timeout, settings.upstream_messages)
         return Router([Route("default", ("*",), http, cap)])
     engine = LocalEngine()
     return Router([Route("local", ("*",), engine, engine.window)])
@@ -49,7 +49,9 @@ def _route(settings: Settings, config: RouteConfig, environ: Mapping[str, str]) 
         limit = min(config.max_concurrency or engine.window, engine.window)
     else:
         key = config.key(environ)
-        executors = [HttpUpstream(config.name, url, key, limit, settings.connect_timeout) for url in config.base_urls]
+        messages = config.messages or settings.upstream_messages
+        executors = [HttpUpstream(config.name, url, key, limit, settings.connect_timeout, messages)
+                     for url in config.base_urls]
     endpoints = tuple(config.endpoints) if config.endpoints is not None else None
     return Route(config.name, tuple(config.models), executors[0], limit, endpoints, tuple(executors),
                  settings.prefix_affinity)

@@ -3,13 +3,15 @@
 Two kinds of trouble are told apart. Overload (429, or 503 with Retry-After) means the engine is full: the
 gate's window shrinks and the request waits and tries again without spending its attempts (for up to
 `overload_max_seconds`). Failure (5xx, timeouts, dropped connections) spends an attempt and backs off
-exponentially with jitter. Any other 4xx is final at once.
+exponentially with jitter; a timeout also shrinks the window of the replica it went to (the request waited too
+long: congestion). Any other 4xx is final at once.
 
 A third kind is a replica gone (connections refused or reset, 502/503/504 without Retry-After): it counts against
 the replica's health (`upstream/pool.py`), and once the replica is taken out the request goes back to the gate for
 another replica without spending an attempt (a refused connection never spends one: the request never reached the
 server; a reset or a 502 before the replica is out does, since one request can cause it); with every replica down
-it waits there, spending none, until one answers or its batch ends."""
+it waits there, spending none, until one answers or its batch ends. A connect that timed out is such a failure,
+not congestion: it leaves the window alone."""
 
 from __future__ import annotations
 
@@ -98,7 +100,10 @@ class RequestExecutor:
                 try:
                     resp = await executor.send(endpoint, body, self._timeout)
                 except TransportError as e:
-                    failure = e  # the permit is abandoned on exit: no answer, nothing learned
+                    failure = e
+                    if e.kind == "timeout" and not e.refused:
+                        permit.timed_out()  # congestion: the window shrinks (a connect that timed out: see below)
+                    # else the permit is abandoned on exit: a dropped connection says nothing about the engine
                     m.sent(endpoint, model, route.name, e.kind)
                     if e.kind == "connection" or e.refused:
                         # A connect that failed never reached the server: it costs no attempt even before the

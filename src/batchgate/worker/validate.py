@@ -13,6 +13,7 @@ from batchgate import clock
 from batchgate.blobs.base import BlobStore, read_ahead
 from batchgate.domain.batch import BatchError
 from batchgate.domain.limits import OPENAI_LIMITS, BatchLimits
+from batchgate.domain.messages import MESSAGES_ENDPOINT
 from batchgate.domain.validation import LineValidator
 from batchgate.domain.work import BatchTask, ChunkSpec
 from batchgate.errors import BlobMissing
@@ -69,6 +70,9 @@ def _end(line: LineView) -> int:
     return line[2]
 
 
+NO_LIMITS = BatchLimits(0, 0, 0)
+
+
 @dataclass(frozen=True, slots=True)
 class ValidateRules:
     """What a batch's input is checked against and how it is cut (from the worker's settings)."""
@@ -93,6 +97,8 @@ class Validate:
         store, blobs, router, rules = self._store, self._blobs, self._router, self._rules
         token_limit, counter, limits = rules.token_limit, self._counter, rules.limits
         b = task.batch
+        if b.endpoint == MESSAGES_ENDPOINT:
+            limits = NO_LIMITS  # a Message Batch's own limits (Anthropic's) were checked when it was created
         # The file as it was when the batch was created: deleted or expired since, it is read all the same (its
         # bytes are kept until the batch ends); deleted or expired before, it is missing.
         f = await store.input_file(b.id)

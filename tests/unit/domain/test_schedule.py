@@ -103,8 +103,8 @@ def test_a_hopeless_batch_does_not_make_others_late() -> None:
     assert p.finish["tight"] <= 150
 
 
-def test_an_at_risk_batch_stays_until_comfortably_safe() -> None:
-    # fair finish 2 000 s with a deadline just past the entry margin: not at risk when fresh, kept when it was
+def test_an_at_risk_batch_stays_at_risk_until_it_finishes() -> None:
+    # fair finish 2 000 s with a deadline past the entry margin: not at risk when fresh, kept when it was
     loads = [load("a", "p", 10_000, expires_at=86_400), load("b", "q", 10_000, expires_at=2_000)]
     fair = simulate(loads, 10.0, 0.0, ())["b"]
     deadline = int(fair + margin(fair) * 1.5)

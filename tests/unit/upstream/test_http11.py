@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from batchgate.upstream.http11 import HttpError, HttpTimeout, Pool
+from batchgate.upstream.http11 import CONNECT_RATE_MIN, HttpError, HttpTimeout, Pool
 
 
 def sync(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
@@ -227,3 +227,56 @@ async def test_connections_the_server_closes_give_their_place_back() -> None:
             r = await asyncio.wait_for(pool.post("/x", b"{}", 5), 5)
             assert r.status == 200
     assert server.connections == 5
+
+
+@sync
+async def test_new_connections_are_paced() -> None:
+    """Forty requests at once against a server that holds every answer: the pool opens CONNECT_RATE_MIN
+    connections in the first second, not forty, and the rest go out over them once answers come."""
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    class Holding(Server):
+        async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await release.wait()
+            await super().handle(reader, writer)
+
+    server = Holding(lambda req: ok(b"{}"))
+    accepted: list[float] = []
+    handle = server.handle
+    first_wave = asyncio.Event()
+
+    async def counting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(loop.time())
+        if len(accepted) >= CONNECT_RATE_MIN:
+            first_wave.set()
+        await handle(reader, writer)
+
+    server.handle = counting  # type: ignore[method-assign]
+    async for pool in pool_for(server, limit=100):
+        start = loop.time()
+        posts = asyncio.gather(*(pool.post("/x", b"{}", 30) for _ in range(40)))
+        await first_wave.wait()
+        await asyncio.sleep(0.2)
+        assert len(accepted) == CONNECT_RATE_MIN or loop.time() - start > 1.0
+        release.set()
+        rs = await posts
+        assert all(r.status == 200 for r in rs)
+    assert len(server.requests) == 40 and len(accepted) < 40
+
+
+@sync
+async def test_connections_idle_too_long_are_closed() -> None:
+    server = Server(lambda req: ok(b"{}"))
+    s, url = await serve(server)
+    pool = Pool(url, {}, 4, 5.0, idle_close=0.05)
+    pool.start()
+    try:
+        await pool.post("/x", b"{}", 5)
+        await asyncio.sleep(0.2)  # idle past idle_close: closed, not reused
+        await pool.post("/x", b"{}", 5)
+        await pool.post("/x", b"{}", 5)  # this one reuses the second connection
+    finally:
+        pool.close()
+        s.close()
+    assert server.connections == 2 and len(server.requests) == 3

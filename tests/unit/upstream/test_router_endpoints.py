@@ -70,3 +70,39 @@ def test_a_bad_endpoints_list_is_refused_at_startup(tmp_path: Path, value: str, 
     with pytest.raises(ConfigError) as caught:
         build_router(Settings(config=config))
     assert str(caught.value).startswith(f"{config}: upstreams[0] ('u'): {reason}")
+
+
+def test_anthropic_messages_run_natively_or_translated_per_route(tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text("""
+[[upstreams]]
+name = "vllm"
+url = "http://127.0.0.1:9/v1"
+models = ["qwen*"]
+messages = "native"
+
+[[upstreams]]
+name = "other"
+url = "http://127.0.0.1:8/v1"
+""")
+    router = build_router(Settings(config=config))
+    vllm, other = router.routes
+    assert (vllm.executor.messages, other.executor.messages) == ("native", "translate")  # type: ignore[attr-defined]
+    assert router.check_endpoint("qwen3", "/v1/messages") is None
+    assert router.check_endpoint("anything", "/v1/messages") is None
+    assert build_router(Settings()).check_endpoint("echo", "/v1/messages") is None
+    assert build_router(Settings()).check_endpoint("hash", "/v1/messages") == (
+        "Model 'hash' (local engine) does not serve /v1/messages; it serves /v1/embeddings."
+    )
+    assert build_router(Settings()).check_endpoint("echo", "/v1/embeddings") == (
+        "Model 'echo' (local engine) does not serve /v1/embeddings; it serves /v1/chat/completions, /v1/completions."
+    )  # an OpenAI batch is not told of /v1/messages, which POST /v1/batches does not take
+    native = build_router(Settings(upstream="http://127.0.0.1:9/v1", upstream_messages="native"))
+    assert native.routes[0].executor.messages == "native"  # type: ignore[attr-defined]
+    config.write_text("""
+[[upstreams]]
+url = "http://127.0.0.1:9/v1"
+messages = "sometimes"
+""")
+    with pytest.raises(ConfigError, match="messages: must be \"native\""):
+        build_router(Settings(config=config))

@@ -89,12 +89,20 @@ INSERT_BATCH = f"INSERT INTO batches ({BATCH_COLUMNS}) VALUES ({_marks(len(BATCH
 GET_BATCH = f"SELECT {BATCH_COLUMNS} FROM batches WHERE id = $1"
 BATCH_SEQ = "SELECT seq FROM batches WHERE id = $1 AND ($2::text IS NULL OR project = $2)"
 # $1 project (NULL: every project), $2 cursor seq (NULL: newest first from the start), $3 limit,
-# $4 status (NULL: any)
+# $4 status (NULL: any), $5 only this endpoint, $6 no batch of this endpoint (NULL: any)
+_ENDPOINT_FILTER = "AND ($5::text IS NULL OR endpoint = $5) AND ($6::text IS NULL OR endpoint <> $6)"
 LIST_BATCHES = (
     f"SELECT {BATCH_COLUMNS} FROM batches WHERE ($1::text IS NULL OR project = $1) "
     "AND ($4::text IS NULL OR status = $4) AND ($2::bigint IS NULL OR seq < $2) "
-    "ORDER BY seq DESC LIMIT $3"
+    f"{_ENDPOINT_FILTER} ORDER BY seq DESC LIMIT $3"
 )
+# The page just newer than a cursor (Anthropic's before_id), oldest first: the store turns it around.
+LIST_BATCHES_NEWER = (
+    f"SELECT {BATCH_COLUMNS} FROM batches WHERE ($1::text IS NULL OR project = $1) "
+    f"AND ($4::text IS NULL OR status = $4) AND seq > $2 {_ENDPOINT_FILTER} ORDER BY seq ASC LIMIT $3"
+)
+DELETE_BATCH = f"DELETE FROM batches WHERE id = $1 AND status IN {_in(TERMINAL)}"
+DELETE_CHUNKS = "DELETE FROM chunks WHERE batch_id = $1"
 ENQUEUED_TOKENS = (
     "SELECT COALESCE(SUM(prompt_tokens), 0) FROM batches WHERE project = $1 AND model = $2 "
     "AND status IN ('in_progress', 'finalizing')"

@@ -173,21 +173,35 @@ class PostgresStore:
         return rows.batch_from_row(r) if r else None
 
     async def list_batches(
-        self, project: str | None, after: str | None, limit: int, status: BatchStatus | None = None
+        self, project: str | None, after: str | None, limit: int, status: BatchStatus | None = None, *,
+        endpoint: str | None = None, other_than: str | None = None, before: str | None = None,
     ) -> Page[Batch]:
         seq = None
-        if after is not None:
-            seq = await self.pool.fetchval(q.BATCH_SEQ, after, project)
+        cursor = before if before is not None else after
+        if cursor is not None:
+            seq = await self.pool.fetchval(q.BATCH_SEQ, cursor, project)
             if seq is None:
                 return Page([], False)
-        found = await self._all(q.LIST_BATCHES, project, seq, limit + 1, status.value if status else None)
-        return Page([rows.batch_from_row(r) for r in found[:limit]], len(found) > limit)
+        found = await self._all(q.LIST_BATCHES_NEWER if before is not None else q.LIST_BATCHES, project, seq,
+                                limit + 1, status.value if status else None, endpoint, other_than)
+        page = [rows.batch_from_row(r) for r in found[:limit]]
+        return Page(page[::-1] if before is not None else page, len(found) > limit)
 
     async def enqueued_tokens(self, project: str, model: str) -> int:
         return int(await self.pool.fetchval(q.ENQUEUED_TOKENS, project, model))
 
     async def count_batches_by_status(self, project: str | None = None) -> dict[BatchStatus, int]:
         return {BatchStatus(r[0]): int(r[1]) for r in await self._all(q.COUNT_BATCHES_BY_STATUS, project)}
+
+    async def delete_batch(self, batch_id: str) -> bool:
+        async def go(conn: Conn) -> bool:
+            if _count(await conn.execute(q.DELETE_BATCH, batch_id)) == 0:
+                return False
+            await conn.execute(q.DELETE_CHUNKS, batch_id)
+            await conn.execute(q.DROP_RESULTS, batch_id)
+            return True
+
+        return await self._tx(go)
 
     async def request_cancel(self, batch_id: str, now: int) -> Batch | None:
         async def go(conn: Conn) -> Batch | None:

@@ -92,11 +92,21 @@ INSERT_BATCH = f"INSERT INTO batches ({BATCH_COLUMNS}) VALUES ({_marks(len(BATCH
 GET_BATCH = f"SELECT {BATCH_COLUMNS} FROM batches WHERE id = ?"
 BATCH_SEQ = "SELECT seq FROM batches WHERE id = :id AND (:project IS NULL OR project = :project)"
 # Newest first. :project NULL: every project; :status NULL: any; :seq NULL: from the start.
+_ENDPOINT_FILTER = (
+    "AND (:endpoint IS NULL OR endpoint = :endpoint) AND (:other_than IS NULL OR endpoint <> :other_than)"
+)
 LIST_BATCHES = (
     f"SELECT {BATCH_COLUMNS} FROM batches WHERE (:project IS NULL OR project = :project) "
     "AND (:status IS NULL OR status = :status) AND seq < COALESCE(:seq, 9223372036854775807) "
-    "ORDER BY seq DESC LIMIT :limit"
+    f"{_ENDPOINT_FILTER} ORDER BY seq DESC LIMIT :limit"
 )
+# The page just newer than a cursor (Anthropic's before_id), oldest first: the store turns it around.
+LIST_BATCHES_NEWER = (
+    f"SELECT {BATCH_COLUMNS} FROM batches WHERE (:project IS NULL OR project = :project) "
+    f"AND (:status IS NULL OR status = :status) AND seq > :seq {_ENDPOINT_FILTER} ORDER BY seq ASC LIMIT :limit"
+)
+DELETE_BATCH = f"DELETE FROM batches WHERE id = ? AND status IN {_in(TERMINAL)}"
+DELETE_CHUNKS = "DELETE FROM chunks WHERE batch_id = ?"
 ENQUEUED_TOKENS = (
     "SELECT COALESCE(SUM(prompt_tokens), 0) FROM batches WHERE project = ? AND model = ? "
     "AND status IN ('in_progress', 'finalizing')"

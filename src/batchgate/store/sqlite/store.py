@@ -222,19 +222,23 @@ class SQLiteStore:
         return rows.batch_from_row(r) if r else None
 
     async def list_batches(
-        self, project: str | None, after: str | None, limit: int, status: BatchStatus | None = None
+        self, project: str | None, after: str | None, limit: int, status: BatchStatus | None = None, *,
+        endpoint: str | None = None, other_than: str | None = None, before: str | None = None,
     ) -> Page[Batch]:
         def read(db: sqlite3.Connection) -> Page[Batch]:
             seq = None
-            if after is not None:
-                row = db.execute(q.BATCH_SEQ, {"id": after, "project": project}).fetchone()
+            cursor = before if before is not None else after
+            if cursor is not None:
+                row = db.execute(q.BATCH_SEQ, {"id": cursor, "project": project}).fetchone()
                 if row is None:
                     return Page([], False)
                 seq = row[0]
-            found = db.execute(q.LIST_BATCHES, {
+            found = db.execute(q.LIST_BATCHES_NEWER if before is not None else q.LIST_BATCHES, {
                 "project": project, "status": status.value if status else None, "seq": seq, "limit": limit + 1,
+                "endpoint": endpoint, "other_than": other_than,
             }).fetchall()
-            return Page([rows.batch_from_row(r) for r in found[:limit]], len(found) > limit)
+            page = [rows.batch_from_row(r) for r in found[:limit]]
+            return Page(page[::-1] if before is not None else page, len(found) > limit)
 
         return await self._read(read, self._reader)
 
@@ -252,6 +256,16 @@ class SQLiteStore:
             db.execute(q.REQUEST_CANCEL, (now, batch_id))
             r = db.execute(q.GET_BATCH, (batch_id,)).fetchone()
             return rows.batch_from_row(r) if r else None
+
+        return await self._tx(write)
+
+    async def delete_batch(self, batch_id: str) -> bool:
+        def write(db: sqlite3.Connection) -> bool:
+            if db.execute(q.DELETE_BATCH, (batch_id,)).rowcount == 0:
+                return False
+            db.execute(q.DELETE_CHUNKS, (batch_id,))
+            db.execute(q.DROP_RESULTS, (batch_id,))
+            return True
 
         return await self._tx(write)
 

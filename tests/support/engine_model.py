@@ -1,0 +1,144 @@
+"""A discrete-event model of a continuous-batching engine driven through an AdaptiveLimiter, on a virtual clock:
+the limiter's rules can be checked over thousands of round trips in milliseconds, with no wall-clock timing.
+
+The engine has `slots` slots; a request's service time is `service(now)` seconds. Beyond the slots, requests
+wait in a FIFO queue (`mode="queue"`) or are refused at once with a 429 (`mode="reject"`). The client always
+has work waiting: whenever the window has room it sends. An answer holds its slot `post` more seconds (the
+worker recording it) before the limiter hears of it. `timeout`: requests without an answer by then time out."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from batchgate.upstream.limiter import AdaptiveLimiter
+
+
+@dataclass
+class EngineModel:
+    limiter: AdaptiveLimiter
+    slots: int
+    service: Callable[[float], float]
+    mode: str = "queue"
+    post: float = 0.0
+    timeout: float = float("inf")
+    now: float = 0.0
+    free: int = field(init=False)
+    queue: deque[int] = field(default_factory=deque, init=False)
+    # time-weighted accounting since `measure_from`
+    measure_from: float = 0.0
+    busy_area: float = 0.0
+    queue_area: float = 0.0
+    queue_time: dict[int, float] = field(default_factory=dict, init=False)
+    windows: list[int] = field(default_factory=list, init=False)
+    answered: int = 0
+    refused: int = 0
+    timed_out: int = 0
+    _events: list[tuple[float, int, str, int]] = field(default_factory=list, init=False)
+    _seq: itertools.count[int] = field(default_factory=itertools.count, init=False)
+    _sent_at: dict[int, float] = field(default_factory=dict, init=False)
+    _answered_at: dict[int, float] = field(default_factory=dict, init=False)
+    _ids: itertools.count[int] = field(default_factory=itertools.count, init=False)
+    _last: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.free = self.slots
+
+    def _at(self, when: float, kind: str, rid: int) -> None:
+        heapq.heappush(self._events, (when, next(self._seq), kind, rid))
+
+    def _account(self, t: float) -> None:
+        start = max(self._last, self.measure_from)
+        if t > start:
+            dt = t - start
+            self.busy_area += (self.slots - self.free) * dt
+            q = len(self.queue)
+            self.queue_area += q * dt
+            self.queue_time[q] = self.queue_time.get(q, 0.0) + dt
+        self._last = t
+
+    def _fill(self) -> None:
+        lim = self.limiter
+        while lim.inflight < lim.capacity:
+            lim.on_start()
+            rid = next(self._ids)
+            self._sent_at[rid] = self.now + 1e-6  # the permit is dated just after its admission
+            if self.timeout < float("inf"):
+                self._at(self.now + self.timeout, "timeout", rid)
+            if self.free > 0:
+                self.free -= 1
+                self._at(self.now + self.service(self.now), "answer", rid)
+            elif self.mode == "queue":
+                self.queue.append(rid)
+            else:
+                self._at(self.now + 0.001, "refused", rid)
+
+    def run(self, until: float) -> None:
+        self._fill()
+        while self._events and self._events[0][0] <= until:
+            when, _, kind, rid = heapq.heappop(self._events)
+            self._account(when)
+            self.now = when
+            lim = self.limiter
+            if kind == "answer":
+                self.free += 1
+                if self.queue:
+                    nxt = self.queue.popleft()
+                    self.free -= 1
+                    self._at(self.now + self.service(self.now), "answer", nxt)
+                if rid in self._sent_at:
+                    self._answered_at[rid] = self.now
+                    self.limiter.on_answer(self.now)
+                    self._at(self.now + self.post, "release", rid)
+            if kind == "answer":
+                pass
+            elif kind == "release":
+                sent = self._sent_at.pop(rid)
+                answered = self._answered_at.pop(rid)
+                self.answered += 1
+                lim.on_done(answered - sent, self.now, self.now - sent)
+            elif kind == "refused":
+                self._sent_at.pop(rid)
+                self.refused += 1
+                lim.on_overload(self.now)
+            elif kind == "timeout":
+                if rid not in self._sent_at or rid in self._answered_at:
+                    continue
+                sent = self._sent_at.pop(rid)  # the engine still serves it; nobody waits for the answer
+                self.timed_out += 1
+                lim.on_timeout(self.now, self.now - sent)
+            if self.now >= self.measure_from:
+                self.windows.append(lim.window)
+            self._fill()
+        self._account(until)
+        self.now = until
+
+    def measure(self, seconds: float) -> None:
+        """Run `seconds` more, accounting only that stretch."""
+        self.measure_from = self.now
+        self.busy_area = self.queue_area = 0.0
+        self.queue_time = {}
+        self.windows = []
+        self.run(self.now + seconds)
+
+    @property
+    def utilization(self) -> float:
+        span = self.now - self.measure_from
+        return self.busy_area / (self.slots * span) if span > 0 else 0.0
+
+    @property
+    def queue_mean(self) -> float:
+        span = self.now - self.measure_from
+        return self.queue_area / span if span > 0 else 0.0
+
+    def queue_quantile(self, q: float) -> int:
+        total = sum(self.queue_time.values())
+        seen = 0.0
+        for length in sorted(self.queue_time):
+            seen += self.queue_time[length]
+            if seen >= q * total:
+                return length
+        return 0
