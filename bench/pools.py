@@ -103,9 +103,11 @@ def capacity(a: argparse.Namespace) -> None:
     one = ("--slots", str(int(cap * base)), "--base", str(base), "--mode", "queue")
     with sims([one]) as single, pool(single) as api:
         secs1, b1 = run_batch(api, lines)
+        st1 = single[0].stats()
     assert b1.request_counts.completed == a.requests, b1
     rate1 = a.requests / secs1
     print(f"one replica of the same capacity: {rate1:.1f} req/s in {secs1:.1f} s ({rate1 / cap:.3f} of capacity)")
+    print(f"  its saturation {st1['saturation']:.2f}, max busy {st1['max_busy']}, wall {st1['wall']:.1f} s")
     print(f"ratio pool/one replica: {rate / rate1:.3f}")
     print(f"ratio throughput/capacity: {rate / cap:.3f}")
 
