@@ -31,7 +31,8 @@ def main() -> None:
         server = BatchgateServer(root / "data", upstream=fake.base_url, env=FAULT_SERVER_ENV)
         dead_server = BatchgateServer(root / "dead", upstream=f"http://127.0.0.1:{free_port()}/v1", env={
             "BATCHGATE_MAX_ATTEMPTS": "6", "BATCHGATE_RETRY_BASE_SECONDS": "0.02",
-            "BATCHGATE_RETRY_MAX_SECONDS": "0.5", "BATCHGATE_CONNECT_TIMEOUT": "1"})
+            "BATCHGATE_RETRY_MAX_SECONDS": "0.5", "BATCHGATE_CONNECT_TIMEOUT": "1",
+            "BATCHGATE_WINDOW_SCALE": str(10 / 86400)})  # the dead batch waits, then expires after 10 s
         try:
             server.start()
             run = fault_run(server, fake, a.requests, timeout=1800)

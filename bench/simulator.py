@@ -216,6 +216,8 @@ def main() -> None:
     for path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses"):
         app.router.add_post(path, engine.handle)
     app.router.add_get("/_stats", engine.stats)
+    app.router.add_get("/v1/models", lambda _: web.json_response({"object": "list", "data": [
+        {"id": "sim", "object": "model", "created": 0, "owned_by": "simulator"}]}))
     app.cleanup_ctx.append(engine.sample)
     app.router.add_post("/_reset", engine.do_reset)
     web.run_app(app, host=a.host, port=a.port, print=None, access_log=None, backlog=4096)

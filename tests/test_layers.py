@@ -33,7 +33,7 @@ ROWS: list[set[str]] = [
 KERNEL = {"errors", "ids", "clock", "settings", "logs", "runtime", "__init__"}
 CLI_HELPERS = {"cli_keys", "cli_projects", "cli_options", "cli_table", "startup", "remote_batches", "remote_cli",
                "remote_files", "remote_tail", "remote_wait", "oneshot_output", "oneshot_progress", "oneshot_signals",
-               "oneshot_state"}
+               "oneshot_state", "oneshot_outage"}
 ENTRY_POINTS = {"batchgate.cli", "batchgate.__main__", "batchgate.oneshot", "batchgate.worker_process",
                 "batchgate.api.app", "batchgate.settings_doc"}  # settings_doc walks the CLI for its flags
 

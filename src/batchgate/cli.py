@@ -128,8 +128,10 @@ def migrate(**flags: Any) -> None:
               "~/.local/state/batchgate/runs/KEY when XDG_STATE_HOME is unset).")
 @click.option("--keep-state", is_flag=True, help="Keep the state after the batch ends (default: removed once its "
               "results are written, so the same command later runs the batch afresh).")
+@click.option("--fail-fast", is_flag=True, help="Stop with exit status 4 when every replica of an upstream is "
+              "down (default: wait for it to answer again, spending no attempts).")
 def run(input_file: Path, output: str, errors: str | None, endpoint: str | None, data_dir: Path | None,
-        keep_state: bool, **flags: Any) -> None:
+        keep_state: bool, fail_fast: bool, **flags: Any) -> None:
     """Run one batch file to completion, like `vllm run-batch`: same validation and execution as the server.
 
     INPUT is a .jsonl file of requests, or - for stdin.
@@ -145,19 +147,24 @@ def run(input_file: Path, output: str, errors: str | None, endpoint: str | None,
     per file) unless set with BATCHGATE_MAX_BATCH_REQUESTS, BATCHGATE_MAX_BATCH_FILE_BYTES,
     BATCHGATE_MAX_BATCH_EMBEDDING_INPUTS or BATCHGATE_MAX_UPLOAD_BYTES.
 
+    When every replica of an upstream is down (connections refused or reset, 502/503/504), sending to it pauses
+    and the run says what it waits for; no request spends an attempt until one answers again. --fail-fast stops
+    instead, writing the results recorded so far (the same command resumes).
+
     \b
     Exit codes:
       0    completed, and at least one request succeeded (failed ones are in ERRORS)
       1    the batch failed validation or did not complete (expired), or results could not be written
       2    bad options, paths or routing file; nothing ran
       3    completed, but no request succeeded (all of them are in ERRORS)
+      4    --fail-fast: an upstream was down; the results so far are written, run the same command to resume
       75   another `batchgate run` is running this batch
       130  stopped by SIGINT, 143 by SIGTERM: run the same command to resume
     """
     from batchgate.oneshot import run_file
 
     source = None if str(input_file) == "-" else input_file
-    code = asyncio.run(run_file(source, output, errors, endpoint, data_dir, keep_state, flags))
+    code = asyncio.run(run_file(source, output, errors, endpoint, data_dir, keep_state, flags, fail_fast))
     sys.exit(code)
 
 

@@ -131,13 +131,29 @@ class _RouteCollector(Collector):
                                      labels=["upstream"])
         waiting = GaugeMetricFamily("batchgate_upstream_waiting",
                                     "Requests queued at the upstream's gate for a free slot.", labels=["upstream"])
+        down = GaugeMetricFamily("batchgate_upstream_down",
+                                 "1 while every replica of the upstream is down and dispatch to it is paused.",
+                                 labels=["upstream"])
+        up = GaugeMetricFamily("batchgate_replica_up", "1 while the replica is in its upstream's pool, 0 while it "
+                               "is taken out and probed.", labels=["upstream", "replica"])
+        r_window = GaugeMetricFamily("batchgate_replica_concurrency_window",
+                                     "Requests the replica's adaptive limiter lets in flight now.",
+                                     labels=["upstream", "replica"])
+        r_inflight = GaugeMetricFamily("batchgate_replica_inflight", "Requests in flight to the replica.",
+                                       labels=["upstream", "replica"])
         for route in list(self.routes):  # the list is replaced, never mutated, by the worker thread
-            lim = route.gate.limiter
-            window.add_metric([route.name], lim.capacity)
-            cap.add_metric([route.name], lim.max_limit)
-            inflight.add_metric([route.name], lim.inflight)
-            waiting.add_metric([route.name], route.gate.waiting)
-        return [window, cap, inflight, waiting]
+            pool = route.gate.pool
+            window.add_metric([route.name], pool.capacity)
+            cap.add_metric([route.name], pool.max_limit)
+            inflight.add_metric([route.name], pool.inflight)
+            waiting.add_metric([route.name], route.gate.waiting + pool.held)
+            down.add_metric([route.name], 1 if pool.is_down else 0)
+            for replica in list(pool.replicas):
+                labels = [route.name, replica.name]
+                up.add_metric(labels, 1 if replica.up else 0)
+                r_window.add_metric(labels, replica.limiter.capacity)
+                r_inflight.add_metric(labels, replica.limiter.inflight)
+        return [window, cap, inflight, waiting, down, up, r_window, r_inflight]
 
     def describe(self) -> Iterable[Metric]:
         return []

@@ -19,6 +19,7 @@ from rich.console import Console
 from batchgate.domain.batch import Batch
 from batchgate.domain.status import BatchStatus
 from batchgate.errors import BatchgateError, ConfigError, RunLocked
+from batchgate.oneshot_outage import Outage
 from batchgate.oneshot_output import Targets, check_targets, write_recorded, write_results
 from batchgate.oneshot_progress import progress_view
 from batchgate.oneshot_signals import StopSignals
@@ -35,6 +36,7 @@ POLL_SECONDS = 0.2
 EXIT_NOT_COMPLETED = 1  # the batch failed validation, or ended without completing (expired)
 EXIT_USAGE = 2  # bad options or paths: nothing ran
 EXIT_NONE_SUCCEEDED = 3  # the batch completed, but every line failed (its errors are in ERRORS)
+EXIT_UPSTREAM_DOWN = 4  # --fail-fast: every replica of an upstream was down; the recorded results are written
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another process runs this batch; try again later
 
 
@@ -52,7 +54,7 @@ def _settings(flags: dict[str, Any]) -> Settings:
 
 
 async def run_file(source: Path | None, output: str, errors: str | None, endpoint: str | None,
-                   data_dir: Path | None, keep_state: bool, flags: dict[str, Any]) -> int:
+                   data_dir: Path | None, keep_state: bool, flags: dict[str, Any], fail_fast: bool = False) -> int:
     """Run `source` (None: stdin) to the end, or until a signal; the exit code."""
     # Messages are plain text (file names may hold brackets) and long lines stay whole for logs and grep.
     console = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
@@ -68,7 +70,7 @@ async def run_file(source: Path | None, output: str, errors: str | None, endpoin
             settings = settings.model_copy(update={"data_dir": state.path})
             async with running_parts(settings, with_worker=True) as parts:
                 settle_gc()  # as serve and worker do once started: a long batch runs with the same collector
-                outcome = await _run(parts, state, targets, console, stops)
+                outcome = await _run(parts, state, targets, console, stops, fail_fast)
             if outcome.over and keep_state:
                 console.print(f"state kept in {state.path}")
             elif outcome.over:
@@ -93,7 +95,8 @@ async def run_file(source: Path | None, output: str, errors: str | None, endpoin
         stops.uninstall()
 
 
-async def _run(parts: Parts, state: RunState, targets: Targets, console: Console, stops: StopSignals) -> Outcome:
+async def _run(parts: Parts, state: RunState, targets: Targets, console: Console, stops: StopSignals,
+               fail_fast: bool = False) -> Outcome:
     page = await parts.batches.list(WHO, None, 1)  # the run's own database: at most this one batch
     if page.items:
         batch = page.items[0]
@@ -109,16 +112,21 @@ async def _run(parts: Parts, state: RunState, targets: Targets, console: Console
     stops.orderly = True
     assert parts.worker is not None
     parts.worker.notify()
+    outage = Outage(parts.router, console)
     with progress_view(console, parts.settings.run_progress_seconds) as view:
         stops.on_exit.append(view.stop)
         while not batch.status.terminal and not stops.requested.is_set():
             await stops.wait(POLL_SECONDS)
             batch = await parts.batches.get(WHO, batch.id)
             view.show(batch, parts.metrics.retry_count())
+            if outage.check() and fail_fast:
+                break
         stops.on_exit.remove(view.stop)
     if not batch.status.terminal:
         await parts.worker.stop(grace=0)  # requests in flight are dropped; what has finished is flushed first
         batch = await parts.batches.get(WHO, batch.id)
+        if not batch.status.terminal and not stops.requested.is_set():
+            return await _gave_up(parts, batch, targets, console, stops, outage)
         if not batch.status.terminal:
             return await _interrupted(parts, batch, targets, console, stops)
     return await _finished(parts, batch, targets, console, stops)
@@ -144,6 +152,16 @@ async def _interrupted(parts: Parts, batch: Batch, targets: Targets, console: Co
                 f"{targets.describe(targets.errors)}; {total - ok - failed} of {total} lines did not run")
     console.print(f"{stops.name}: {what}. Run the same command to resume.")
     return Outcome(stops.exit_code, over=False)
+
+
+async def _gave_up(parts: Parts, batch: Batch, targets: Targets, console: Console, stops: StopSignals,
+                   outage: Outage) -> Outcome:
+    ok, failed = await write_recorded(targets, stops.pending, parts.batches.recorded_results(WHO, batch.id))
+    total = batch.request_counts.total
+    console.print(f"--fail-fast: {outage.describe()}; stopped {batch.id}: {ok} succeeded -> "
+                  f"{targets.describe(targets.output)}, {failed} failed -> {targets.describe(targets.errors)}; "
+                  f"{total - ok - failed} of {total} lines did not run. Run the same command to resume.")
+    return Outcome(EXIT_UPSTREAM_DOWN, over=False)
 
 
 async def _finished(parts: Parts, batch: Batch, targets: Targets, console: Console,

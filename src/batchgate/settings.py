@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     prefix_grouping: bool = Field(
         True, description="Dispatch requests that share a prompt prefix together, so engine prefix caches hit."
     )
+    prefix_affinity: bool = Field(
+        True, description="Send requests that share a prompt prefix to the replica of their route that served it "
+        "before, so each replica's prefix cache hits; false spreads them by free capacity alone.",
+    )
     request_timeout: float = Field(600.0, gt=0, description="Seconds one upstream request may take before retry.")
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection to an upstream.")
     max_attempts: int = Field(

@@ -71,5 +71,8 @@ def _target(route: Route) -> str:
     if not isinstance(route.executor, HttpUpstream):
         return "local engine"
     named = "" if route.name == "default" else route.name + " "
-    capped = f" (at most {route.max_concurrency} in flight)" if route.max_concurrency != ADAPTIVE_CAP else ""
-    return named + redact_url(route.executor.base_url) + capped
+    each = " each" if len(route.pool.replicas) > 1 else ""
+    capped = f" (at most {route.max_concurrency} in flight{each})" if route.max_concurrency != ADAPTIVE_CAP else ""
+    urls = [e.base_url for e in route.replicas if isinstance(e, HttpUpstream)] or [route.executor.base_url]
+    shown = redact_url(urls[0]) if len(urls) == 1 else "[" + ", ".join(redact_url(u) for u in urls) + "]"
+    return named + shown + capped

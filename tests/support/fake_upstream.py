@@ -10,8 +10,8 @@ deterministic bodies (the reply echoes the input; an image is a tiny PNG, a vide
 `x-request-id` header. Misbehaviour is switched on in two ways:
 
 * globally, with `POST /_control` (JSON knobs: latency, error_rate, rate_429, retry_after,
-  drop_rate, hang_rate, seed, models, messages) — `GET /_control` reads them, `POST /_reset` clears knobs
-  and counters;
+  drop_rate, hang_rate, down_status, seed, models, messages) — `GET /_control` reads them, `POST /_reset` clears
+  knobs and counters;
 * per request, with an `x_fake` object inside the request body:
   `{"status": 400, "body": {...}}` always answers that status/body; with `"fail_times": N` only the
   first N attempts of the request's key fail (status default 500); `{"latency": s}`,
@@ -67,6 +67,7 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "retry_after": None,
     "drop_rate": 0.0,
     "hang_rate": 0.0,
+    "down_status": None,  # e.g. 503: every request and GET /v1/models answers it (a proxy before a dead engine)
     "seed": None,
     "models": ["gpt-4o-mini", "text-embedding-3-small"],
     "messages": False,  # serve Anthropic's /v1/messages (as vLLM and llama.cpp's server do)
@@ -473,6 +474,8 @@ async def answer(
     elif not isinstance(body.get("model"), str) and build is not moderations_body:
         status, payload = 400, error_body(400, "you must provide a model parameter")
 
+    if knobs["down_status"] is not None:
+        status, payload = int(knobs["down_status"]), error_body(int(knobs["down_status"]))
     if status is None:
         status, payload = 200, build(body)
         headers.pop("Retry-After", None)
@@ -486,10 +489,13 @@ def roll(state: FakeState, knob: str) -> bool:
     return rate > 0 and state.rng.random() < rate
 
 
+STATE = web.AppKey("state", FakeState)
+
+
 def create_app(state: FakeState | None = None) -> web.Application:
     state = state or FakeState()
     app = web.Application(client_max_size=1024**3)
-    app["state"] = state
+    app[STATE] = state
 
     async def control(request: web.Request) -> web.Response:
         if request.method == "POST":
@@ -507,6 +513,8 @@ def create_app(state: FakeState | None = None) -> web.Application:
         return json_response(200, state.stats())
 
     async def models(request: web.Request) -> web.Response:
+        if state.knobs["down_status"] is not None:
+            return json_response(int(state.knobs["down_status"]), error_body(int(state.knobs["down_status"])))
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in state.knobs["models"]]
         return json_response(200, {"object": "list", "data": data})
 

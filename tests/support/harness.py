@@ -74,11 +74,11 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace
 class FakeUpstream:
     """`tests/support/fake_upstream.py` running as a subprocess."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, port: int = 0) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(FAKE_UPSTREAM), "--port", "0"],
+            [sys.executable, str(FAKE_UPSTREAM), "--port", str(port)],
             stdout=subprocess.PIPE,
             stderr=self._log,
             start_new_session=True,

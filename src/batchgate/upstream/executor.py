@@ -19,10 +19,11 @@ class UpstreamResponse:
 class TransportError(Exception):
     """The request got no HTTP answer (connection refused/reset, timeout). Always retryable."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, refused: bool = False) -> None:
         super().__init__(message)
         self.kind = kind  # "timeout" | "connection"
         self.message = message
+        self.refused = refused  # no connection could be made: the request never reached the server
 
 
 class ModelUnavailable(Exception):

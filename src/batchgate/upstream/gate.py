@@ -1,5 +1,6 @@
-"""Admission to an upstream: at most `limiter.capacity` requests in flight; waiting requests are admitted by the
-scheduling policy (docs/architecture.md, "Scheduling"), one level inside the other:
+"""Admission to an upstream: at most its replicas' windows in flight (`upstream/pool.py` binds each admitted request
+to a replica); waiting requests are admitted by the scheduling policy (docs/architecture.md, "Scheduling"), one
+level inside the other:
 
 1. urgent flows (batches at risk of missing their deadline) first, earliest deadline first;
 2. else between projects by weighted fair queueing: start-time fair queueing, each project's next request tagged
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from batchgate.upstream.limiter import AdaptiveLimiter
+from batchgate.upstream.pool import Pool, Replica
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +44,15 @@ _DEFAULT = FlowSpec("")
 
 
 class Permit:
-    """One admitted request. Its slot is held until the `admit` block exits, so a caller can keep it while the
-    answer is being recorded: then what a crash can lose is never more than the window."""
+    """One admitted request, bound to the replica it runs on. Its slot is held until the `admit` block exits, so a
+    caller can keep it while the answer is being recorded: then what a crash can lose is never more than the
+    window."""
 
-    __slots__ = ("_gate", "_outcome", "_rtt", "started")
+    __slots__ = ("_gate", "_outcome", "_rtt", "replica", "started")
 
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, replica: Replica) -> None:
         self._gate = gate
+        self.replica = replica
         self.started = time.monotonic()
         self._outcome = "abandoned"
         self._rtt = 0.0
@@ -57,8 +61,8 @@ class Permit:
         """An ordinary answer arrived (its latency is measured now, not when the slot is released)."""
         self._outcome, self._rtt = "done", time.monotonic() - self.started
         # No longer at the engine, though its slot is held while it is recorded: the engine's place is free now.
-        self._gate.limiter.on_answer()
-        self._gate._wake()
+        self.replica.limiter.on_answer()
+        self._gate.pool.released(self.replica)  # its replica's held waiters first, then the gate's
 
     def overloaded(self) -> None:
         """The upstream said it is full."""
@@ -69,7 +73,7 @@ class Permit:
         self._outcome = "timed_out"
 
     def release(self) -> None:
-        lim = self._gate.limiter
+        lim = self.replica.limiter
         if self._outcome == "done":
             now = time.monotonic()
             lim.on_done(self._rtt, now, now - self.started)  # held: the answer was recorded meanwhile
@@ -80,7 +84,7 @@ class Permit:
             lim.on_timeout(now, now - self.started)
         else:
             lim.on_abandoned()
-        self._gate._wake()
+        self._gate.pool.released(self.replica)
 
 
 class _Admission:
@@ -93,8 +97,8 @@ class _Admission:
         self._permit: Permit | None = None
 
     async def __aenter__(self) -> Permit:
-        await self._gate._acquire(self._key, self._flow)
-        self._permit = Permit(self._gate)
+        replica = await self._gate._acquire(self._key, self._flow)
+        self._permit = Permit(self._gate, replica)
         return self._permit
 
     async def __aexit__(self, *exc: object) -> None:
@@ -102,7 +106,8 @@ class _Admission:
             self._permit.release()
 
 
-_Waiter = list[asyncio.Future[None] | None]  # one cell: emptied once the waiter is counted out (admitted or gone)
+_Fut = asyncio.Future[Replica | None]  # its replica once admitted; None: that replica went down, queue again
+_Waiter = list[_Fut | None]  # one cell: emptied once the waiter is counted out (admitted or gone)
 
 
 class _Flow:
@@ -124,7 +129,7 @@ class _Flow:
         self.groups.setdefault(key, deque()).append(waiter)
         self.count += 1
 
-    def pop(self) -> asyncio.Future[None]:
+    def pop(self) -> tuple[_Fut, bytes]:
         """Count out the next waiter: the current prefix group's, else the oldest group's. Needs count > 0. Its
         future may be cancelled already (the handler that would count it out has not run yet)."""
         while True:
@@ -140,7 +145,7 @@ class _Flow:
             if fut is not None:
                 waiter[0] = None
                 self.count -= 1
-                return fut
+                return fut, key
 
 
 class _Project:
@@ -159,8 +164,11 @@ class _Project:
 
 
 class Gate:
-    def __init__(self, limiter: AdaptiveLimiter) -> None:
-        self.limiter = limiter
+    def __init__(self, pool: Pool | AdaptiveLimiter) -> None:
+        if isinstance(pool, AdaptiveLimiter):  # one anonymous replica: the gate alone, as its tests use it
+            pool = Pool("", [Replica("", None, pool)])
+        self.pool = pool
+        pool.wake = self._wake
         self.waiting = 0
         # called when the window has room and nobody waits, or when a flow's waiters fall to `low_water` (fair
         # queueing can only share between requests that are here: the worker claims that flow's next chunk)
@@ -174,6 +182,11 @@ class Gate:
         self._vtime = 0.0
         self._tie = itertools.count()
         self._marks = itertools.count(1)
+
+    @property
+    def limiter(self) -> Pool:
+        """The route's window as one: capacity, inflight, max_limit, overloads and base_rtt over its replicas."""
+        return self.pool
 
     def admit(self, key: bytes = b"", flow: str = "") -> _Admission:
         """`async with gate.admit(key, flow) as permit`: wait for a slot, held until the block exits; mark the
@@ -202,29 +215,38 @@ class Gate:
         flow = self._flows.get(name)
         return flow.count if flow is not None else 0
 
-    async def _acquire(self, key: bytes, name: str) -> None:
-        lim = self.limiter
-        if not self.waiting and lim.inflight < lim.capacity:
-            lim.on_start()
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        flow = self._flows.get(name)
-        if flow is None:
-            flow = self._flows[name] = _Flow(name)
+    async def _acquire(self, key: bytes, name: str) -> Replica:
+        while True:
+            replica = await self._acquire_once(key, name)
+            if replica is not None:
+                return replica
+
+    async def _acquire_once(self, key: bytes, name: str) -> Replica | None:
+        pool = self.pool
+        fut: _Fut = asyncio.get_running_loop().create_future()
         waiter: _Waiter = [fut]
-        flow.push(key, waiter)
-        self.waiting += 1
-        if flow.count == 1:
-            self._attach(flow)
-        elif flow.project is not None:
-            self._grow(flow.project, 1)
+        if not self.waiting and pool.has_room():
+            waiter[0] = None
+            if pool.place(fut, key):
+                return fut.result()
+        else:
+            flow = self._flows.get(name)
+            if flow is None:
+                flow = self._flows[name] = _Flow(name)
+            flow.push(key, waiter)
+            self.waiting += 1
+            if flow.count == 1:
+                self._attach(flow)
+            elif flow.project is not None:
+                self._grow(flow.project, 1)
         try:
-            await fut
+            return await fut  # admitted (maybe held for its replica first), or None: queue again
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
-                # We were granted a slot as we were cancelled: give it back.
-                lim.on_abandoned()
-                self._wake()
+                replica = fut.result()
+                if replica is not None:  # we were granted a slot as we were cancelled: give it back
+                    replica.limiter.on_abandoned()
+                    pool.released(replica)
             elif waiter[0] is not None:  # else its turn came first, and `_wake` counted it out
                 self._discard(name, waiter)
             raise
@@ -304,11 +326,11 @@ class Gate:
             return flow
 
     def _wake(self) -> None:
-        lim = self.limiter
+        pool = self.pool
         low = False
-        while self.waiting and lim.inflight < lim.capacity:
+        while self.waiting and pool.has_room():
             flow = self._next()
-            fut = flow.pop()
+            fut, key = flow.pop()
             self.waiting -= 1
             low = low or flow.count == self.low_water
             if flow.count == 0:
@@ -316,9 +338,8 @@ class Gate:
                 del self._flows[flow.name]
             if fut.done():
                 continue  # cancelled, its handler not run yet: counted out here, the slot goes to the next
-            lim.on_start()
-            fut.set_result(None)
-        if self.on_hungry is not None and (low or (self.waiting == 0 and lim.inflight < lim.capacity)):
+            pool.place(fut, key)
+        if self.on_hungry is not None and (low or (self.waiting == 0 and pool.has_room())):
             self.on_hungry()
 
 

@@ -13,6 +13,7 @@ from batchgate.domain.messages import MESSAGES_ENDPOINT
 from batchgate.upstream.executor import TransportError, UpstreamResponse
 from batchgate.upstream.http11 import HttpError, HttpTimeout, Pool
 from batchgate.upstream.messages import MessagesMode, via_chat
+from batchgate.upstream.probe import answers
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -51,6 +52,7 @@ class HttpUpstream:
             headers["anthropic-version"] = "2023-06-01"
             if api_key:
                 headers["x-api-key"] = api_key
+        self._headers = headers
         self._pool = Pool(self.base_url, headers, max_connections, connect_timeout)
 
     def __repr__(self) -> str:  # never shows the key
@@ -74,13 +76,19 @@ class HttpUpstream:
         try:
             resp = await self._pool.post(endpoint.removeprefix("/v1"), orjson.dumps(body), timeout)
         except HttpTimeout as e:
-            raise TransportError("timeout", str(e)) from e
+            # A connect that failed (refused, unreachable, timed out) is chained to its OSError; a reset, a close
+            # or a request that timed out is not: only the first never reached the server.
+            raise TransportError("timeout", str(e), refused=isinstance(e.__cause__, OSError)) from e
         except HttpError as e:
-            raise TransportError("connection", str(e)) from e
+            raise TransportError("connection", str(e), refused=isinstance(e.__cause__, OSError)) from e
         status = resp.status
         # Retry-After only matters on the answers that are retried.
         wait = parse_retry_after(resp.headers) if status == 429 or status >= 500 else None
         return UpstreamResponse(status, resp.body, resp.headers.get("x-request-id"), wait)
+
+    async def probe(self) -> bool:
+        """Whether the server answers again (`GET {base}/models`), for a replica taken out of its pool."""
+        return await answers(self.base_url, self._headers)
 
     def check_model(self, model: str) -> None:
         return None

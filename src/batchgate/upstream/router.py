@@ -4,14 +4,16 @@ Settings and the routing file in `wiring/routes.py`, the one place that knows ev
 from __future__ import annotations
 
 import fnmatch
+import time
 from dataclasses import dataclass, field
 
 from batchgate.domain.batch import ENDPOINTS
-from batchgate.domain.route_state import RouteState
+from batchgate.domain.route_state import ReplicaState, RouteState
 from batchgate.upstream.executor import Executor, ModelUnavailable
 from batchgate.upstream.gate import Gate
 from batchgate.upstream.http import HttpUpstream
 from batchgate.upstream.limiter import AdaptiveLimiter
+from batchgate.upstream.pool import Pool, Replica
 
 ADAPTIVE_CAP = 4096  # upper bound for the adaptive window when no limit is configured
 INITIAL_WINDOW = 8  # requests in flight before the first answer: the window doubles per round trip from here
@@ -19,16 +21,31 @@ INITIAL_WINDOW = 8  # requests in flight before the first answer: the window dou
 
 @dataclass
 class Route:
+    """A pool of replicas serving the same models: `executor`, or each of `replicas` when given (the first of them
+    is then `executor`, which answers for the route: its models and endpoints). Each replica has its own window of
+    `max_concurrency` at most, and its own health; one gate admits for all of them."""
+
     name: str
     patterns: tuple[str, ...]
     executor: Executor
     max_concurrency: int
     endpoints: tuple[str, ...] | None = None  # the routing file's `endpoints`: only these (None: what it serves)
+    replicas: tuple[Executor, ...] = ()
+    affinity: bool = True  # prefix-cache affinity between the replicas (Settings.prefix_affinity)
     gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
         initial = min(INITIAL_WINDOW, self.max_concurrency)
-        self.gate = Gate(AdaptiveLimiter(max_limit=self.max_concurrency, initial=initial))
+        executors = self.replicas or (self.executor,)
+        self.executor = executors[0]
+        pool = Pool(self.name, [Replica(replica_name(e), e, AdaptiveLimiter(max_limit=self.max_concurrency,
+                                                                             initial=initial))
+                                for e in executors], affinity=self.affinity)
+        self.gate = Gate(pool)
+
+    @property
+    def pool(self) -> Pool:
+        return self.gate.pool
 
     def matches(self, model: str) -> bool:
         return any(p == model or fnmatch.fnmatchcase(model, p) for p in self.patterns)
@@ -36,14 +53,26 @@ class Route:
     def shortfall(self) -> int:
         """Requests this route's gate is short of (see Router.shortfall)."""
         lim = self.gate.limiter
-        return max(0, 2 * lim.capacity - lim.inflight - self.gate.waiting)
+        return max(0, 2 * lim.capacity - lim.inflight - self.gate.waiting - self.pool.held)
 
     def state(self, now: float) -> RouteState:
-        """Call on the loop that sends through this route (where its gate and limiter change)."""
-        lim = self.gate.limiter
-        rtt = lim.base_rtt
-        return RouteState(self.name, self.patterns, lim.capacity, lim.max_limit, lim.inflight, self.gate.waiting,
-                          lim.overloads, rtt * 1000 if rtt > 0 else None)
+        """Call on the loop that sends through this route (where its gate and limiters change)."""
+        pool = self.gate.pool
+        rtt = pool.base_rtt
+        mono = time.monotonic()
+        replicas = tuple(ReplicaState(r.name, r.up, r.limiter.capacity, r.limiter.inflight, len(r.held),
+                                      None if r.up else mono - r.down_since, r.last_error)
+                         for r in pool.replicas)
+        down = None if pool.down_since is None else mono - pool.down_since
+        return RouteState(self.name, self.patterns, pool.capacity, pool.max_limit, pool.inflight,
+                          self.gate.waiting + pool.held, pool.overloads, rtt * 1000 if rtt > 0 else None, replicas,
+                          down)
+
+
+def replica_name(executor: Executor) -> str:
+    """A replica's label in logs, metrics and the dashboard: its base URL, or the executor's name."""
+    url = getattr(executor, "base_url", None)
+    return url if isinstance(url, str) else executor.name
 
 
 class Router:
@@ -106,11 +135,20 @@ class Router:
                     seen.setdefault(p)
         return list(seen)
 
+    def down(self) -> list[Route]:
+        """The routes whose every replica is down (dispatch to them is paused)."""
+        return [r for r in self.routes if r.pool.is_down]
+
     async def start(self) -> None:
         for r in self.routes:
-            await r.executor.start()
+            for replica in r.pool.replicas:
+                if replica.executor is not None:
+                    await replica.executor.start()
 
     async def close(self) -> None:
         for r in self.routes:
-            await r.executor.close()
+            await r.pool.close()
+            for replica in r.pool.replicas:
+                if replica.executor is not None:
+                    await replica.executor.close()
 

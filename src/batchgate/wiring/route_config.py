@@ -57,6 +57,7 @@ EXPECTED = {
     "type": '"http" or "local"',
     "models": "a model name or a non-empty list of model names and glob patterns",
     "url": "an http(s) URL",
+    "urls": "a non-empty list of http(s) URLs (one per replica)",
     "api_key": "a non-empty string",
     "api_key_env": "the name of an environment variable",
     "max_concurrency": "a positive integer",
@@ -65,7 +66,7 @@ EXPECTED = {
     "embed_batch_size": "a positive integer",
     "messages": '"native" (the upstream serves /v1/messages) or "translate" (sent as chat completions)',
 }
-EXPECTED_ITEM = {"models": "a non-empty string (a model name or glob pattern)",
+EXPECTED_ITEM = {"models": "a non-empty string (a model name or glob pattern)", "urls": "an http(s) URL",
                  "endpoints": "one of " + ", ".join(LINE_ENDPOINTS)}
 SECRET_KEYS = {"api_key"}  # their values are never repeated in a message
 
@@ -87,10 +88,12 @@ class _RouteConfig(BaseModel):
 
 
 class HttpRouteConfig(_RouteConfig):
-    """An OpenAI-compatible server at `url`."""
+    """An OpenAI-compatible server at `url`, or several replicas of one at `urls` (the same models behind each;
+    one key for all)."""
 
     type: Literal["http"] = "http"
-    url: str
+    url: str | None = None
+    urls: list[str] | None = Field(default=None, min_length=1)
     api_key: NonEmpty | None = None
     api_key_env: str | None = None
     # How Anthropic Message Batches lines reach it (None: BATCHGATE_UPSTREAM_MESSAGES); see upstream/messages.py.
@@ -98,11 +101,26 @@ class HttpRouteConfig(_RouteConfig):
 
     @field_validator("url")
     @classmethod
-    def _base_url(cls, value: str) -> str:
-        problem = url_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value.rstrip("/")
+    def _base_url(cls, value: str | None) -> str | None:
+        return None if value is None else _checked_url(value)
+
+    @field_validator("urls")
+    @classmethod
+    def _base_urls(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        urls = [_checked_url(u, f"urls[{i}]: ") for i, u in enumerate(value)]
+        seen: dict[str, int] = {}
+        for i, u in enumerate(urls):
+            if u in seen:
+                raise ValueError(f"urls[{i}]: {shown(u)} is already urls[{seen[u]}]; list each replica once")
+            seen[u] = i
+        return urls
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The replicas' base URLs: `urls`, or the one `url`."""
+        return list(self.urls) if self.urls is not None else [self.url or ""]
 
     @field_validator("api_key_env")
     @classmethod
@@ -122,6 +140,10 @@ class HttpRouteConfig(_RouteConfig):
     def _one_key_source(self) -> HttpRouteConfig:
         if self.api_key is not None and self.api_key_env is not None:
             raise ValueError("give api_key or api_key_env, not both")
+        if self.url is not None and self.urls is not None:
+            raise ValueError("give url (one server) or urls (its replicas), not both")
+        if self.url is None and self.urls is None:
+            raise ValueError("missing key 'url' (required for an http route; or 'urls', its replicas)")
         return self
 
     def key(self, environ: Mapping[str, str]) -> str | None:
@@ -239,6 +261,13 @@ def shown(value: Any) -> str:
     else:
         text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _checked_url(value: str, where: str = "") -> str:
+    problem = url_problem(value)
+    if problem:
+        raise ValueError(where + problem)
+    return value.rstrip("/")
 
 
 def url_problem(url: str) -> str | None:

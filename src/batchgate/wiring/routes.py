@@ -14,8 +14,6 @@ from batchgate.upstream.http import HttpUpstream
 from batchgate.upstream.router import ADAPTIVE_CAP, Route, Router
 from batchgate.wiring.route_config import LocalRouteConfig, RouteConfig, read_routing_file, url_problem
 
-LOCAL_CAP = 64  # the in-process engine queues internally; enough in flight to fill its model batches
-
 
 def build_router(settings: Settings, environ: Mapping[str, str] | None = None) -> Router:
     """Routes from --config, else one route for --upstream, else the local in-process engine. `environ` answers
@@ -29,7 +27,8 @@ def build_router(settings: Settings, environ: Mapping[str, str] | None = None) -
         http = HttpUpstream("default", settings.upstream.rstrip("/"), settings.upstream_api_key, cap,
                             settings.connect_timeout, settings.upstream_messages)
         return Router([Route("default", ("*",), http, cap)])
-    return Router([Route("local", ("*",), LocalEngine(), LOCAL_CAP)])
+    engine = LocalEngine()
+    return Router([Route("local", ("*",), engine, engine.window)])
 
 
 def check_routing(settings: Settings) -> None:
@@ -42,13 +41,17 @@ def check_routing(settings: Settings) -> None:
 
 def _route(settings: Settings, config: RouteConfig, environ: Mapping[str, str]) -> Route:
     limit = config.max_concurrency or settings.upstream_concurrency or ADAPTIVE_CAP
-    executor: Executor
+    executors: list[Executor]
     if isinstance(config, LocalRouteConfig):
-        executor = LocalEngine(**{k: v for k, v in (("chat_slots", config.chat_slots),
-                                                   ("embed_batch_size", config.embed_batch_size)) if v is not None})
-        limit = min(limit, LOCAL_CAP)
+        engine = LocalEngine(**{k: v for k, v in (("chat_slots", config.chat_slots),
+                                                 ("embed_batch_size", config.embed_batch_size)) if v is not None})
+        executors = [engine]
+        limit = min(config.max_concurrency or engine.window, engine.window)
     else:
-        executor = HttpUpstream(config.name, config.url, config.key(environ), limit, settings.connect_timeout,
-                                config.messages or settings.upstream_messages)
+        key = config.key(environ)
+        messages = config.messages or settings.upstream_messages
+        executors = [HttpUpstream(config.name, url, key, limit, settings.connect_timeout, messages)
+                     for url in config.base_urls]
     endpoints = tuple(config.endpoints) if config.endpoints is not None else None
-    return Route(config.name, tuple(config.models), executor, limit, endpoints)
+    return Route(config.name, tuple(config.models), executors[0], limit, endpoints, tuple(executors),
+                 settings.prefix_affinity)

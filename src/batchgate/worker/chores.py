@@ -41,8 +41,10 @@ class Chores:
         for r in self._router.routes:
             lim = r.gate.limiter
             if lim.inflight or r.gate.waiting:
-                log.info("upstream %s: window %d, in flight %d, waiting %d, overloads %d", r.name,
-                         lim.capacity, lim.inflight, r.gate.waiting, lim.overloads)
+                up = sum(x.up for x in r.pool.replicas)
+                replicas = f", replicas up {up}/{len(r.pool.replicas)}" if len(r.pool.replicas) > 1 else ""
+                log.info("upstream %s: window %d, in flight %d, waiting %d, overloads %d%s", r.name,
+                         lim.capacity, lim.inflight, r.gate.waiting + r.pool.held, lim.overloads, replicas)
 
     async def release_dead_owners(self) -> None:
         for owner in await self._store.lease_owners():

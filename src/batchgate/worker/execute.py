@@ -3,8 +3,15 @@
 Two kinds of trouble are told apart. Overload (429, or 503 with Retry-After) means the engine is full: the
 gate's window shrinks and the request waits and tries again without spending its attempts (for up to
 `overload_max_seconds`). Failure (5xx, timeouts, dropped connections) spends an attempt and backs off
-exponentially with jitter; a timeout also shrinks the window (the request waited too long: congestion). Any
-other 4xx is final at once."""
+exponentially with jitter; a timeout also shrinks the window of the replica it went to (the request waited too
+long: congestion). Any other 4xx is final at once.
+
+A third kind is a replica gone (connections refused or reset, 502/503/504 without Retry-After): it counts against
+the replica's health (`upstream/pool.py`), and once the replica is taken out the request goes back to the gate for
+another replica without spending an attempt (a refused connection never spends one: the request never reached the
+server; a reset or a 502 before the replica is out does, since one request can cause it); with every replica down
+it waits there, spending none, until one answers or its batch ends. A connect that timed out is such a failure,
+not congestion: it leaves the window alone."""
 
 from __future__ import annotations
 
@@ -33,6 +40,11 @@ async def _nothing(result: RequestResult) -> None:
 
 def is_overload(resp: UpstreamResponse) -> bool:
     return resp.status == 429 or (resp.status == 503 and resp.retry_after is not None)
+
+
+def replica_failure(resp: UpstreamResponse) -> bool:
+    """An answer that says the replica is not there (a proxy in front of it, or an engine still loading)."""
+    return resp.status in (502, 503, 504) and resp.retry_after is None
 
 
 def outcome(resp: UpstreamResponse) -> str:
@@ -77,18 +89,26 @@ class RequestExecutor:
         attempt = 0  # attempts that count against max_attempts
         sent = 0
         first_overload: float | None = None
+        who = (flow, line)  # this request, for the replica's health
         while True:
             sent += 1
             failure: TransportError | None = None
+            gone = False  # the replica was taken out: try another without spending an attempt
             async with route.gate.admit(key, flow) as permit:
+                replica = permit.replica
+                executor = replica.executor if replica.executor is not None else route.executor
                 try:
-                    resp = await route.executor.send(endpoint, body, self._timeout)
+                    resp = await executor.send(endpoint, body, self._timeout)
                 except TransportError as e:
                     failure = e
-                    if e.kind == "timeout":
-                        permit.timed_out()  # congestion: the window shrinks
+                    if e.kind == "timeout" and not e.refused:
+                        permit.timed_out()  # congestion: the window shrinks (a connect that timed out: see below)
                     # else the permit is abandoned on exit: a dropped connection says nothing about the engine
                     m.sent(endpoint, model, route.name, e.kind)
+                    if e.kind == "connection" or e.refused:
+                        # A connect that failed never reached the server: it costs no attempt even before the
+                        # replica is out (a timed-out connect too: a host that is off drops what is sent to it).
+                        gone = route.pool.failed(replica, e.message, who, e.refused) or e.refused
                 except ModelUnavailable as e:  # a local model whose files went missing: retrying won't help
                     m.sent(endpoint, model, route.name, "model_unavailable")
                     result = error_result(line, custom_id, "model_not_found", str(e), sent - 1)
@@ -96,15 +116,22 @@ class RequestExecutor:
                     return result
                 else:
                     m.sent(endpoint, model, route.name, outcome(resp), time.monotonic() - permit.started)
+                    if replica_failure(resp):
+                        gone = route.pool.failed(replica, f"HTTP {resp.status}", who)
+                    else:
+                        route.pool.succeeded(replica)
                     overloaded = is_overload(resp)
                     if overloaded:
                         permit.overloaded()
                     else:
                         permit.done()
-                    if self._final(resp, overloaded, attempt, first_overload):
+                    if not gone and self._final(resp, overloaded, attempt, first_overload):
                         result = response_result(line, custom_id, resp, sent - 1)
                         await record(result)  # still holding the slot
                         return result
+            if gone:
+                m.retried(route.name, "replica_down")
+                continue
             if failure is not None:
                 attempt += 1
                 if self._policy.gives_up_after(attempt):

@@ -83,19 +83,23 @@ def fault_run(server: BatchgateServer, fake: FakeUpstream, n: int, permanent_eve
 
 
 def dead_upstream_run(server: BatchgateServer, n: int, timeout: float = 120.0) -> tuple[float, dict[str, Any]]:
-    """A batch against an upstream nobody listens on ends, within the retry budget, with only error lines."""
+    """A batch against an upstream nobody listens on waits for it, spending no attempts, until its window ends:
+    then it is `expired` with every line `batch_expired`, and the log has one WARNING that dispatch paused. The
+    server needs a small BATCHGATE_WINDOW_SCALE (the batch asks for 24h)."""
     client = server.client(timeout=60.0)
     f = client.files.create(file=("dead.jsonl", jsonl([chat_line(f"d{i}") for i in range(n)])), purpose="batch")
     start = time.monotonic()
     batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
     batch = wait_for_batch(client, batch.id, timeout=timeout)
     seconds = time.monotonic() - start
-    assert batch.status == "completed", batch
+    assert batch.status == "expired", batch
     assert batch.output_file_id is None
     errors = file_lines(client, batch.error_file_id)
     assert sorted(e["custom_id"] for e in errors) == sorted(f"d{i}" for i in range(n))
     codes = {e["error"]["code"] for e in errors}
-    assert codes == {"upstream_connection_error"}, codes
+    assert codes == {"batch_expired"}, codes
     wire = json.loads(client.batches.with_raw_response.retrieve(batch.id).http_response.text)
+    log = server.log_tail(5_000_000)
+    paused = [ln for ln in log.splitlines() if "every replica is down" in ln]
     return seconds, {"requests": n, "seconds": round(seconds, 2), "retries": wire["batchgate"]["retries"],
-                     "message": errors[0]["error"]["message"]}
+                     "paused_lines": paused}

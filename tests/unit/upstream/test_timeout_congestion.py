@@ -19,7 +19,7 @@ async def run(base_url: str) -> None:
     route = Route("u", ("*",), http, 64)
     await http.start()
     try:
-        lim = route.gate.limiter
+        lim = route.pool.replicas[0].limiter  # the one replica's window
         executor = RequestExecutor(RetryPolicy(2, 0.01, 0.02), timeout=0.2)
         body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "x_fake": {"hang": True}}
         before = lim.window

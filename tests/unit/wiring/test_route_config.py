@@ -12,7 +12,7 @@ from batchgate.errors import ConfigError
 from batchgate.settings import Settings
 from batchgate.upstream.http import HttpUpstream
 from batchgate.wiring.route_config import HttpRouteConfig, LocalRouteConfig, parse_routing, read_routing_file
-from batchgate.wiring.routes import LOCAL_CAP, build_router
+from batchgate.wiring.routes import build_router
 
 ENV = {"GPU_B_KEY": "sk-from-env", "EMPTY_KEY": ""}
 GOOD = """
@@ -72,7 +72,7 @@ def test_a_good_file_builds_the_routes_it_always_did(tmp_path: Path) -> None:
         ("gpu-a", ("meta-llama/*", "qwen2.5-7b-instruct"), 128, ("/v1/chat/completions", "/v1/completions")),
         ("gpu-b", ("mistral-7b",), 64, None),  # no max_concurrency: --max-concurrency's value
         ("upstream2", ("*",), 64, None),
-        ("local", ("*",), LOCAL_CAP, None),  # the local engine takes at most LOCAL_CAP at once
+        ("local", ("*",), 16, None),  # the engine's window: max(chat_slots + 2, embed_batch_size), not 500
     ]
     http = [r.executor for r in router.routes[:3]]
     assert all(isinstance(e, HttpUpstream) for e in http)
@@ -82,6 +82,20 @@ def test_a_good_file_builds_the_routes_it_always_did(tmp_path: Path) -> None:
     assert router.resolve("qwen2.5-7b-instruct") is router.routes[0]
     assert router.resolve("mistral-7b") is router.routes[1]
     assert router.resolve("anything-else") is router.routes[2]
+
+
+def test_urls_make_one_route_of_replicas(tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text('[[upstreams]]\nname = "llama"\nmodels = ["llama-3"]\napi_key_env = "GPU_B_KEY"\n'
+                      'urls = ["http://10.0.0.5:8000/v1", "http://10.0.0.6:8000/v1/", "http://10.0.0.7:8000/v1"]\n')
+    [route] = build_router(Settings(config=config, upstream_concurrency=32), ENV).routes
+    replicas = route.pool.replicas
+    assert [r.name for r in replicas] == ["http://10.0.0.5:8000/v1", "http://10.0.0.6:8000/v1",
+                                          "http://10.0.0.7:8000/v1"]
+    assert all(isinstance(r.executor, HttpUpstream) for r in replicas)
+    assert len({id(r.limiter) for r in replicas}) == 3  # a window each
+    assert all(r.limiter.max_limit == 32 for r in replicas)
+    assert route.executor is replicas[0].executor
 
 
 def test_without_max_concurrency_a_route_is_adaptive(tmp_path: Path) -> None:
@@ -103,7 +117,21 @@ def test_without_max_concurrency_a_route_is_adaptive(tmp_path: Path) -> None:
     ('[[upstreams]]\nname = "l"\ntype = "local"\napi_key = "k"\n',
      "routes.toml: upstreams[0] ('l'): key 'api_key' applies only to http routes (this one is type = \"local\")"),
     ('[[upstreams]]\nname = "a"\n',
-     "routes.toml: upstreams[0] ('a'): missing key 'url' (required for an http route)"),
+     "routes.toml: upstreams[0] ('a'): missing key 'url' (required for an http route; or 'urls', its replicas)"),
+    ('[[upstreams]]\nname = "a"\nurl = "http://h/v1"\nurls = ["http://g/v1"]\n',
+     "routes.toml: upstreams[0] ('a'): give url (one server) or urls (its replicas), not both"),
+    ('[[upstreams]]\nurls = []\n',
+     "routes.toml: upstreams[0]: urls: must be a non-empty list of http(s) URLs (one per replica), not []"),
+    ('[[upstreams]]\nurls = "http://h/v1"\n',
+     "routes.toml: upstreams[0]: urls: must be a non-empty list of http(s) URLs (one per replica), not 'http://h/v1'"),
+    ('[[upstreams]]\nurls = ["http://h/v1", 8000]\n',
+     "routes.toml: upstreams[0]: urls[1]: must be an http(s) URL, not 8000"),
+    ('[[upstreams]]\nurls = ["http://h/v1", "ftp://g/v1"]\n',
+     "routes.toml: upstreams[0]: urls: urls[1]: 'ftp://g/v1' is not an http(s) URL"),
+    ('[[upstreams]]\nurls = ["http://h/v1", "http://g/v1", "http://h/v1/"]\n',
+     "routes.toml: upstreams[0]: urls: urls[2]: 'http://h/v1' is already urls[0]; list each replica once"),
+    ('[[upstreams]]\nname = "l"\ntype = "local"\nurls = ["http://h/v1"]\n',
+     "routes.toml: upstreams[0] ('l'): key 'urls' applies only to http routes (this one is type = \"local\")"),
     ('[[upstreams]]\ntype = "grpc"\n',
      "routes.toml: upstreams[0]: type: must be \"http\" or \"local\", not 'grpc'"),
     ('[[upstreams]]\nname = ""\nurl = "http://h/v1"\n',
@@ -220,3 +248,14 @@ def test_a_file_that_is_not_toml_or_not_there(tmp_path: Path) -> None:
 def test_a_bad_upstream_url_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"^--upstream: 'localhost:8000/v1' is not an http\(s\) URL$"):
         build_router(Settings(upstream="localhost:8000/v1"))
+
+
+def test_the_local_engine_window_is_its_slots(tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text('[[upstreams]]\nname = "l"\ntype = "local"\nchat_slots = 40\n\n'
+                      '[[upstreams]]\nname = "small"\ntype = "local"\nchat_slots = 40\nmax_concurrency = 8\n')
+    wide, small = build_router(Settings(config=config), {}).routes
+    assert wide.max_concurrency == 42  # chat slots + 2: more would wait inside the engine
+    assert small.max_concurrency == 8  # max_concurrency may narrow it, never widen it
+    [default] = build_router(Settings(), {}).routes
+    assert default.max_concurrency == 32  # 4 slots + 2, or one embedding batch of 32 if larger
