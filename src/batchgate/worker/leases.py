@@ -11,15 +11,18 @@ from typing import NamedTuple
 from batchgate import clock
 from batchgate.domain.work import BatchTask, ChunkClaim
 from batchgate.store.base import TaskStore, WorkQueue
+from batchgate.worker.drain import Drain
 
 log = logging.getLogger("batchgate.worker")
 
 
 class Running(NamedTuple):
-    """A chunk this worker runs: its claim (for the heartbeat's renewal) and the task running it."""
+    """A chunk this worker runs: its claim (for the heartbeat's renewal), the task running it, and its drain
+    (started when its batch is paused)."""
 
     claim: ChunkClaim
     task: asyncio.Task[None]
+    drain: Drain
 
 
 class BatchLease:
@@ -58,7 +61,7 @@ class BatchLease:
 
 class ChunkHeartbeat:
     """Renews the leases of the chunks in `running` (at most every second); cancels a chunk whose lease was lost
-    or whose batch is cancelled or expired."""
+    or whose batch is cancelled or expired, and drains one whose batch is paused."""
 
     def __init__(
         self, store: WorkQueue, running: dict[tuple[str, int], Running], interval: float, lease_seconds: float
@@ -85,12 +88,14 @@ class ChunkHeartbeat:
             await asyncio.sleep(self._interval)
             if not self._running:
                 continue
-            claims = [(c.batch_id, c.spec.index, c.generation) for c, _ in self._running.values()]
+            claims = [(r.claim.batch_id, r.claim.spec.index, r.claim.generation) for r in self._running.values()]
             try:
                 beat = await self._store.renew_chunks(claims, clock.now_f() + self._lease_seconds)
             except Exception:
                 log.exception("heartbeat failed")
                 continue
-            for key, (claim, t) in list(self._running.items()):
+            for key, (claim, t, drain) in list(self._running.items()):
                 if key in beat.lost or claim.batch_id in beat.stop_batches:
                     t.cancel()
+                elif claim.batch_id in beat.pause_batches:
+                    drain.start()

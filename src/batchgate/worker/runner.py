@@ -19,6 +19,7 @@ from batchgate.upstream.router import Router
 from batchgate.worker.batch_task import BatchTasks
 from batchgate.worker.chores import Chores
 from batchgate.worker.chunk import ChunkTask
+from batchgate.worker.drain import Drain
 from batchgate.worker.execute import RequestExecutor
 from batchgate.worker.finalize import Finalize
 from batchgate.worker.identity import worker_id
@@ -81,7 +82,7 @@ class Worker:
         self._wake.set()
         if self._loop_task is not None:
             await asyncio.gather(self._loop_task, return_exceptions=True)
-        tasks = [t for _, t in self._running.values()] + list(self._batch_running)
+        tasks = [r.task for r in self._running.values()] + list(self._batch_running)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
             for t in pending:
@@ -141,14 +142,15 @@ class Worker:
             for claim in claims:
                 found = True
                 key = (claim.batch_id, claim.spec.index)
-                t = asyncio.create_task(self._run_chunk(key, claim), name=f"chunk-{key}")
-                self._running[key] = Running(claim, t)
+                drain = Drain()
+                t = asyncio.create_task(self._run_chunk(key, claim, drain), name=f"chunk-{key}")
+                self._running[key] = Running(claim, t, drain)
         await self._webhooks.tick()  # sends in tasks of its own; nothing for this loop to hurry for
         return found
 
-    async def _run_chunk(self, key: tuple[str, int], claim: ChunkClaim) -> None:
+    async def _run_chunk(self, key: tuple[str, int], claim: ChunkClaim, drain: Drain) -> None:
         try:
-            await self._chunks.run(claim)
+            await self._chunks.run(claim, drain)
         finally:
             self._running.pop(key, None)
             self._planner.released(claim.batch_id)

@@ -88,7 +88,7 @@ def test_sqlite_migrations_produce_the_current_schema(tmp_path: Path) -> None:
     migrated = describe_sqlite(tmp_path / "migrated.sqlite3")
     assert migrated == describe_sqlite(tmp_path / "fresh.sqlite3")
     assert set(migrated) == {"api_keys", "projects", "files", "uploads", "upload_parts", "batches", "chunks", "results",
-                             "webhook_endpoints", "webhook_deliveries", "webhook_attempts"}
+                             "webhook_endpoints", "webhook_deliveries", "webhook_attempts", "idempotency_keys"}
 
 
 def test_sqlite_database_from_before_migrations_is_adopted(tmp_path: Path) -> None:
@@ -137,7 +137,7 @@ def test_postgres_migrations_produce_the_current_schema(pg_databases: PgDatabase
     assert migrated == fresh
     assert {c[0] for c in migrated["columns"]} == {
         "api_keys", "projects", "files", "uploads", "upload_parts", "batches", "chunks", "results",
-        "webhook_endpoints", "webhook_deliveries", "webhook_attempts"}
+        "webhook_endpoints", "webhook_deliveries", "webhook_attempts", "idempotency_keys"}
 
 
 def test_postgres_concurrent_starters_migrate_once(pg_databases: PgDatabases) -> None:

@@ -93,12 +93,20 @@ CREATE TABLE batches (
     prompt_tokens BIGINT NOT NULL DEFAULT 0,
     not_run BIGINT NOT NULL DEFAULT 0,
     error_counts TEXT,
-    estimated_completion_at BIGINT  -- the planner's estimate while in_progress
+    estimated_completion_at BIGINT,  -- the planner's estimate while in_progress
+    recorded BIGINT NOT NULL DEFAULT 0,  -- the last results.seq given out: followers' cursors move in it
+    results_until BIGINT,  -- when a finished batch's results are dropped (kept a while for followers)
+    results_dropped BOOLEAN NOT NULL DEFAULT FALSE,  -- they are gone: the output and error files have them
+    paused_at BIGINT,  -- set while paused: no chunk of it is claimed
+    retried_from TEXT,  -- the batch whose failed or unfinished lines this one runs again
+    retry_only TEXT  -- which of them: 'failed' or 'unfinished'
 );
 CREATE INDEX batches_by_project ON batches (project, seq);
 CREATE INDEX batches_by_status ON batches (status);
 CREATE INDEX batches_enqueued ON batches (project, model, status);
 CREATE INDEX batches_by_input ON batches (input_file_id);
+CREATE INDEX batches_results_until ON batches (results_until) WHERE results_until IS NOT NULL;
+CREATE UNIQUE INDEX batches_retries ON batches (retried_from, retry_only) WHERE retried_from IS NOT NULL;
 CREATE TABLE chunks (
     batch_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -122,8 +130,10 @@ CREATE TABLE results (
     line INTEGER NOT NULL,
     ok BOOLEAN NOT NULL,
     data BYTEA NOT NULL,
+    seq BIGINT,  -- recording order (batches.recorded): a follower's cursor
     PRIMARY KEY (batch_id, line)
 );
+CREATE INDEX results_by_seq ON results (batch_id, seq);
 
 -- Webhooks: endpoints per project, one delivery per (terminal transition, matching endpoint), every attempt.
 CREATE TABLE webhook_endpoints (
@@ -166,3 +176,18 @@ CREATE TABLE webhook_attempts (
     duration_ms INTEGER NOT NULL,
     PRIMARY KEY (delivery_id, number)
 );
+
+-- Idempotency-Key headers on creates, per project: the request's hash and the object it created (NULL while the
+-- creating request runs), kept until expires_at.
+CREATE TABLE idempotency_keys (
+    project TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    object_id TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (project, key)
+);
+CREATE INDEX idempotency_keys_expiring ON idempotency_keys (expires_at);

@@ -91,12 +91,20 @@ CREATE TABLE IF NOT EXISTS batches (
     prompt_tokens INTEGER NOT NULL DEFAULT 0,
     not_run INTEGER NOT NULL DEFAULT 0,
     error_counts TEXT,
-    estimated_completion_at INTEGER  -- the planner's estimate while in_progress
+    estimated_completion_at INTEGER,  -- the planner's estimate while in_progress
+    recorded INTEGER NOT NULL DEFAULT 0,  -- the last results.seq given out: followers' cursors move in it
+    results_until INTEGER,  -- when a finished batch's results are dropped (kept a while for followers)
+    results_dropped INTEGER NOT NULL DEFAULT 0,  -- they are gone: the output and error files have them
+    paused_at INTEGER,  -- set while paused: no chunk of it is claimed
+    retried_from TEXT,  -- the batch whose failed or unfinished lines this one runs again
+    retry_only TEXT  -- which of them: 'failed' or 'unfinished'
 );
 CREATE INDEX IF NOT EXISTS batches_by_project ON batches (project, seq);
 CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status);
 CREATE INDEX IF NOT EXISTS batches_enqueued ON batches (project, model, status);
 CREATE INDEX IF NOT EXISTS batches_by_input ON batches (input_file_id);
+CREATE INDEX IF NOT EXISTS batches_results_until ON batches (results_until) WHERE results_until IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS batches_retries ON batches (retried_from, retry_only) WHERE retried_from IS NOT NULL;
 CREATE TABLE IF NOT EXISTS chunks (
     batch_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -119,8 +127,10 @@ CREATE TABLE IF NOT EXISTS results (
     line INTEGER NOT NULL,
     ok INTEGER NOT NULL,
     data BLOB NOT NULL,
+    seq INTEGER,  -- recording order (batches.recorded): a follower's cursor
     PRIMARY KEY (batch_id, line)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS results_by_seq ON results (batch_id, seq);
 
 -- Webhooks: endpoints per project, one delivery per (terminal transition, matching endpoint), every attempt.
 CREATE TABLE IF NOT EXISTS webhook_endpoints (
@@ -162,3 +172,18 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
     duration_ms INTEGER NOT NULL,
     PRIMARY KEY (delivery_id, number)
 ) WITHOUT ROWID;
+
+-- Idempotency-Key headers on creates, per project: the request's hash and the object it created (NULL while the
+-- creating request runs), kept until expires_at.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    project TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    object_id TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (project, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_keys_expiring ON idempotency_keys (expires_at);
