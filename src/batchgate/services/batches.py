@@ -1,4 +1,5 @@
-"""Creating, reading, listing and cancelling batches. Execution is the worker's: this only writes state."""
+"""Creating, reading, listing, cancelling, pausing, resuming and retrying batches. Execution is the worker's: this only
+writes state."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from batchgate.errors import Conflict, InvalidRequest, NotFound
 from batchgate.protocol.requests import CreateBatch, RetryBatch
 from batchgate.services.auth import Principal
 from batchgate.store.base import BatchStore, Page
+
+# What a retry starts from: an ended batch with its output and error files (the error file says which lines).
+RETRYABLE = frozenset({BatchStatus.COMPLETED, BatchStatus.EXPIRED, BatchStatus.CANCELLED})
 
 
 def _no_worker() -> None:
@@ -100,14 +104,14 @@ class BatchService:
         b = await self.get(who, batch_id)
         if b.endpoint == MESSAGES_ENDPOINT:
             raise InvalidRequest("A Message Batch cannot be retried through /v1/batches.", param="id")
-        if not b.status.terminal:
-            raise Conflict(f"Only an ended batch can be retried; batch '{batch_id}' is '{b.status.value}'.")
-        if b.in_progress_at is None:
-            raise Conflict(f"Batch '{batch_id}' never ran (its input was rejected): there are no lines to retry.")
+        if b.status not in RETRYABLE:
+            # A failed batch has no output or error file to say which lines to run: its input was rejected, or it
+            # failed as a whole.
+            raise Conflict(f"Only a completed, expired or cancelled batch can be retried; batch '{batch_id}' is "
+                           f"'{b.status.value}'.")
         counts = b.request_counts
-        # The finalizer's counts are exact for the batches it ended; a batch failed while running has none.
         lines = counts.failed - counts.not_run if req.only is RetryOnly.FAILED else counts.not_run
-        if b.status is not BatchStatus.FAILED and lines == 0:
+        if lines == 0:
             what = "failed" if req.only is RetryOnly.FAILED else "unfinished"
             raise Conflict(f"Batch '{batch_id}' has no {what} lines to retry.")
         window = req.completion_window or b.completion_window

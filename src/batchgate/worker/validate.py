@@ -21,7 +21,7 @@ from batchgate.services.tokens import PromptTokenCounter
 from batchgate.store.base import TaskStore
 from batchgate.upstream.router import Router
 from batchgate.worker.lines import LineView, stream_lines
-from batchgate.worker.retry_lines import Keep, feed_picked, picked_lines
+from batchgate.worker.retry_lines import Keep, NotRetryable, feed_picked, picked_lines
 
 log = logging.getLogger("batchgate.worker")
 
@@ -126,12 +126,14 @@ class Validate:
             validator.requests = 1
             await store.fail_batch(b.id, task.generation, validator.finish(f.bytes), clock.now())
             return
-        keep = await picked_lines(store, b)
-        if keep is None:
-            await store.fail_batch(b.id, task.generation, [BatchError(
-                "invalid_request", f"Batch {b.retried_from}, whose lines this batch retries, no longer exists.",
-                "retried_from")], clock.now())
-            return
+        keep: Keep = _all
+        if b.retried_from is not None:
+            try:
+                keep = await picked_lines(store, blobs, b)
+            except NotRetryable as e:
+                await store.fail_batch(b.id, task.generation, [BatchError("invalid_request", str(e), "retried_from")],
+                                       clock.now())
+                return
         started = time.perf_counter()
         cutter = ChunkCutter(rules.chunk_size)
         try:
@@ -171,12 +173,16 @@ class Validate:
                  len(chunks), f.bytes, time.perf_counter() - started)
 
 
+def _all(line: LineView) -> bool:
+    return True
+
+
 async def _read_again(validator: LineValidator, blobs: BlobStore, file_id: str, keep: Keep) -> None:
     """Two custom_ids share a hash (domain/custom_ids.py): read the file again, up to the last line with such an
     id, for the validator to compare the real strings. Only a file with a repeated custom_id (or one collision
     in tens of millions of files) is read twice."""
     async with contextlib.aclosing(stream_lines(read_ahead(blobs.read(file_id)))) as blocks:
         async for lines in blocks:
-            if not validator.recheck([line for line in lines if keep(line[0])]):
+            if not validator.recheck([line for line in lines if keep(line)]):
                 return
             await asyncio.sleep(0)
