@@ -95,6 +95,14 @@ def cancellable(batch: Batch) -> bool:
     return batch.status in CANCELLABLE
 
 
+def retryable(batch: Batch) -> tuple[int, int]:
+    """How many of an ended batch's lines a retry would run: (failed, unfinished); (0, 0) when it cannot retry."""
+    if batch.status not in (BatchStatus.COMPLETED, BatchStatus.EXPIRED, BatchStatus.CANCELLED):
+        return 0, 0
+    c = batch.request_counts
+    return c.failed - c.not_run, c.not_run
+
+
 # -- formatting (Jinja filters) -------------------------------------------------------------------------------
 def when(ts: int | float | None) -> str:
     if ts is None:
