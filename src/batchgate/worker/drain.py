@@ -1,11 +1,13 @@
 """Draining a chunk when its batch is paused: what was already sent to an upstream finishes and is recorded;
 nothing more is sent.
 
-A request task is *sent* from the moment it first calls its upstream executor's `send` (the gate admitted it).
-`start()` cancels every request task of the chunk that has not been sent (waiting at the gate: it is counted out
-there and never goes), and from then on every `send` of the chunk raises CancelledError instead of sending: a
-sent request that comes back for another attempt (a retry, an overload) stops there, unrecorded. The chunk task
-then releases its lease instead of completing the chunk, and the lines without a result run on resume.
+`start()` cancels every request task of the chunk that is not inside its upstream executor's `send` at that
+moment: those waiting at the gate (counted out there, never sent) and those waiting to try again after a failed
+attempt (nothing recorded). From then on every `send` of the chunk raises CancelledError instead of sending, so a
+request whose answer comes back not final (a 5xx, an overload) stops at its next attempt, unrecorded. A request
+inside `send` gets its answer; a final answer is recorded (the result buffer takes it before anything can cancel
+the task). The chunk task then releases its lease instead of completing the chunk, and the lines without a result
+run on resume.
 
 The guard wraps the executor of the chunk's routes (a shallow copy of the Route sharing its gate), so neither the
 gate nor the request executor needs to know about pauses."""
@@ -27,7 +29,7 @@ class Drain:
         self.draining = False
         self.stopped = 0  # request tasks cancelled before they were sent, or before they were sent again
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._sent: set[asyncio.Task[Any]] = set()
+        self._sending: set[asyncio.Task[Any]] = set()
         self._routes: dict[int, Route] = {}
 
     def add(self, task: asyncio.Task[Any]) -> None:
@@ -40,12 +42,12 @@ class Drain:
         task.add_done_callback(self._forget)
 
     def start(self) -> None:
-        """Stop sending: cancel the request tasks not sent yet; the sent ones finish their attempt."""
+        """Stop sending: cancel the request tasks not inside a send; those inside finish their attempt."""
         if self.draining:
             return
         self.draining = True
         for t in list(self._tasks):
-            if t not in self._sent and not t.done():
+            if t not in self._sending and not t.done():
                 self.stopped += 1
                 t.cancel()
 
@@ -58,18 +60,22 @@ class Drain:
             self._routes[id(route)] = guarded
         return guarded
 
-    def sending(self) -> None:
-        """Called by the guarded executor before each send, in the request's task."""
-        task = asyncio.current_task()
+    async def send(self, inner: Executor, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
+        """One attempt through `inner`, unless the chunk is draining (then CancelledError: nothing is sent)."""
         if self.draining:
             self.stopped += 1
             raise asyncio.CancelledError
+        task = asyncio.current_task()
         if task is not None:
-            self._sent.add(task)
+            self._sending.add(task)
+        try:
+            return await inner.send(endpoint, body, timeout)
+        finally:
+            if task is not None:
+                self._sending.discard(task)
 
     def _forget(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        self._sent.discard(task)
 
 
 class _Guarded:
@@ -87,8 +93,7 @@ class _Guarded:
         await self._inner.close()
 
     async def send(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
-        self._drain.sending()
-        return await self._inner.send(endpoint, body, timeout)
+        return await self._drain.send(self._inner, endpoint, body, timeout)
 
     def check_model(self, model: str) -> None:
         self._inner.check_model(model)
