@@ -184,12 +184,12 @@ def test_cancel_while_paused_and_resume_what_was_cancelled(
     assert ok1 | ok2 == {f"c-{i}" for i in range(200)} and not ok1 & ok2
 
 
-def test_retry_failed_lines_succeeds_them_exactly_once(
+def test_retry_failed_lines_and_retry_the_retry_until_each_succeeds_once(
     setup: tuple[Settings, FakeUpstream], clients: tuple[OpenAI, OpenAI],
 ) -> None:
     alpha, _ = clients
-    # Every seventh line's first attempt is refused with a 400 (final: not retried); a second attempt succeeds.
-    b = submit(alpha, 90, "f", fake=lambda i: {"status": 400, "fail_times": 1} if i % 7 == 3 else None)
+    # Every seventh line's first two attempts are refused with a 400 (final: not retried); the third succeeds.
+    b = submit(alpha, 90, "f", fake=lambda i: {"status": 400, "fail_times": 2} if i % 7 == 3 else None)
     first = wait(alpha, b.id, ended)
     assert first.status == "completed"
     ok1, bad1 = outcomes(alpha, first)
@@ -200,10 +200,16 @@ def test_retry_failed_lines_succeeds_them_exactly_once(
     assert retry.model_extra is not None and retry.model_extra["retry_only"] == "failed"
     second = wait(alpha, retry.id, ended)
     assert second.status == "completed" and second.request_counts is not None
-    assert second.request_counts.total == len(bad1) and second.request_counts.completed == len(bad1)
+    assert second.request_counts.total == second.request_counts.failed == len(bad1)
     ok2, bad2 = outcomes(alpha, second)
-    assert ok2 == set(bad1) and not bad2
-    assert ok1 | ok2 == {f"f-{i}" for i in range(90)} and not ok1 & ok2
+    assert not ok2 and set(bad2) == set(bad1)
+    # The retry's own error file holds only its lines: retrying it runs exactly those again.
+    third = wait(alpha, post(alpha, f"/batches/{retry.id}/retry").id, ended)
+    assert third.status == "completed" and third.request_counts is not None
+    assert third.request_counts.total == third.request_counts.completed == len(bad1)
+    ok3, bad3 = outcomes(alpha, third)
+    assert ok3 == set(bad1) and not bad3
+    assert ok1 | ok3 == {f"f-{i}" for i in range(90)} and not ok1 & ok3
 
 
 def test_an_expiring_paused_batch_expires_and_its_unfinished_lines_run_again(
@@ -231,6 +237,18 @@ def test_wrong_states_bad_bodies_and_other_projects(
     setup: tuple[Settings, FakeUpstream], clients: tuple[OpenAI, OpenAI],
 ) -> None:
     alpha, beta = clients
+    early = submit(alpha, 40, "v")  # paused at once: while it validates, or just after
+    held = post(alpha, f"/batches/{early.id}/pause")
+    assert held.status in ("validating", "in_progress") and held.model_extra is not None
+    assert held.model_extra["paused"] is True
+    wait(alpha, early.id, lambda x: x.status == "in_progress")
+    time.sleep(1.5)
+    still = alpha.batches.retrieve(early.id)
+    assert still.status == "in_progress" and done(still) < 40 and still.model_extra is not None
+    assert still.model_extra["paused"] is True
+    post(alpha, f"/batches/{early.id}/resume")
+    assert wait(alpha, early.id, ended).status == "completed"
+
     b = submit(alpha, 3, "w")
     for path in ("pause", "resume", "retry"):
         with pytest.raises(openai.NotFoundError):  # another project's batch does not exist for beta
