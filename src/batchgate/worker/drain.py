@@ -28,7 +28,7 @@ class Drain:
     def __init__(self) -> None:
         self.draining = False
         self.stopped = 0  # request tasks cancelled before they were sent, or before they were sent again
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: list[asyncio.Task[Any]] = []  # the chunk's request tasks (its TaskGroup holds them anyway)
         self._sending: set[asyncio.Task[Any]] = set()
         self._routes: dict[int, Route] = {}
 
@@ -38,15 +38,14 @@ class Drain:
             self.stopped += 1
             task.cancel()
             return
-        self._tasks.add(task)
-        task.add_done_callback(self._forget)
+        self._tasks.append(task)
 
     def start(self) -> None:
         """Stop sending: cancel the request tasks not inside a send; those inside finish their attempt."""
         if self.draining:
             return
         self.draining = True
-        for t in list(self._tasks):
+        for t in self._tasks:
             if t not in self._sending and not t.done():
                 self.stopped += 1
                 t.cancel()
@@ -73,9 +72,6 @@ class Drain:
         finally:
             if task is not None:
                 self._sending.discard(task)
-
-    def _forget(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
 
 
 class _Guarded:
