@@ -4,7 +4,11 @@ request that reached the upstream (the fake upstream stamps every arrival with t
 clock this script reads), and how many requests arrived after the pause was sent (those already admitted, and
 those sent before the worker's heartbeat saw the pause). At the end, every line must have been sent exactly once.
 
-Run: .venv/bin/python bench/pause.py [--requests 6000] [--pauses 5] [--latency 0.2] [--concurrency 64]
+With `--split`, the API and the worker are separate processes (`serve --no-worker` and `batchgate worker`): the
+worker learns of the pause from its chunk heartbeat (at most every second) instead of at once from the API of its
+own process.
+
+Run: .venv/bin/python bench/pause.py [--requests 6000] [--pauses 5] [--latency 0.2] [--concurrency 64] [--split]
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from common import ROOT, batchgate, chat_lines, free_port, http_json, process
+from common import ROOT, batchgate, chat_lines, free_port, http_json, process, split_batchgate
 from openai import OpenAI
 from openai.types import Batch
 
@@ -60,11 +64,13 @@ def main() -> None:
     ap.add_argument("--pauses", type=int, default=5)
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--split", action="store_true", help="API and worker in separate processes")
     a = ap.parse_args()
     env = {"BATCHGATE_UPSTREAM_CONCURRENCY": str(a.concurrency)}
     stops: list[float] = []
     after: list[int] = []
-    with fake_upstream(a.latency) as upstream, batchgate(upstream, env) as base_url:
+    with fake_upstream(a.latency) as upstream, \
+            (split_batchgate(upstream, env) if a.split else batchgate(upstream, env)) as base_url:
         client = OpenAI(base_url=base_url, api_key="bench", max_retries=0)
         lines: list[dict[str, Any]] = chat_lines(a.requests)
         f = client.files.create(file=("pause.jsonl", "".join(json.dumps(x) + "\n" for x in lines).encode()),
@@ -89,7 +95,8 @@ def main() -> None:
         assert final.status == "completed" and final.request_counts is not None, final
         assert final.request_counts.completed == a.requests, final.request_counts
         once = len(counts) == a.requests and max(counts.values()) == 1
-    print(f"\n{a.pauses} pauses, {a.requests} requests, latency {a.latency * 1000:.0f} ms, "
+    where = "split API and worker" if a.split else "one process"
+    print(f"\n{where}: {a.pauses} pauses, {a.requests} requests, latency {a.latency * 1000:.0f} ms, "
           f"{a.concurrency} at a time: dispatch stopped {statistics.median(stops) * 1000:.0f} ms (median), "
           f"{max(stops) * 1000:.0f} ms (max) after the pause was sent; requests arriving after it: "
           f"median {statistics.median(after):.0f}, max {max(after)}; every line sent exactly once: {once}")

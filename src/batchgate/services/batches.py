@@ -85,6 +85,7 @@ class BatchService:
             raise NotFound(f"No batch found with id '{batch_id}'.", param="id")
         if not b.paused:
             raise Conflict(f"Cannot pause a batch with status '{b.status.value}'.")
+        self._wake()  # a worker of this process drains the batch's chunks now, not at its next heartbeat
         return b
 
     async def resume(self, who: Principal, batch_id: str) -> Batch:

@@ -4,6 +4,7 @@ Each is an `async with`: renewal runs beside the work, and a lease lost cancels 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from types import TracebackType
 from typing import NamedTuple
@@ -60,8 +61,9 @@ class BatchLease:
 
 
 class ChunkHeartbeat:
-    """Renews the leases of the chunks in `running` (at most every second); cancels a chunk whose lease was lost
-    or whose batch is cancelled or expired, and drains one whose batch is paused."""
+    """Renews the leases of the chunks in `running` (at most every second, and at once when poked: a batch of this
+    process was just cancelled or paused); cancels a chunk whose lease was lost or whose batch is cancelled or
+    expired, and drains one whose batch is paused."""
 
     def __init__(
         self, store: WorkQueue, running: dict[tuple[str, int], Running], interval: float, lease_seconds: float
@@ -71,6 +73,11 @@ class ChunkHeartbeat:
         self._interval = min(interval, 1.0)
         self._lease_seconds = lease_seconds
         self._beat: asyncio.Task[None] | None = None
+        self._poked = asyncio.Event()
+
+    def poke(self) -> None:
+        """Beat now rather than at the next interval (call on the worker's loop)."""
+        self._poked.set()
 
     async def __aenter__(self) -> ChunkHeartbeat:
         self._beat = asyncio.create_task(self._loop(), name="worker-heartbeat")
@@ -85,7 +92,9 @@ class ChunkHeartbeat:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), self._interval)
+            self._poked.clear()
             if not self._running:
                 continue
             claims = [(r.claim.batch_id, r.claim.spec.index, r.claim.generation) for r in self._running.values()]

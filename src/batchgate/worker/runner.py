@@ -54,6 +54,7 @@ class Worker:
         self._chores = Chores(store, files, router, self.id)
         self._planner = Planner(store, router, settings.chunk_size)
         self._running: dict[tuple[str, int], Running] = {}
+        self._heartbeat = ChunkHeartbeat(store, self._running, settings.heartbeat_interval, settings.lease_seconds)
         self._batch_running: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -71,9 +72,7 @@ class Worker:
         await self._chores.release_dead_owners()
         await self._webhooks.start()
         self._loop_task = asyncio.create_task(self._loop(), name="worker-loop")
-        await self._leases.enter_async_context(
-            ChunkHeartbeat(self._store, self._running, self._s.heartbeat_interval, self._s.lease_seconds)
-        )
+        await self._leases.enter_async_context(self._heartbeat)
         log.info("worker %s started", self.id)
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -93,8 +92,10 @@ class Worker:
         self._metrics.watch_routes([])
 
     def notify(self) -> None:
-        """New work was just written (e.g. a batch created in this process): look now, not at the next poll."""
+        """New work was just written (e.g. a batch created in this process), or a batch was cancelled or paused:
+        look now, and tell the running chunks now, not at the next poll or heartbeat."""
         self._planner.poke()
+        self._heartbeat.poke()
         self._wake.set()
 
     # -- the claim loop -----------------------------------------------------------------------------------
