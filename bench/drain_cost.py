@@ -1,5 +1,5 @@
 """What pausability costs a request: the worker's request executor over one route, with and without the chunk's
-pause guard (worker/drain.py: a task registered with the drain, the route's executor wrapped), against an executor
+pause guard (worker/drain.py: a task registered with the drain, the route's gate admissions guarded), against an executor
 that answers at once, so that nothing but the worker's own CPU is measured. Alternating rounds, side by side in one
 run; the ratio is guarded / bare requests per second.
 
