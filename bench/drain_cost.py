@@ -1,7 +1,7 @@
 """What pausability costs a request: the worker's request executor over one route, with and without the chunk's
-pause guard (worker/drain.py: a task registered with the drain, the route's gate admissions guarded), against an executor
-that answers at once, so that nothing but the worker's own CPU is measured. Alternating rounds, side by side in one
-run; the ratio is guarded / bare requests per second.
+pause guard (worker/drain.py: a task registered with the drain, the admissions at the route's gate guarded),
+against an executor that answers at once, so that nothing but the worker's own CPU is measured. Alternating rounds,
+side by side in one run; the ratio is guarded / bare requests per second.
 
 Run: .venv/bin/python bench/drain_cost.py [--requests 50000] [--rounds 3] [--window 256]
 """
