@@ -83,10 +83,10 @@ def batchgate(upstream: str, env: dict[str, str] | None = None) -> Iterator[str]
 
 
 @contextmanager
-def split_batchgate(upstream: str) -> Iterator[str]:
+def split_batchgate(upstream: str, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """`serve --no-worker` for the API and one `batchgate worker` process, on one data directory."""
     port = free_port()
-    env = {"BATCHGATE_LOG_LEVEL": "warning"}
+    env = {"BATCHGATE_LOG_LEVEL": "warning", **(extra_env or {})}
     with tempfile.TemporaryDirectory(prefix="bg-split-") as tmp:
         common = ["--data-dir", tmp, "--upstream", upstream + "/v1"]
         with process([sys.executable, "-m", "batchgate", "serve", "--no-worker", "--port", str(port), *common],

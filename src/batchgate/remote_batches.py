@@ -1,4 +1,6 @@
-"""`batchgate batches list|get|create|submit|cancel|download|tail`: a running server's Batch API from the terminal."""
+"""`batchgate batches list|get|create|submit|cancel|download|tail|pause|resume|retry`: a running server's Batch API
+from the terminal (tail, pause, resume and retry are batchgate's extensions, called with the SDK's `client.get` and
+`client.post`)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from openai.types import Batch
 
 ESTIMATE = "estimated_completion_at"  # batchgate's extension field: when the scheduler expects the batch done
+PAUSE_FIELDS = ("paused", "paused_at")  # extension fields, shown only while the batch is paused
 WINDOW_HELP = "24h (OpenAI's only value), or any whole number of hours or days from 1h to 7d."
 LIST_COLUMNS = [Column("id"), Column("status", rank=1), Column("endpoint", rank=5, cut=True),
                 Column("model", rank=4, cut=True), Column("counts", rank=2), Column("created", rank=3)]
@@ -42,15 +45,20 @@ def _print_batch(b: Batch, as_json: bool) -> None:
     table.add_column("field", no_wrap=True)
     table.add_column("value")
     for name, value in b.model_dump(mode="json").items():
-        if name == ESTIMATE:
+        if name == ESTIMATE or (name in PAUSE_FIELDS and not value):
             continue
         if value is None or value == {}:
             continue
         shown = when(value) if name.endswith("_at") and isinstance(value, int) else value
         table.add_row(name, shown if isinstance(shown, str) else json.dumps(shown))
-        if name == "request_counts" and b.status == "in_progress":
+        if name == "request_counts" and b.status == "in_progress" and not paused(b):
             table.add_row(ESTIMATE, estimate(b, time.time()))
     Console().print(table)
+
+
+def paused(b: Batch) -> bool:
+    """Whether the server says the batch is paused (the extension field `paused`)."""
+    return (b.model_extra or {}).get("paused") is True
 
 
 def estimate(b: Batch, now: float) -> str:
@@ -73,7 +81,8 @@ def _span(seconds: float) -> str:
 
 @click.group()
 def batches() -> None:
-    """Batches on a running server: list, get, create, submit, cancel, download results, tail them while they run."""
+    """Batches on a running server: list, get, create, submit, cancel, download results, tail them while they run;
+    pause, resume, retry."""
 
 
 batches.add_command(batches_tail)
@@ -95,8 +104,8 @@ def batches_list(limit: int, after: str | None, every: bool, base_url: str, api_
     if as_json:
         echo_json([b.model_dump(mode="json") for b in found])
     else:
-        print_table(LIST_COLUMNS, [[b.id, b.status, b.endpoint, b.model or "", _counts(b),
-                                    when(b.created_at, seconds=False)] for b in found])
+        print_table(LIST_COLUMNS, [[b.id, b.status + (" (paused)" if paused(b) else ""), b.endpoint, b.model or "",
+                                    _counts(b), when(b.created_at, seconds=False)] for b in found])
 
 
 @batches.command("get")
@@ -248,3 +257,59 @@ def batches_download(batch_id: str, directory: Path, base_url: str, api_key: str
     else:
         for written_path in written.values():
             click.echo(written_path)
+
+
+def _extension(client: OpenAI, path: str, body: dict[str, str]) -> Batch:
+    from openai.types import Batch
+
+    return client.post(path, cast_to=Batch, body=body)
+
+
+@batches.command("pause")
+@click.argument("batch_id")
+@client_options
+def batches_pause(batch_id: str, base_url: str, api_key: str, as_json: bool) -> None:
+    """Pause a running batch: nothing more is sent; requests already sent finish. It stays in_progress (with
+    `paused: true`) and its completion window keeps counting; `resume` goes on where it stopped."""
+    with sdk_client(base_url, api_key) as client:
+        b = _extension(client, f"/batches/{batch_id}/pause", {})
+    if as_json:
+        _print_batch(b, True)
+    else:
+        click.echo(f"{b.id}: {b.status} (paused)")
+
+
+@batches.command("resume")
+@click.argument("batch_id")
+@client_options
+def batches_resume(batch_id: str, base_url: str, api_key: str, as_json: bool) -> None:
+    """Resume a paused batch: its requests not yet run are sent again from where it stopped."""
+    with sdk_client(base_url, api_key) as client:
+        b = _extension(client, f"/batches/{batch_id}/resume", {})
+    if as_json:
+        _print_batch(b, True)
+    else:
+        click.echo(f"{b.id}: {b.status}")
+
+
+@batches.command("retry")
+@click.argument("batch_id")
+@click.option("--unfinished", is_flag=True,
+              help="Run the lines that never ran (the batch was cancelled or expired) instead of those that failed.")
+@click.option("--completion-window", help="The new batch's window (default: the original's). " + WINDOW_HELP)
+@client_options
+def batches_retry(batch_id: str, unfinished: bool, completion_window: str | None, base_url: str, api_key: str,
+                  as_json: bool) -> None:
+    """Create a batch that runs again an ended batch's failed lines (or, with --unfinished, those never run), from
+    the same input file: no upload. Prints the new batch's id; asked twice, the same batch."""
+    body = {"only": "unfinished" if unfinished else "failed"}
+    if completion_window:
+        body["completion_window"] = completion_window
+    with sdk_client(base_url, api_key) as client:
+        b = _extension(client, f"/batches/{batch_id}/retry", body)
+    if as_json:
+        _print_batch(b, True)
+    else:
+        total = b.request_counts.total if b.request_counts is not None else 0
+        click.echo(f"{b.id}: {b.status}, retrying the {body['only']} lines of {batch_id}"
+                   + (f" ({total} requests)" if total else ""))

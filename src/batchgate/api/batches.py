@@ -1,4 +1,5 @@
-"""/v1/batches: create (with an optional Idempotency-Key, docs/extensions.md), retrieve, cancel, list."""
+"""/v1/batches: create (with an optional Idempotency-Key, docs/extensions.md), retrieve, cancel, list; and the
+extensions pause, resume and retry."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from batchgate.api.context import JSON, ctx, json_body, principal
 from batchgate.domain import limits
 from batchgate.domain.idempotency import HEADER, CreateKind
 from batchgate.protocol import objects, params
-from batchgate.protocol.requests import CreateBatch
+from batchgate.protocol.requests import CreateBatch, RetryBatch
 from batchgate.services.idempotency import checked_key, replayed, request_hash
 
 
@@ -45,6 +46,25 @@ async def cancel_batch(request: Request) -> Response:
     return JSON(objects.batch_object(batch))
 
 
+async def pause_batch(request: Request) -> Response:
+    who = await principal(request)
+    batch = await ctx(request).batches.pause(who, request.path_params["batch_id"])
+    return JSON(objects.batch_object(batch))
+
+
+async def resume_batch(request: Request) -> Response:
+    who = await principal(request)
+    batch = await ctx(request).batches.resume(who, request.path_params["batch_id"])
+    return JSON(objects.batch_object(batch))
+
+
+async def retry_batch(request: Request) -> Response:
+    who = await principal(request, rate="batches")
+    body = await json_body(request)
+    batch = await ctx(request).batches.retry(who, request.path_params["batch_id"], RetryBatch.from_json(body))
+    return JSON(objects.batch_object(batch))
+
+
 async def list_batches(request: Request) -> Response:
     who = await principal(request)
     q = request.query_params
@@ -58,4 +78,8 @@ routes = [
     Route("/v1/batches", list_batches, methods=["GET"]),
     Route("/v1/batches/{batch_id}", retrieve_batch, methods=["GET"]),
     Route("/v1/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
+    # Extensions (docs/extensions.md): pause and resume, retry what failed or never ran.
+    Route("/v1/batches/{batch_id}/pause", pause_batch, methods=["POST"]),
+    Route("/v1/batches/{batch_id}/resume", resume_batch, methods=["POST"]),
+    Route("/v1/batches/{batch_id}/retry", retry_batch, methods=["POST"]),
 ]

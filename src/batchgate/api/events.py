@@ -1,8 +1,8 @@
 """GET /v1/batches/{batch_id}/events: a batch's progress as server-sent events, so clients need not poll.
 
-Each change of status, request counts or estimated completion is one `batch.updated` event whose data is the Batch
-object; the event for a terminal status is the last, and the stream then ends. A comment line every 15 s keeps proxies
-from closing a quiet stream. The store is polled twice a second for this one batch: the worker that moves it
+Each change of status, request counts, estimated completion or pause is one `batch.updated` event whose data is the
+Batch object; the event for a terminal status is the last, and the stream then ends. A comment line every 15 s keeps
+proxies from closing a quiet stream. The store is polled twice a second for this one batch: the worker that moves it
 may be another thread or another machine, so polling the shared state is what works everywhere. When the
 client goes away Starlette cancels the stream (ASGI 2.3), or the next write fails (ASGI 2.4)."""
 
@@ -51,7 +51,7 @@ async def _changes(c: Context, who: Principal, batch: Batch) -> AsyncIterator[by
     ending = "client went away"
     try:
         while True:
-            seen = (batch.status, batch.request_counts, objects.estimated_completion(batch))
+            seen = (batch.status, batch.request_counts, objects.estimated_completion(batch), batch.paused)
             if seen != last:
                 last = seen
                 quiet_since = time.monotonic()

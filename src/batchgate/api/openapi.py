@@ -88,6 +88,8 @@ SCHEMAS: dict[str, Any] = {
                       "total_tokens": INT}),
         "metadata": {"type": ["object", "null"], "additionalProperties": STR},
         "batchgate": obj({"retries": INT}),
+        "paused": {"type": "boolean"}, "paused_at": NINT, "retried_from": NSTR,
+        "retry_only": {"type": ["string", "null"], "enum": ["failed", "unfinished", None]},
     }, required=["id", "object", "endpoint", "input_file_id", "completion_window", "status", "created_at",
                  "request_counts"]),
     "BatchList": obj({"object": {"const": "list"}, "data": {"type": "array", "items": ref("Batch")},
@@ -180,6 +182,22 @@ PATHS: dict[str, Any] = {
     }},
     "/v1/batches/{batch_id}/cancel": {"post": {
         "operationId": "cancelBatch", "parameters": [path_id("batch_id")], "responses": ok(ref("Batch"), 404, 409),
+    }},
+    # Extensions (docs/extensions.md).
+    "/v1/batches/{batch_id}/pause": {"post": {
+        "operationId": "pauseBatch", "parameters": [path_id("batch_id")], "responses": ok(ref("Batch"), 404, 409),
+    }},
+    "/v1/batches/{batch_id}/resume": {"post": {
+        "operationId": "resumeBatch", "parameters": [path_id("batch_id")], "responses": ok(ref("Batch"), 404, 409),
+    }},
+    "/v1/batches/{batch_id}/retry": {"post": {
+        "operationId": "retryBatch", "parameters": [path_id("batch_id")],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": obj({
+            "only": {"type": "string", "enum": ["failed", "unfinished"]},
+            "completion_window": STR,
+            "metadata": {"type": ["object", "null"], "additionalProperties": STR},
+        }, required=[])}}},
+        "responses": ok(ref("Batch"), 400, 404, 409),
     }},
 }
 

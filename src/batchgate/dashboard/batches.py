@@ -1,4 +1,5 @@
-"""The batches page (filterable, live) and one batch's page (timeline, counts, files, cancel, webhooks)."""
+"""The batches page (filterable, live) and one batch's page (timeline, counts, files, cancel, pause and resume,
+retry, webhooks)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from batchgate.dashboard import session, views
 from batchgate.dashboard.deps import services
 from batchgate.dashboard.render import Renderer
 from batchgate.domain.batch import Batch
-from batchgate.domain.status import BatchStatus
+from batchgate.domain.status import PAUSABLE, BatchStatus
 from batchgate.errors import Conflict, InvalidValue
 from batchgate.protocol.objects import estimated_completion
+from batchgate.protocol.requests import RetryBatch
 from batchgate.services.auth import Principal
 
 SHOWN = 50  # rows per page
@@ -61,8 +63,37 @@ class BatchPages:
             "nav": "batches", "b": batch, "p": views.progress(batch, now),
             "estimate": estimated_completion(batch), "now": now,
             "timeline": views.timeline(batch), "cancellable": views.cancellable(batch), "notice": notice,
+            "pausable": batch.status in PAUSABLE, "retryable": views.retryable(batch),
             "deliveries": deliveries, "error_groups": views.error_groups(batch.errors),
         }, who=who, status_code=status_code)
+
+    async def pause(self, request: Request) -> Response:
+        return await self._act(request, "pause")
+
+    async def resume(self, request: Request) -> Response:
+        return await self._act(request, "resume")
+
+    async def retry(self, request: Request) -> Response:
+        return await self._act(request, "retry")
+
+    async def _act(self, request: Request, action: str) -> Response:
+        """Pause, resume, or retry (the form's `only`: failed or unfinished lines), then show the batch it leaves:
+        the same one, or the retry."""
+        form = await session.checked_form(request)
+        who = await session.principal(request)
+        batches = services(request).batches
+        batch_id = request.path_params["batch_id"]
+        try:
+            if action == "pause":
+                shown = (await batches.pause(who, batch_id)).id
+            elif action == "resume":
+                shown = (await batches.resume(who, batch_id)).id
+            else:
+                only = form.get("only")
+                shown = (await batches.retry(who, batch_id, RetryBatch.from_json({"only": only} if only else {}))).id
+        except Conflict as e:
+            return await self._detail(request, "batch.html", notice=e.message, status_code=409)
+        return RedirectResponse(f"/ui/batches/{shown}", status_code=303)
 
     async def cancel(self, request: Request) -> Response:
         await session.checked_form(request)

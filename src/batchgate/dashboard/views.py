@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from batchgate.domain.batch import Batch, BatchError
+from batchgate.domain.messages import MESSAGES_ENDPOINT
 from batchgate.domain.status import CANCELLABLE, BatchStatus
 
 
@@ -93,6 +94,15 @@ def timeline(batch: Batch) -> list[TimelineEntry]:
 
 def cancellable(batch: Batch) -> bool:
     return batch.status in CANCELLABLE
+
+
+def retryable(batch: Batch) -> tuple[int, int]:
+    """How many of an ended batch's lines a retry would run: (failed, unfinished); (0, 0) when it cannot retry."""
+    if batch.status not in (BatchStatus.COMPLETED, BatchStatus.EXPIRED, BatchStatus.CANCELLED) or \
+            batch.endpoint == MESSAGES_ENDPOINT:  # a Message Batch is run again by creating one
+        return 0, 0
+    c = batch.request_counts
+    return c.failed - c.not_run, c.not_run
 
 
 # -- formatting (Jinja filters) -------------------------------------------------------------------------------

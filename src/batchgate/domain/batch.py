@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from batchgate.domain.messages import MESSAGES_ENDPOINT
-from batchgate.domain.status import BatchStatus
+from batchgate.domain.status import PAUSABLE, BatchStatus
 
 ENDPOINTS = (
     "/v1/chat/completions",
@@ -22,6 +23,12 @@ ENDPOINTS = (
 # What a batch's lines may target: the OpenAI endpoints, and Anthropic's Messages for Message Batches (which only
 # the /v1/messages/batches routes create: POST /v1/batches never accepts it).
 LINE_ENDPOINTS = (*ENDPOINTS, MESSAGES_ENDPOINT)
+
+class RetryOnly(StrEnum):
+    """Which lines of an ended batch a retry runs again (POST /v1/batches/{id}/retry, docs/extensions.md)."""
+
+    FAILED = "failed"  # lines that ran and failed (their error line has a code other than batch_expired/_cancelled)
+    UNFINISHED = "unfinished"  # lines that never ran: the batch was cancelled or expired (or failed) first
 
 _WINDOW = re.compile(r"^([1-9][0-9]{0,3})([hd])$")
 
@@ -126,3 +133,11 @@ class Batch:
     retries: int = 0  # upstream attempts beyond the first, summed over requests (why a batch is slow)
     error_counts: tuple[ErrorCount, ...] = ()  # the error file grouped by code, most first (once the batch ended)
     estimated_completion_at: int | None = None  # when the planner expects it done (unix s), while in_progress
+    paused_at: int | None = None  # when it was paused (unix s); None while it runs. Paused: no new dispatch
+    retried_from: str | None = None  # the batch whose failed or unfinished lines this one runs again
+    retry_only: RetryOnly | None = None  # which of that batch's lines: those that failed, or those never run
+
+    @property
+    def paused(self) -> bool:
+        """Paused and not ended: a pause means nothing once the batch stops running (cancel, expiry, the end)."""
+        return self.paused_at is not None and self.status in PAUSABLE

@@ -42,6 +42,10 @@ TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
     BatchStatus.CANCELLED: frozenset(),
 }
 
+# States in which a batch can be paused and resumed (a pause is a flag beside the status, not a status: the batch
+# stays `in_progress` for the OpenAI SDK). Once it finalizes, cancels or expires, a pause means nothing.
+PAUSABLE = frozenset({BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS})
+
 # States a cancel request may move to `cancelling`.
 CANCELLABLE = frozenset({BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS, BatchStatus.FINALIZING})
 

@@ -89,6 +89,12 @@ def batch_object(b: Batch) -> dict[str, Any]:
         "metadata": b.metadata,
         # Extension (the SDK keeps unknown keys): upstream attempts beyond the first, i.e. why a batch is slow.
         "batchgate": {"retries": b.retries},
+        # Extensions (docs/extensions.md): a paused batch keeps its status (in_progress) and says so here; a retry
+        # names the batch whose lines it runs again, and which of them.
+        "paused": b.paused,
+        "paused_at": b.paused_at if b.paused else None,
+        "retried_from": b.retried_from,
+        "retry_only": b.retry_only.value if b.retry_only is not None else None,
     }
 
 

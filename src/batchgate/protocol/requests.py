@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchgate.domain import limits
-from batchgate.domain.batch import ENDPOINTS, window_seconds
+from batchgate.domain.batch import ENDPOINTS, RetryOnly, window_seconds
 from batchgate.domain.files import FILE_PURPOSES
 from batchgate.domain.webhooks import EVENT_TYPES, url_problem
 from batchgate.errors import InvalidType, InvalidValue, MissingParameter
@@ -70,6 +70,35 @@ def _window(window: str) -> int:
             param="completion_window",
         )
     return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBatch:
+    """POST /v1/batches/{batch_id}/retry (an extension, docs/extensions.md): which lines of the ended batch run
+    again, and the new batch's window and metadata (the original's when not given)."""
+
+    only: RetryOnly = RetryOnly.FAILED
+    completion_window: str | None = None
+    metadata: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.completion_window is not None:
+            _window(self.completion_window)
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> RetryBatch:
+        only = body.get("only", RetryOnly.FAILED.value)
+        if not isinstance(only, str):
+            raise InvalidType("only", "a string", only)
+        if only not in {o.value for o in RetryOnly}:
+            allowed = ", ".join(f"'{o.value}'" for o in RetryOnly)
+            raise InvalidValue(f"Invalid value: '{only}'. Supported values are: {allowed}.", param="only")
+        window = body.get("completion_window")
+        if window is not None:
+            if not isinstance(window, str):
+                raise InvalidType("completion_window", "a string", window)
+            _window(window)
+        return cls(RetryOnly(only), window, params.metadata(body.get("metadata")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,8 @@ class ChunkHeartbeat:
     """Answer to a heartbeat: which claims were lost, and which batches must stop dispatching."""
 
     lost: frozenset[tuple[str, int]]
-    stop_batches: frozenset[str]
+    stop_batches: frozenset[str]  # cancelled, expiring or ended: abort their chunks
+    pause_batches: frozenset[str] = frozenset()  # paused: their chunks drain (what was sent finishes, no more goes)
 
 
 class KeyStore(Protocol):
@@ -126,6 +127,10 @@ class BatchReads(Protocol):
     async def chunk_specs(self, batch_id: str) -> list[ChunkSpec]: ...
     async def results_in(self, batch_id: str, first_line: int, last_line: int) -> list[tuple[int, bool, bytes]]: ...
     async def done_lines(self, batch_id: str, first_line: int, last_line: int) -> set[int]: ...
+    async def recorded_lines(self, batch_id: str, ok: bool | None = None) -> set[int]:
+        """The lines of the batch with a recorded result (only those that succeeded, or failed, when `ok` is
+        given): what a retry of it selects from."""
+        ...
 
 
 class ResultFeedStore(Protocol):
@@ -156,6 +161,17 @@ class BatchStore(BatchReads, Protocol):
 
     async def insert_batch(self, b: Batch) -> None: ...
     async def request_cancel(self, batch_id: str, now: int) -> Batch | None: ...
+    async def insert_retry(self, b: Batch) -> Batch:
+        """Insert `b`, a retry of batch `b.retried_from` (for its `b.retry_only` lines), unless that batch already
+        has such a retry: the retry stored, `b` or the earlier one."""
+        ...
+    async def pause_batch(self, batch_id: str, now: int) -> Batch | None:
+        """Mark a validating or in_progress batch paused (one already paused keeps its paused_at); the batch as
+        it is afterwards, None when there is no such batch."""
+        ...
+    async def resume_batch(self, batch_id: str) -> Batch | None:
+        """Clear a validating or in_progress batch's pause; the batch as it is afterwards (None: no such batch)."""
+        ...
     async def delete_batch(self, batch_id: str) -> bool:
         """Remove an ended batch with its chunks and recorded results (False: none such, or not ended)."""
         ...

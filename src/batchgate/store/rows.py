@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts, Usage
+from batchgate.domain.batch import Batch, BatchError, ErrorCount, RequestCounts, RetryOnly, Usage
 from batchgate.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 from batchgate.domain.load import BatchLoad
 from batchgate.domain.status import BatchStatus
@@ -19,7 +19,7 @@ BATCH_COLUMNS = (
     "output_expires_after, model, in_progress_at, finalizing_at, completed_at, failed_at, expired_at, "
     "cancelling_at, cancelled_at, output_file_id, error_file_id, errors, total, completed, failed, "
     "input_tokens, cached_tokens, output_tokens, reasoning_tokens, total_tokens, retries, not_run, error_counts, "
-    "estimated_completion_at"
+    "estimated_completion_at, paused_at, retried_from, retry_only"
 )
 FILE_COLUMNS = "id, project, bytes, created_at, filename, purpose, expires_at"
 F_FILE_COLUMNS = ", ".join("f." + c for c in FILE_COLUMNS.split(", "))  # in a join with batches
@@ -43,7 +43,8 @@ def batch_from_row(r: Any) -> Batch:
         request_counts=RequestCounts(r[21], r[22], r[23], r[30]),
         usage=Usage(r[24], r[25], r[26], r[27], r[28]), retries=r[29],
         error_counts=tuple(ErrorCount(*e) for e in orjson.loads(r[31])) if r[31] is not None else (),
-        estimated_completion_at=r[32],
+        estimated_completion_at=r[32], paused_at=r[33], retried_from=r[34],
+        retry_only=RetryOnly(r[35]) if r[35] is not None else None,
     )
 
 
@@ -57,7 +58,8 @@ def batch_to_params(b: Batch) -> tuple[Any, ...]:
         b.expired_at, b.cancelling_at, b.cancelled_at, b.output_file_id, b.error_file_id,
         errors.decode() if errors is not None else None, c.total, c.completed, c.failed,
         u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens, u.total_tokens, b.retries,
-        c.not_run, error_counts_json(b.error_counts), b.estimated_completion_at,
+        c.not_run, error_counts_json(b.error_counts), b.estimated_completion_at, b.paused_at, b.retried_from,
+        b.retry_only.value if b.retry_only is not None else None,
     )
 
 

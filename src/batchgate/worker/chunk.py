@@ -17,6 +17,7 @@ from batchgate.errors import BatchgateError, BlobMissing
 from batchgate.store.base import WorkQueue
 from batchgate.upstream.router import Router
 from batchgate.worker.buffer import LeaseLost, ResultBuffer
+from batchgate.worker.drain import Drain
 from batchgate.worker.execute import RequestExecutor
 from batchgate.worker.failures import MAX_CHUNK_FAILURES, chunk_retry_delay, describe, first, has
 from batchgate.worker.lines import split_lines
@@ -52,10 +53,11 @@ class ChunkTask:
         self._executor = executor
         self._notices = notices or Notices(log)
 
-    async def run(self, claim: ChunkClaim) -> None:
+    async def run(self, claim: ChunkClaim, drain: Drain | None = None) -> None:
+        """Run the chunk; `drain` (started by the heartbeat when the batch is paused) stops what was not sent."""
         logs.batch_id.set(claim.batch_id)  # this task's log lines (and its request tasks') name the batch
         try:
-            await self._execute(claim)
+            await self._execute(claim, drain or Drain())
         except asyncio.CancelledError:
             log.info("%s chunk %d stopped", claim.batch_id, claim.spec.index)
             with contextlib.suppress(Exception):
@@ -88,7 +90,7 @@ class ChunkTask:
         with contextlib.suppress(Exception):  # if even this fails, the lease runs out and the chunk is retried
             await self._store.chunk_failed(batch_id, index, claim.generation, clock.now_f() + delay)
 
-    async def _execute(self, claim: ChunkClaim) -> None:
+    async def _execute(self, claim: ChunkClaim, drain: Drain) -> None:
         spec = claim.spec
         try:
             raw = await self._blobs.read_range(claim.input_file_id, spec.byte_start, spec.byte_end)
@@ -130,7 +132,12 @@ class ChunkTask:
                                         "This line could not be read when it was executed."))
             async with asyncio.TaskGroup() as tg:
                 for request in todo:
-                    tg.create_task(self._one(buffer, claim, request, tally))
+                    drain.add(tg.create_task(self._one(buffer, claim, request, tally, drain)))
+        if drain.stopped:
+            # Paused: what was sent is recorded (the buffer flushed it); the rest runs when the batch resumes.
+            log.info("%s chunk %d paused: %d requests not sent", claim.batch_id, spec.index, drain.stopped)
+            await self._store.release_chunk(claim.batch_id, spec.index, claim.generation)
+            return
         await self._store.complete_chunk(claim.batch_id, spec.index, claim.generation, clock.now())
         if tally[0] or tally[1]:
             log.info("%s chunk %d done: %d requests, %d upstream retries, %d failed",
@@ -160,7 +167,9 @@ class ChunkTask:
                         buffer.add(error_result(line.number, custom_id_of(line.data), code, message))
         await self._store.complete_chunk(claim.batch_id, spec.index, claim.generation, clock.now())
 
-    async def _one(self, buffer: ResultBuffer, claim: ChunkClaim, request: Todo, tally: list[int]) -> None:
+    async def _one(
+        self, buffer: ResultBuffer, claim: ChunkClaim, request: Todo, tally: list[int], drain: Drain
+    ) -> None:
         line, custom_id, body, key = request
         model = body.get("model")
         route = self._router.resolve(model) if isinstance(model, str) else None
@@ -170,7 +179,7 @@ class ChunkTask:
             buffer.add(result)
         else:
             # The executor hands the result to the buffer while still holding its slot at the upstream's gate.
-            result = await self._executor.run(route, claim.endpoint, line, custom_id, body, key, buffer.record,
-                                              claim.batch_id)
+            result = await self._executor.run(drain.route(route), claim.endpoint, line, custom_id, body, key,
+                                              buffer.record, claim.batch_id)
         tally[0] += result.retries
         tally[1] += not result.ok

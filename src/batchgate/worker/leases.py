@@ -4,6 +4,7 @@ Each is an `async with`: renewal runs beside the work, and a lease lost cancels 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from types import TracebackType
 from typing import NamedTuple
@@ -11,15 +12,18 @@ from typing import NamedTuple
 from batchgate import clock
 from batchgate.domain.work import BatchTask, ChunkClaim
 from batchgate.store.base import TaskStore, WorkQueue
+from batchgate.worker.drain import Drain
 
 log = logging.getLogger("batchgate.worker")
 
 
 class Running(NamedTuple):
-    """A chunk this worker runs: its claim (for the heartbeat's renewal) and the task running it."""
+    """A chunk this worker runs: its claim (for the heartbeat's renewal), the task running it, and its drain
+    (started when its batch is paused)."""
 
     claim: ChunkClaim
     task: asyncio.Task[None]
+    drain: Drain
 
 
 class BatchLease:
@@ -57,8 +61,9 @@ class BatchLease:
 
 
 class ChunkHeartbeat:
-    """Renews the leases of the chunks in `running` (at most every second); cancels a chunk whose lease was lost
-    or whose batch is cancelled or expired."""
+    """Renews the leases of the chunks in `running` (at most every second, and at once when poked: a batch of this
+    process was just cancelled or paused); cancels a chunk whose lease was lost or whose batch is cancelled or
+    expired, and drains one whose batch is paused."""
 
     def __init__(
         self, store: WorkQueue, running: dict[tuple[str, int], Running], interval: float, lease_seconds: float
@@ -68,6 +73,11 @@ class ChunkHeartbeat:
         self._interval = min(interval, 1.0)
         self._lease_seconds = lease_seconds
         self._beat: asyncio.Task[None] | None = None
+        self._poked = asyncio.Event()
+
+    def poke(self) -> None:
+        """Beat now rather than at the next interval (call on the worker's loop)."""
+        self._poked.set()
 
     async def __aenter__(self) -> ChunkHeartbeat:
         self._beat = asyncio.create_task(self._loop(), name="worker-heartbeat")
@@ -82,15 +92,19 @@ class ChunkHeartbeat:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), self._interval)
+            self._poked.clear()
             if not self._running:
                 continue
-            claims = [(c.batch_id, c.spec.index, c.generation) for c, _ in self._running.values()]
+            claims = [(r.claim.batch_id, r.claim.spec.index, r.claim.generation) for r in self._running.values()]
             try:
                 beat = await self._store.renew_chunks(claims, clock.now_f() + self._lease_seconds)
             except Exception:
                 log.exception("heartbeat failed")
                 continue
-            for key, (claim, t) in list(self._running.items()):
+            for key, (claim, t, drain) in list(self._running.items()):
                 if key in beat.lost or claim.batch_id in beat.stop_batches:
                     t.cancel()
+                elif claim.batch_id in beat.pause_batches:
+                    drain.start()

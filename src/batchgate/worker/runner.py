@@ -19,6 +19,7 @@ from batchgate.upstream.router import Router
 from batchgate.worker.batch_task import BatchTasks
 from batchgate.worker.chores import Chores
 from batchgate.worker.chunk import ChunkTask
+from batchgate.worker.drain import Drain
 from batchgate.worker.execute import RequestExecutor
 from batchgate.worker.finalize import Finalize
 from batchgate.worker.identity import worker_id
@@ -53,6 +54,7 @@ class Worker:
         self._chores = Chores(store, files, router, self.id)
         self._planner = Planner(store, router, settings.chunk_size)
         self._running: dict[tuple[str, int], Running] = {}
+        self._heartbeat = ChunkHeartbeat(store, self._running, settings.heartbeat_interval, settings.lease_seconds)
         self._batch_running: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -70,9 +72,7 @@ class Worker:
         await self._chores.release_dead_owners()
         await self._webhooks.start()
         self._loop_task = asyncio.create_task(self._loop(), name="worker-loop")
-        await self._leases.enter_async_context(
-            ChunkHeartbeat(self._store, self._running, self._s.heartbeat_interval, self._s.lease_seconds)
-        )
+        await self._leases.enter_async_context(self._heartbeat)
         log.info("worker %s started", self.id)
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -81,7 +81,7 @@ class Worker:
         self._wake.set()
         if self._loop_task is not None:
             await asyncio.gather(self._loop_task, return_exceptions=True)
-        tasks = [t for _, t in self._running.values()] + list(self._batch_running)
+        tasks = [r.task for r in self._running.values()] + list(self._batch_running)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
             for t in pending:
@@ -92,8 +92,10 @@ class Worker:
         self._metrics.watch_routes([])
 
     def notify(self) -> None:
-        """New work was just written (e.g. a batch created in this process): look now, not at the next poll."""
+        """New work was just written (e.g. a batch created in this process), or a batch was cancelled or paused:
+        look now, and tell the running chunks now, not at the next poll or heartbeat."""
         self._planner.poke()
+        self._heartbeat.poke()
         self._wake.set()
 
     # -- the claim loop -----------------------------------------------------------------------------------
@@ -141,14 +143,15 @@ class Worker:
             for claim in claims:
                 found = True
                 key = (claim.batch_id, claim.spec.index)
-                t = asyncio.create_task(self._run_chunk(key, claim), name=f"chunk-{key}")
-                self._running[key] = Running(claim, t)
+                drain = Drain()
+                t = asyncio.create_task(self._run_chunk(key, claim, drain), name=f"chunk-{key}")
+                self._running[key] = Running(claim, t, drain)
         await self._webhooks.tick()  # sends in tasks of its own; nothing for this loop to hurry for
         return found
 
-    async def _run_chunk(self, key: tuple[str, int], claim: ChunkClaim) -> None:
+    async def _run_chunk(self, key: tuple[str, int], claim: ChunkClaim, drain: Drain) -> None:
         try:
-            await self._chunks.run(claim)
+            await self._chunks.run(claim, drain)
         finally:
             self._running.pop(key, None)
             self._planner.released(claim.batch_id)

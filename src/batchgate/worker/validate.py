@@ -21,6 +21,7 @@ from batchgate.services.tokens import PromptTokenCounter
 from batchgate.store.base import TaskStore
 from batchgate.upstream.router import Router
 from batchgate.worker.lines import LineView, stream_lines
+from batchgate.worker.retry_lines import Keep, NotRetryable, feed_picked, picked_lines
 
 log = logging.getLogger("batchgate.worker")
 
@@ -53,6 +54,11 @@ class ChunkCutter:
                 self._count, i = self._count + j - i, j
             if i < n:  # the next line doesn't fit
                 self._close()
+
+    def cut(self) -> None:
+        """Close the chunk being filled: the next line starts a new one (a retry's runs of picked lines)."""
+        if self._count:
+            self._close()
 
     def finish(self) -> list[ChunkSpec]:
         if self._count:
@@ -120,20 +126,33 @@ class Validate:
             validator.requests = 1
             await store.fail_batch(b.id, task.generation, validator.finish(f.bytes), clock.now())
             return
+        keep: Keep = _all
+        if b.retried_from is not None:
+            try:
+                keep = await picked_lines(store, blobs, b)
+            except NotRetryable as e:
+                await store.fail_batch(b.id, task.generation, [BatchError("invalid_request", str(e), "retried_from")],
+                                       clock.now())
+                return
         started = time.perf_counter()
         cutter = ChunkCutter(rules.chunk_size)
         try:
             async for lines in stream_lines(read_ahead(blobs.read(f.id))):
-                cutter.add_lines(validator.feed_lines(lines))
+                if b.retried_from is None:
+                    cutter.add_lines(validator.feed_lines(lines))
+                else:
+                    feed_picked(validator, cutter, lines, keep)
                 await asyncio.sleep(0)  # let the API breathe between blocks
             if validator.repeats_possible():
-                await _read_again(validator, blobs, f.id)
+                await _read_again(validator, blobs, f.id, keep)
         except BlobMissing as e:
             log.warning("batch %s: %s", b.id, e.message)
             await store.fail_batch(b.id, task.generation, [BatchError("input_file_unavailable", e.message,
                                                                       "input_file_id")], clock.now())
             return
         errors = validator.finish(f.bytes)
+        if b.retried_from is not None and validator.requests == 0:
+            errors = [BatchError("nothing_to_retry", f"Batch {b.retried_from} has no {b.retry_only} lines to retry.")]
         if errors:
             log.info("batch %s failed validation with %d error(s)", b.id, len(errors))
             await store.fail_batch(b.id, task.generation, errors, clock.now())
@@ -154,12 +173,16 @@ class Validate:
                  len(chunks), f.bytes, time.perf_counter() - started)
 
 
-async def _read_again(validator: LineValidator, blobs: BlobStore, file_id: str) -> None:
+def _all(line: LineView) -> bool:
+    return True
+
+
+async def _read_again(validator: LineValidator, blobs: BlobStore, file_id: str, keep: Keep) -> None:
     """Two custom_ids share a hash (domain/custom_ids.py): read the file again, up to the last line with such an
     id, for the validator to compare the real strings. Only a file with a repeated custom_id (or one collision
     in tens of millions of files) is read twice."""
     async with contextlib.aclosing(stream_lines(read_ahead(blobs.read(file_id)))) as blocks:
         async for lines in blocks:
-            if not validator.recheck(lines):
+            if not validator.recheck([line for line in lines if keep(line)]):
                 return
             await asyncio.sleep(0)

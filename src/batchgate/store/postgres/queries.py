@@ -7,7 +7,7 @@ several chunk rows in (batch_id, idx) order. Claims never wait: they skip rows a
 
 from __future__ import annotations
 
-from batchgate.domain.status import CANCELLABLE, TERMINAL, BatchStatus, sources_of
+from batchgate.domain.status import CANCELLABLE, PAUSABLE, TERMINAL, BatchStatus, sources_of
 from batchgate.store.rows import BATCH_COLUMNS, CHUNK_COLUMNS, F_FILE_COLUMNS, FILE_COLUMNS, UPLOAD_COLUMNS
 from batchgate.store.webhook_rows import ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS
 
@@ -101,6 +101,12 @@ LIST_BATCHES_NEWER = (
     f"SELECT {BATCH_COLUMNS} FROM batches WHERE ($1::text IS NULL OR project = $1) "
     f"AND ($4::text IS NULL OR status = $4) AND seq > $2 {_ENDPOINT_FILTER} ORDER BY seq ASC LIMIT $3"
 )
+# A retry's batch, unless that batch was already retried for the same lines (batches_retries): then nothing.
+INSERT_RETRY = (
+    f"INSERT INTO batches ({BATCH_COLUMNS}) VALUES ({_marks(len(BATCH_COLUMNS.split(',')))}) "
+    "ON CONFLICT (retried_from, retry_only) WHERE retried_from IS NOT NULL DO NOTHING"
+)
+RETRY_OF = f"SELECT {BATCH_COLUMNS} FROM batches WHERE retried_from = $1 AND retry_only = $2"
 DELETE_BATCH = f"DELETE FROM batches WHERE id = $1 AND status IN {_in(TERMINAL)}"
 DELETE_CHUNKS = "DELETE FROM chunks WHERE batch_id = $1"
 ENQUEUED_TOKENS = (
@@ -114,6 +120,13 @@ COUNT_BATCHES_BY_STATUS = (
 REQUEST_CANCEL = (
     f"UPDATE batches SET status = 'cancelling', cancelling_at = $2 WHERE id = $1 AND status IN {_in(CANCELLABLE)}"
 )
+# A paused batch keeps its status: only its claims stop (SCHEDULE_SNAPSHOT, CLAIM_CHUNKS_OF) and its running chunks
+# drain (STOPPED_BATCHES). Its estimate means nothing while paused.
+PAUSE_BATCH = (
+    "UPDATE batches SET paused_at = $2, estimated_completion_at = NULL "
+    f"WHERE id = $1 AND paused_at IS NULL AND status IN {_in(PAUSABLE)}"
+)
+RESUME_BATCH = f"UPDATE batches SET paused_at = NULL WHERE id = $1 AND status IN {_in(PAUSABLE)}"
 
 # -- batches: worker side ----------------------------------------------------------------------------------
 MARK_EXPIRING = (
@@ -185,7 +198,11 @@ WITH mine AS (
 UPDATE chunks c SET lease_until = $1 FROM mine WHERE c.batch_id = mine.batch_id AND c.idx = mine.idx
 RETURNING c.batch_id, c.idx
 """
-STOPPED_BATCHES = "SELECT id FROM batches WHERE id = ANY($1::text[]) AND (status <> 'in_progress' OR expiring)"
+# Each stopped batch with whether it stops for good (cancelled, expiring, ended) or only pauses (its chunks drain).
+STOPPED_BATCHES = (
+    "SELECT id, status <> 'in_progress' OR expiring FROM batches WHERE id = ANY($1::text[]) "
+    "AND (status <> 'in_progress' OR expiring OR paused_at IS NOT NULL)"
+)
 LOCK_BATCH = "SELECT 1 FROM batches WHERE id = $1 FOR NO KEY UPDATE"
 # FOR SHARE: a concurrent claim (which bumps the generation) waits for this transaction, or we see its bump.
 CHUNK_GENERATION = "SELECT generation FROM chunks WHERE batch_id = $1 AND idx = $2 FOR SHARE"
@@ -202,6 +219,7 @@ UPDATE batches SET completed = completed + $2, failed = failed + $3, input_token
 WHERE id = $1
 """
 DONE_LINES = "SELECT line FROM results WHERE batch_id = $1 AND line BETWEEN $2 AND $3"
+RECORDED_LINES = "SELECT line FROM results WHERE batch_id = $1 AND ($2::boolean IS NULL OR ok = $2)"
 COMPLETE_CHUNK = "UPDATE chunks SET done = TRUE, lease_until = 0 WHERE batch_id = $1 AND idx = $2 AND generation = $3"
 FINALIZE_IF_ALL_DONE = """
 UPDATE batches SET status = 'finalizing', finalizing_at = $2
@@ -231,7 +249,7 @@ CROSS JOIN LATERAL (
            COUNT(*) FILTER (WHERE lease_until < $1 AND retry_at <= $1) AS open
     FROM chunks WHERE batch_id = b.id AND NOT done
 ) c
-WHERE b.status = 'in_progress' AND NOT b.expiring
+WHERE b.status = 'in_progress' AND NOT b.expiring AND b.paused_at IS NULL
 ORDER BY b.seq
 """
 # Claims in the planner's order: $4/$5 are the wanted batches and how many chunks of each, in order (ord). Each
@@ -242,7 +260,7 @@ ORDER BY b.seq
 CLAIM_CHUNKS_OF = """
 WITH picked AS (
     SELECT c.batch_id, c.idx, w.ord FROM unnest($4::text[], $5::int[]) WITH ORDINALITY AS w(batch_id, n, ord)
-    JOIN batches b ON b.id = w.batch_id AND b.status = 'in_progress' AND NOT b.expiring
+    JOIN batches b ON b.id = w.batch_id AND b.status = 'in_progress' AND NOT b.expiring AND b.paused_at IS NULL
     CROSS JOIN LATERAL (
         SELECT c.batch_id, c.idx FROM chunks c
         WHERE c.batch_id = w.batch_id AND NOT c.done AND c.lease_until < $1 AND c.retry_at <= $1

@@ -170,6 +170,15 @@ class PostgresStore:
     async def insert_batch(self, b: Batch) -> None:
         await self._exec(q.INSERT_BATCH, *rows.batch_to_params(b))
 
+    async def insert_retry(self, b: Batch) -> Batch:
+        only = b.retry_only.value if b.retry_only is not None else None
+
+        async def go(conn: Conn) -> Batch:
+            await conn.execute(q.INSERT_RETRY, *rows.batch_to_params(b))
+            return rows.batch_from_row(await conn.fetchrow(q.RETRY_OF, b.retried_from, only))
+
+        return await self._tx(go)
+
     async def get_batch(self, batch_id: str) -> Batch | None:
         r = await self._one(q.GET_BATCH, batch_id)
         return rows.batch_from_row(r) if r else None
@@ -202,6 +211,20 @@ class PostgresStore:
             await conn.execute(q.DELETE_CHUNKS, batch_id)
             await conn.execute(q.DROP_RESULTS, batch_id)
             return True
+
+        return await self._tx(go)
+
+    async def pause_batch(self, batch_id: str, now: int) -> Batch | None:
+        return await self._update_batch(q.PAUSE_BATCH, batch_id, now)
+
+    async def resume_batch(self, batch_id: str) -> Batch | None:
+        return await self._update_batch(q.RESUME_BATCH, batch_id)
+
+    async def _update_batch(self, sql: str, batch_id: str, *args: Any) -> Batch | None:
+        async def go(conn: Conn) -> Batch | None:
+            await conn.execute(sql, batch_id, *args)
+            r = await conn.fetchrow(q.GET_BATCH, batch_id)
+            return rows.batch_from_row(r) if r else None
 
         return await self._tx(go)
 
@@ -297,8 +320,9 @@ class PostgresStore:
             )
             kept = {(r[0], r[1]) for r in renewed}
             lost = {(c[0], c[1]) for c in claims} - kept
-            stop = await conn.fetch(q.STOPPED_BATCHES, sorted({c[0] for c in claims}))
-            return ChunkHeartbeat(frozenset(lost), frozenset(r[0] for r in stop))
+            found = await conn.fetch(q.STOPPED_BATCHES, sorted({c[0] for c in claims}))
+            return ChunkHeartbeat(frozenset(lost), frozenset(r[0] for r in found if r[1]),
+                                  frozenset(r[0] for r in found if not r[1]))
 
         return await self._tx(go)
 
@@ -326,6 +350,9 @@ class PostgresStore:
 
     async def done_lines(self, batch_id: str, first_line: int, last_line: int) -> set[int]:
         return {r[0] for r in await self._all(q.DONE_LINES, batch_id, first_line, last_line)}
+
+    async def recorded_lines(self, batch_id: str, ok: bool | None = None) -> set[int]:
+        return {r[0] for r in await self._all(q.RECORDED_LINES, batch_id, ok)}
 
     async def complete_chunk(self, batch_id: str, chunk: int, generation: int, now: int) -> bool:
         async def go(conn: Conn) -> bool:

@@ -96,13 +96,17 @@ CREATE TABLE batches (
     estimated_completion_at BIGINT,  -- the planner's estimate while in_progress
     recorded BIGINT NOT NULL DEFAULT 0,  -- the last results.seq given out: followers' cursors move in it
     results_until BIGINT,  -- when a finished batch's results are dropped (kept a while for followers)
-    results_dropped BOOLEAN NOT NULL DEFAULT FALSE  -- they are gone: the output and error files have them
+    results_dropped BOOLEAN NOT NULL DEFAULT FALSE,  -- they are gone: the output and error files have them
+    paused_at BIGINT,  -- set while paused: no chunk of it is claimed
+    retried_from TEXT,  -- the batch whose failed or unfinished lines this one runs again
+    retry_only TEXT  -- which of them: 'failed' or 'unfinished'
 );
 CREATE INDEX batches_by_project ON batches (project, seq);
 CREATE INDEX batches_by_status ON batches (status);
 CREATE INDEX batches_enqueued ON batches (project, model, status);
 CREATE INDEX batches_by_input ON batches (input_file_id);
 CREATE INDEX batches_results_until ON batches (results_until) WHERE results_until IS NOT NULL;
+CREATE UNIQUE INDEX batches_retries ON batches (retried_from, retry_only) WHERE retried_from IS NOT NULL;
 CREATE TABLE chunks (
     batch_id TEXT NOT NULL,
     idx INTEGER NOT NULL,

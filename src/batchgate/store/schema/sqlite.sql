@@ -94,13 +94,17 @@ CREATE TABLE IF NOT EXISTS batches (
     estimated_completion_at INTEGER,  -- the planner's estimate while in_progress
     recorded INTEGER NOT NULL DEFAULT 0,  -- the last results.seq given out: followers' cursors move in it
     results_until INTEGER,  -- when a finished batch's results are dropped (kept a while for followers)
-    results_dropped INTEGER NOT NULL DEFAULT 0  -- they are gone: the output and error files have them
+    results_dropped INTEGER NOT NULL DEFAULT 0,  -- they are gone: the output and error files have them
+    paused_at INTEGER,  -- set while paused: no chunk of it is claimed
+    retried_from TEXT,  -- the batch whose failed or unfinished lines this one runs again
+    retry_only TEXT  -- which of them: 'failed' or 'unfinished'
 );
 CREATE INDEX IF NOT EXISTS batches_by_project ON batches (project, seq);
 CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status);
 CREATE INDEX IF NOT EXISTS batches_enqueued ON batches (project, model, status);
 CREATE INDEX IF NOT EXISTS batches_by_input ON batches (input_file_id);
 CREATE INDEX IF NOT EXISTS batches_results_until ON batches (results_until) WHERE results_until IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS batches_retries ON batches (retried_from, retry_only) WHERE retried_from IS NOT NULL;
 CREATE TABLE IF NOT EXISTS chunks (
     batch_id TEXT NOT NULL,
     idx INTEGER NOT NULL,

@@ -8,7 +8,7 @@ claim is a SELECT of candidates, then an UPDATE and a read-back per row, inside 
 
 from __future__ import annotations
 
-from batchgate.domain.status import CANCELLABLE, TERMINAL, BatchStatus, sources_of
+from batchgate.domain.status import CANCELLABLE, PAUSABLE, TERMINAL, BatchStatus, sources_of
 from batchgate.store.rows import BATCH_COLUMNS, CHUNK_COLUMNS, F_FILE_COLUMNS, FILE_COLUMNS, UPLOAD_COLUMNS
 from batchgate.store.webhook_rows import ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS
 
@@ -105,6 +105,12 @@ LIST_BATCHES_NEWER = (
     f"SELECT {BATCH_COLUMNS} FROM batches WHERE (:project IS NULL OR project = :project) "
     f"AND (:status IS NULL OR status = :status) AND seq > :seq {_ENDPOINT_FILTER} ORDER BY seq ASC LIMIT :limit"
 )
+# A retry's batch, unless that batch was already retried for the same lines (batches_retries): then nothing.
+INSERT_RETRY = (
+    f"INSERT INTO batches ({BATCH_COLUMNS}) VALUES ({_marks(len(BATCH_COLUMNS.split(',')))}) "
+    "ON CONFLICT (retried_from, retry_only) WHERE retried_from IS NOT NULL DO NOTHING"
+)
+RETRY_OF = f"SELECT {BATCH_COLUMNS} FROM batches WHERE retried_from = ? AND retry_only = ?"
 DELETE_BATCH = f"DELETE FROM batches WHERE id = ? AND status IN {_in(TERMINAL)}"
 DELETE_CHUNKS = "DELETE FROM chunks WHERE batch_id = ?"
 ENQUEUED_TOKENS = (
@@ -117,6 +123,13 @@ COUNT_BATCHES_BY_STATUS = (
 REQUEST_CANCEL = (
     f"UPDATE batches SET status = 'cancelling', cancelling_at = ? WHERE id = ? AND status IN {_in(CANCELLABLE)}"
 )
+# A paused batch keeps its status: only its claims stop (SCHEDULE_SNAPSHOT, CLAIMABLE_BATCH) and its running chunks
+# drain (STOPPED_BATCHES). Its estimate means nothing while paused.
+PAUSE_BATCH = (
+    "UPDATE batches SET paused_at = ?, estimated_completion_at = NULL "
+    f"WHERE id = ? AND paused_at IS NULL AND status IN {_in(PAUSABLE)}"
+)
+RESUME_BATCH = f"UPDATE batches SET paused_at = NULL WHERE id = ? AND status IN {_in(PAUSABLE)}"
 
 # -- batches: worker side ----------------------------------------------------------------------------------
 MARK_EXPIRING = "UPDATE batches SET expiring = 1 WHERE status = 'in_progress' AND expiring = 0 AND expires_at <= ?"
@@ -181,8 +194,12 @@ LEASE_CHUNK = (
 RENEW_CHUNKS = (  # one claim per run
     "UPDATE chunks SET lease_until = ? WHERE batch_id = ? AND idx = ? AND generation = ? AND done = 0"
 )
-# {ids}: one ? per batch id
-STOPPED_BATCHES = "SELECT id FROM batches WHERE id IN ({ids}) AND (status != 'in_progress' OR expiring = 1)"
+# {ids}: one ? per batch id. Each stopped batch with whether it stops for good (1: cancelled, expiring, ended) or
+# only pauses (0: its chunks drain).
+STOPPED_BATCHES = (
+    "SELECT id, status != 'in_progress' OR expiring = 1 FROM batches WHERE id IN ({ids}) "
+    "AND (status != 'in_progress' OR expiring = 1 OR paused_at IS NOT NULL)"
+)
 CHUNK_GENERATION = "SELECT generation FROM chunks WHERE batch_id = ? AND idx = ?"
 INSERT_RESULTS = "INSERT OR IGNORE INTO results (batch_id, line, ok, data, seq) VALUES (?, ?, ?, ?, ?)"  # one per run
 ADD_COUNTS = """
@@ -192,6 +209,7 @@ UPDATE batches SET completed = completed + ?, failed = failed + ?, input_tokens 
 WHERE id = ?
 """
 DONE_LINES = "SELECT line FROM results WHERE batch_id = ? AND line BETWEEN ? AND ?"
+RECORDED_LINES = "SELECT line FROM results WHERE batch_id = :id AND (:ok IS NULL OR ok = :ok)"
 COMPLETE_CHUNK = "UPDATE chunks SET done = 1, lease_until = 0 WHERE batch_id = ? AND idx = ? AND generation = ?"
 FINALIZE_IF_ALL_DONE = """
 UPDATE batches SET status = 'finalizing', finalizing_at = :now
@@ -217,12 +235,13 @@ SELECT b.id, b.project, b.model, b.seq, b.created_at, b.expires_at, b.total, b.c
         AND c.retry_at <= :now),
     COALESCE(p.weight, 1)
 FROM batches b LEFT JOIN projects p ON p.name = b.project
-WHERE b.status = 'in_progress' AND b.expiring = 0
+WHERE b.status = 'in_progress' AND b.expiring = 0 AND b.paused_at IS NULL
 ORDER BY b.seq
 """
 # claim_chunks_of, per wanted batch: is it still runnable (then CLAIMABLE_CHUNKS, LEASE_CHUNK as in claim_chunks).
 CLAIMABLE_BATCH = (
-    "SELECT endpoint, input_file_id FROM batches WHERE id = ? AND status = 'in_progress' AND expiring = 0"
+    "SELECT endpoint, input_file_id FROM batches WHERE id = ? AND status = 'in_progress' AND expiring = 0 "
+    "AND paused_at IS NULL"
 )
 SET_ESTIMATES = (  # executemany
     "UPDATE batches SET estimated_completion_at = ? WHERE id = ? AND status = 'in_progress'"

@@ -219,6 +219,15 @@ class SQLiteStore:
     async def insert_batch(self, b: Batch) -> None:
         await self._exec(q.INSERT_BATCH, rows.batch_to_params(b))
 
+    async def insert_retry(self, b: Batch) -> Batch:
+        only = b.retry_only.value if b.retry_only is not None else None
+
+        def write(db: sqlite3.Connection) -> Batch:
+            db.execute(q.INSERT_RETRY, rows.batch_to_params(b))
+            return rows.batch_from_row(db.execute(q.RETRY_OF, (b.retried_from, only)).fetchone())
+
+        return await self._tx(write)
+
     async def get_batch(self, batch_id: str) -> Batch | None:
         r = await self._one(q.GET_BATCH, (batch_id,))
         return rows.batch_from_row(r) if r else None
@@ -252,6 +261,20 @@ class SQLiteStore:
         # a scan of every batch, at scrape time: not on the API's loop
         found = await self._bulk(q.COUNT_BATCHES_BY_STATUS, {"project": project})
         return {BatchStatus(r[0]): int(r[1]) for r in found}
+
+    async def pause_batch(self, batch_id: str, now: int) -> Batch | None:
+        return await self._update_batch(q.PAUSE_BATCH, (now, batch_id), batch_id)
+
+    async def resume_batch(self, batch_id: str) -> Batch | None:
+        return await self._update_batch(q.RESUME_BATCH, (batch_id,), batch_id)
+
+    async def _update_batch(self, sql: str, params: tuple[Any, ...], batch_id: str) -> Batch | None:
+        def write(db: sqlite3.Connection) -> Batch | None:
+            db.execute(sql, params)
+            r = db.execute(q.GET_BATCH, (batch_id,)).fetchone()
+            return rows.batch_from_row(r) if r else None
+
+        return await self._tx(write)
 
     async def request_cancel(self, batch_id: str, now: int) -> Batch | None:
         def write(db: sqlite3.Connection) -> Batch | None:
@@ -355,10 +378,11 @@ class SQLiteStore:
                 if db.execute(q.RENEW_CHUNKS, (until, batch_id, idx, gen)).rowcount == 0:
                     lost.add((batch_id, idx))
             ids = sorted({c[0] for c in claims})
-            stop = set()
+            found = []
             if ids:
-                stop = {r[0] for r in db.execute(q.STOPPED_BATCHES.format(ids=",".join("?" * len(ids))), ids)}
-            return ChunkHeartbeat(frozenset(lost), frozenset(stop))
+                found = db.execute(q.STOPPED_BATCHES.format(ids=",".join("?" * len(ids))), ids).fetchall()
+            return ChunkHeartbeat(frozenset(lost), frozenset(r[0] for r in found if r[1]),
+                                  frozenset(r[0] for r in found if not r[1]))
 
         return await self._tx(write)
 
@@ -384,6 +408,10 @@ class SQLiteStore:
 
     async def done_lines(self, batch_id: str, first_line: int, last_line: int) -> set[int]:
         return {r[0] for r in await self._bulk(q.DONE_LINES, (batch_id, first_line, last_line))}
+
+    async def recorded_lines(self, batch_id: str, ok: bool | None = None) -> set[int]:
+        found = await self._bulk(q.RECORDED_LINES, {"id": batch_id, "ok": None if ok is None else int(ok)})
+        return {r[0] for r in found}
 
     async def complete_chunk(self, batch_id: str, chunk: int, generation: int, now: int) -> bool:
         def write(db: sqlite3.Connection) -> bool:
