@@ -35,8 +35,8 @@ limiter measures the engine's concurrency the way BBR measures a network path:
   bottleneck there) shares its time among what is in flight: latency grows with the window, and so does the
   delivery rate. ProbeRTT, sent at 0.8x, then always reads a lower latency than the window's, and so do the
   "faster than the estimate" rounds: rate x that latency is 0.8-0.9x the window, and the formula shrank the
-  window round after round to about 5 (bench/overhead.py: 0.26-0.72 of a raw client, against 1.0 with a
-  window of 32 or more). Counted as at least 20 ms, the window holds 20 ms of answers (rate x 20 ms: 50-150
+  window round after round to about 5 (bench/overhead.py: 0.26-0.72 of a raw client; a window forced to 32-128
+  ran alike, 8 clearly slower). Counted as at least 20 ms, the window holds 20 ms of answers (rate x 20 ms: 50-150
   at 2,500-7,000 answers/s); it grows while latency stays under 20 ms, whatever the engine is. Engines with
   slots answer in 100 ms or more, where the tolerance changes nothing; one with slots that answers in 5 ms
   gets at most 20 ms of queue. (A ProbeBW was tried first: a window of 1.25x for two rounds, kept when
