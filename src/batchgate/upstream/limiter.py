@@ -75,7 +75,7 @@ class AdaptiveLimiter:
     max_limit: int = 4096
     initial: int = 8
     min_limit: int = 1
-    gain: float = 1.05  # window = gain x engine concurrency + margin
+    gain: float = 1.05  # window = gain x rate x max(no-queue latency, QUEUE_TOLERANCE) + margin
     margin: float = 2.0
     probe_interval: float = 10.0  # seconds between ProbeRTTs
     limit: float = field(init=False)
