@@ -6,7 +6,7 @@ latency creeps towards the request timeout, and a worker's crash re-sends more. 
 limiter measures the engine's concurrency the way BBR measures a network path:
 
     engine concurrency = delivery rate (answers per second) x no-queue latency (Little's law)
-    window = gain (1.05) x rate x max(no-queue latency, 20 ms) + margin (2)
+    window = gain (1.05) x engine concurrency + margin (2)
 
 - **Deliveries.** Answers are counted as they arrive, on a grid of rounds one no-queue latency long (bursts of
   answers fall into one round each), over the last 8 rounds in which the window was full: a batch running dry
@@ -30,19 +30,6 @@ limiter measures the engine's concurrency the way BBR measures a network path:
   got slower (longer outputs, a busier GPU) is learned; one that may have queued only lowers the estimate, and
   the next probe drains deeper and comes after 2 s. Three full rounds in a row answered faster than the
   estimate lower it too. A probe costs a fraction of a round trip at 80%.
-- **Fast upstreams: queueing under 20 ms is not worth avoiding** (QUEUE_TOLERANCE). An upstream that answers
-  in a millisecond or two and has no slot limit (a single-process server, or our own event loop, which is the
-  bottleneck there) shares its time among what is in flight: latency grows with the window, and so does the
-  delivery rate. ProbeRTT, sent at 0.8x, then always reads a lower latency than the window's, and so do the
-  "faster than the estimate" rounds: rate x that latency is 0.8-0.9x the window, and the formula shrank the
-  window round after round to about 5 (bench/overhead.py: 0.26-0.72 of a raw client; a window forced to 32-128
-  ran alike, 8 clearly slower). Counted as at least 20 ms, the window holds 20 ms of answers (rate x 20 ms: 50-150
-  at 2,500-7,000 answers/s); it grows while latency stays under 20 ms, whatever the engine is. Engines with
-  slots answer in 100 ms or more, where the tolerance changes nothing; one with slots that answers in 5 ms
-  gets at most 20 ms of queue. (A ProbeBW was tried first: a window of 1.25x for two rounds, kept when
-  the rate rose by a tenth. On a loaded machine one round's rate swings by +-30%, so its tries passed and
-  failed at random (the window wandered between 20 and 41), and each try queues a quarter of the slots of an
-  engine with slots for a round trip; the tolerance needs no try.)
 - **Overload.** A 429 (or 503 with Retry-After) says "one too many": it sets a ceiling one below what was at
   the engine when it came (so a burst of k refusals steps the window down by k). A timeout is congestion too
   (the request waited longer than the timeout allows): the ceiling halves what was at the engine, once per
@@ -67,7 +54,6 @@ RATE_ROUNDS = 8  # the delivery rate is taken over this many rounds
 ROUND_MIN = 0.05  # seconds: shortest round over which a delivery rate is taken
 PROBE_FACTOR = 0.8  # ProbeRTT's window, as a fraction of the engine's estimated concurrency
 CEILING_GROWTH = 0.02  # the overload ceiling rises this fraction (at least one request) per quiet round
-QUEUE_TOLERANCE = 0.02  # seconds: the window is sized for a latency of at least this (see "Fast upstreams")
 
 
 @dataclass
@@ -75,7 +61,7 @@ class AdaptiveLimiter:
     max_limit: int = 4096
     initial: int = 8
     min_limit: int = 1
-    gain: float = 1.05  # window = gain x rate x max(no-queue latency, QUEUE_TOLERANCE) + margin
+    gain: float = 1.05  # window = gain x engine concurrency + margin
     margin: float = 2.0
     probe_interval: float = 10.0  # seconds between ProbeRTTs
     limit: float = field(init=False)
@@ -258,8 +244,8 @@ class AdaptiveLimiter:
         self._probe_at = self._round_start + min(self.probe_interval, 4 * self.base_rtt)
 
     def _target(self) -> float:
-        """gain x engine concurrency + margin, the no-queue latency counted as at least QUEUE_TOLERANCE."""
-        return self.gain * self.rate * max(self.base_rtt, QUEUE_TOLERANCE) + self.margin
+        """gain x engine concurrency + margin."""
+        return self.gain * self.engine + self.margin
 
     def _end_round(self, elapsed: float, now: float) -> None:
         n = self._round_n
@@ -351,4 +337,3 @@ class AdaptiveLimiter:
             else:
                 self.base_rtt = 0.5 * (self.base_rtt + measured)
         self._probe_at = now + (max(2.0, 4 * self.base_rtt) if moved else self.probe_interval)
-

@@ -152,20 +152,3 @@ def test_startup_overshoots_by_one_window_at_most_so_nothing_times_out() -> None
     assert peak <= 3 * 8 + 2 and m.timed_out == 0
     m.measure(60)
     assert m.utilization >= 0.95 and m.timed_out == 0
-
-
-def test_against_a_fast_engine_that_serves_more_the_more_it_gets_the_window_stays_open() -> None:
-    """An upstream with no slot limit that answers in about 1 ms plus 0.2 ms per request in flight (processor
-    sharing: our own event loop, a single-process server): latency grows with the window, but so does what it
-    delivers, up to 5,000/s. Every probe of the no-queue latency then reads low (fewer in flight), and the
-    formula alone settled near a window of 5 (a third of the throughput); queueing under QUEUE_TOLERANCE is
-    not worth avoiding, so the window holds at least 20 ms of answers."""
-    holder: list[EngineModel] = []
-    m = EngineModel(AdaptiveLimiter(), 100_000, lambda now: 0.001 + 0.0002 * (100_000 - holder[0].free),
-                    post=0.0002)
-    holder.append(m)
-    m.run(20)
-    before = m.answered
-    m.measure(20)
-    assert (m.answered - before) / 20 >= 0.9 * 5000
-    assert m.limiter.limit >= 50 and sorted(m.windows)[len(m.windows) // 20] >= 50  # ProbeRTT dips below: briefly
