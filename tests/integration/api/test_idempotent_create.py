@@ -13,13 +13,13 @@ from pathlib import Path
 
 import openai
 import pytest
+from appkeys import project_keys
 from helpers import chat_line, jsonl
 from openai import OpenAI
 from starlette.testclient import TestClient
 
 from batchgate.api.app import create_app
 from batchgate.domain.idempotency import CLAIM_STALE_SECONDS, KEY_TTL_SECONDS, CreateKind, IdempotencyRecord
-from batchgate.services.auth import AuthService
 from batchgate.settings import Settings
 from batchgate.store.factory import make_store
 
@@ -32,19 +32,6 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, poll_interval=0.05, database_url=url)
 
 
-def keys(settings: Settings, *projects: str) -> list[str]:
-    async def go() -> list[str]:
-        store = make_store(settings)
-        await store.open()
-        try:
-            auth = AuthService(store)
-            return [await auth.create_key(p) for p in projects]
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
-
-
 @pytest.fixture
 def clients(settings: Settings) -> Iterator[tuple[OpenAI, OpenAI]]:
     """SDK clients of two projects: alpha and beta."""
@@ -53,7 +40,7 @@ def clients(settings: Settings) -> Iterator[tuple[OpenAI, OpenAI]]:
         with TestClient(create_app(settings)) as http:
             yield tuple(  # type: ignore[misc]
                 OpenAI(base_url="http://testserver/v1", api_key=key, http_client=http, max_retries=0)
-                for key in keys(settings, "alpha", "beta"))
+                for key in project_keys(settings, "alpha", "beta"))
     finally:
         sys.setswitchinterval(switch_interval)
 

@@ -5,7 +5,6 @@ recorded, the end of a cancelled batch, project scoping and bad parameters."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+from appkeys import project_keys
 from harness import FakeUpstream
 from helpers import chat_line, jsonl
 from openai import OpenAI
@@ -23,9 +23,7 @@ from openai.types import Batch as SdkBatch
 from starlette.testclient import TestClient
 
 from batchgate.api.app import create_app
-from batchgate.services.auth import AuthService
 from batchgate.settings import Settings
-from batchgate.store.factory import make_store
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
@@ -41,19 +39,6 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path,
                     chunk_size=25, database_url=url)
 
 
-def keys(settings: Settings, *projects: str) -> list[str]:
-    async def go() -> list[str]:
-        store = make_store(settings)
-        await store.open()
-        try:
-            auth = AuthService(store)
-            return [await auth.create_key(p) for p in projects]
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
-
-
 @pytest.fixture
 def clients(settings: Settings) -> Iterator[tuple[OpenAI, OpenAI]]:
     """SDK clients of two projects: alpha and beta."""
@@ -62,7 +47,7 @@ def clients(settings: Settings) -> Iterator[tuple[OpenAI, OpenAI]]:
         with TestClient(create_app(settings)) as http:
             yield tuple(  # type: ignore[misc]
                 OpenAI(base_url="http://testserver/v1", api_key=key, http_client=http, max_retries=0)
-                for key in keys(settings, "alpha", "beta"))
+                for key in project_keys(settings, "alpha", "beta"))
     finally:
         sys.setswitchinterval(switch_interval)
 

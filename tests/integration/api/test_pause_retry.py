@@ -6,7 +6,6 @@ request count, which must stay still once the requests in flight at the pause ha
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -15,15 +14,14 @@ from typing import Any
 
 import openai
 import pytest
+from appkeys import project_keys
 from harness import FakeUpstream
 from openai import OpenAI
 from openai.types import Batch as SdkBatch
 from starlette.testclient import TestClient
 
 from batchgate.api.app import create_app
-from batchgate.services.auth import AuthService
 from batchgate.settings import Settings
-from batchgate.store.factory import make_store
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 WINDOW_SCALE = 4 / 3600  # a "1h" window lasts 4 s, "24h" 96 s
@@ -40,19 +38,6 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path,
                     chunk_size=20, database_url=url, window_scale=WINDOW_SCALE), fake
 
 
-def keys(settings: Settings, *projects: str) -> list[str]:
-    async def go() -> list[str]:
-        store = make_store(settings)
-        await store.open()
-        try:
-            auth = AuthService(store)
-            return [await auth.create_key(p) for p in projects]
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
-
-
 @pytest.fixture
 def clients(setup: tuple[Settings, FakeUpstream]) -> Iterator[tuple[OpenAI, OpenAI]]:
     """SDK clients of two projects."""
@@ -60,7 +45,7 @@ def clients(setup: tuple[Settings, FakeUpstream]) -> Iterator[tuple[OpenAI, Open
     with TestClient(create_app(settings)) as http:
         yield tuple(  # type: ignore[misc]
             OpenAI(base_url="http://testserver/v1", api_key=key, http_client=http, max_retries=0)
-            for key in keys(settings, "alpha", "beta"))
+            for key in project_keys(settings, "alpha", "beta"))
 
 
 def submit(sdk: OpenAI, n: int, tag: str, window: str = "24h",

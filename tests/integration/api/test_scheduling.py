@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from appkeys import project_keys
 from harness import FakeUpstream
 from openai import OpenAI
 from openai.types import Batch as SdkBatch
 from starlette.testclient import TestClient
 
 from batchgate.api.app import create_app
-from batchgate.services.auth import AuthService
 from batchgate.settings import Settings
 from batchgate.store.factory import make_store
 
@@ -38,19 +38,6 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path,
     # Four requests at a time, 20 ms each: about 200 requests/s to share, chunks of 50 requests.
     return Settings(data_dir=tmp_path, poll_interval=0.05, upstream=fake.base_url, upstream_concurrency=4,
                     chunk_size=50, database_url=url, window_scale=WINDOW_SCALE)
-
-
-def keys(settings: Settings, *projects: str) -> list[str]:
-    async def go() -> list[str]:
-        store = make_store(settings)
-        await store.open()
-        try:
-            auth = AuthService(store)
-            return [await auth.create_key(p) for p in projects]
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
 
 
 def estimate(settings: Settings, batch_id: str) -> int | None:
@@ -76,7 +63,7 @@ def clients(settings: Settings) -> Iterator[tuple[OpenAI, OpenAI, OpenAI]]:
         with TestClient(create_app(settings)) as http:
             yield tuple(  # type: ignore[misc]
                 OpenAI(base_url="http://testserver/v1", api_key=key, http_client=http, max_retries=0)
-                for key in keys(settings, "alpha", "beta", "gamma"))
+                for key in project_keys(settings, "alpha", "beta", "gamma"))
     finally:
         sys.setswitchinterval(switch_interval)
 
