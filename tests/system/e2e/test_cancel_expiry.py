@@ -58,7 +58,10 @@ def test_cancel_in_progress(client: OpenAI, fake_upstream: FakeUpstream) -> None
         assert errors[cid]["error"]["message"]
         assert errors[cid]["id"].startswith("batch_req_")
     stats = fake_upstream.stats()
-    assert all(stats["by_key"][cid] == 1 for cid in hang)  # not retried after the abort
+    # Not retried after the abort. The window need not have sent every hanging request before the cancel (it
+    # follows the answers, and hung requests give none), but the ones it sent went once.
+    assert any(cid in stats["by_key"] for cid in hang)
+    assert all(stats["by_key"].get(cid, 0) <= 1 for cid in hang)
     assert wait_idle(fake_upstream) == 0  # the hanging requests were really aborted
 
 
