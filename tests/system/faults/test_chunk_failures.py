@@ -7,6 +7,7 @@ and its fifth failure fails its unrun requests (`chunk_failed`) so that the batc
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
@@ -37,8 +38,14 @@ def submit_and_break(server: BatchgateServer, client: OpenAI, ids: list[str]) ->
                timeout=60)
     blob = server.data_dir / "files" / f.id
     aside = blob.with_name(f.id + ".aside")
-    blob.rename(aside)
-    blob.mkdir()  # reading it fails, but not as "missing" (a 503 ServiceUnavailable): the chunk is retried
+    broken = blob.with_name(f.id + ".broken")
+    broken.mkdir()
+    os.link(blob, aside)  # the bytes stay reachable under another name
+    link = blob.with_name(f.id + ".link")
+    link.symlink_to(broken)
+    # In one step (a moment with nothing there would read as "missing", a loss for good): reading it fails, but not
+    # as "missing" (a 503 ServiceUnavailable), so the chunk is retried.
+    os.replace(link, blob)
     return f.id, b.id, blob, aside
 
 
@@ -67,8 +74,7 @@ def test_a_failing_chunk_backs_off_and_recovers(
     assert 1 <= most_failures(server, batch_id) <= 3
     assert client.batches.retrieve(batch_id).status == "in_progress"
 
-    blob.rmdir()
-    aside.rename(blob)  # the fault goes: the next retry of each chunk runs it
+    os.replace(aside, blob)  # the fault goes, in one step: the next retry of each chunk runs it
     done = wait_for_batch(client, batch_id, timeout=60)
     assert done.status == "completed", done
     outputs, errors = assert_exactly_once(client, done, ids)
