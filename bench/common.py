@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -142,3 +145,24 @@ def bare_parse(path: Path) -> float:
         if rest.strip():
             orjson.loads(rest)
     return time.perf_counter() - t0
+
+
+async def _run_sql(url: str, sql: str) -> None:
+    import asyncpg  # only the PostgreSQL benchmarks need it
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def fresh_database(admin: str, prefix: str = "bgbench") -> Iterator[str]:
+    """A new, empty PostgreSQL database on the server `admin` points at (dropped afterwards); its URL."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    asyncio.run(_run_sql(admin, f'CREATE DATABASE "{name}"'))
+    try:
+        yield urllib.parse.urlunsplit(urllib.parse.urlsplit(admin)._replace(path="/" + name))
+    finally:
+        asyncio.run(_run_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

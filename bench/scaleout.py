@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from common import ROOT, chat_lines, free_port, simulator, wait_http
+from common import ROOT, chat_lines, free_port, fresh_database, simulator, wait_http
 from openai import OpenAI
 
 BUCKET = "bench"
@@ -160,25 +160,6 @@ def cpu_snapshot(d: Deployment) -> dict[str, float]:
         "api": cpu_seconds(d.api.pid),
         "postgres": sum(cpu_seconds(pid) for pid in postgres_pids()),
     }
-
-
-# -- database -------------------------------------------------------------------------------------------------
-async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def fresh_database(admin: str) -> Iterator[str]:
-    name = f"bgbench_{os.getpid()}_{secrets.token_hex(3)}"
-    asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
-    try:
-        yield urllib.parse.urlunsplit(urllib.parse.urlsplit(admin)._replace(path="/" + name))
-    finally:
-        asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _rows(url: str, sql: str, *args: Any) -> list[Any]:

@@ -10,24 +10,20 @@ measure what creation order gives.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-from common import ROOT, chat_lines, free_port, process, simulator
+from common import ROOT, chat_lines, free_port, fresh_database, process, simulator
 from openai import OpenAI
 
 TERMINAL = ("completed", "failed", "cancelled", "expired")
@@ -160,25 +156,6 @@ def done(b: dict[str, Any]) -> int:
     return int(rc["completed"]) + int(rc["failed"])
 
 
-async def _pg(admin: str, sql: str) -> None:
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def fresh_database(admin: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database (dropped afterwards); its URL."""
-    name = f"bgfair_{os.getpid()}_{secrets.token_hex(3)}"
-    asyncio.run(_pg(admin, f'CREATE DATABASE "{name}"'))
-    try:
-        yield urllib.parse.urlunsplit(urllib.parse.urlsplit(admin)._replace(path="/" + name))
-    finally:
-        asyncio.run(_pg(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 @dataclass(frozen=True)
 class Layout:
     """How batchgate runs: one `serve` on SQLite (workers=0), or `serve --no-worker` and `workers` worker
@@ -200,7 +177,7 @@ def shared_server(slots: int = 64, base: float = 0.1, env: dict[str, str] | None
             tempfile.TemporaryDirectory(prefix="bg-fair-") as tmp, ExitStack() as stack:
         server_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "BATCHGATE_LOG_LEVEL": "warning", **(env or {})}
         if layout.workers:
-            server_env["BATCHGATE_DATABASE_URL"] = stack.enter_context(fresh_database(layout.pg_admin))
+            server_env["BATCHGATE_DATABASE_URL"] = stack.enter_context(fresh_database(layout.pg_admin, "bgfair"))
         made = subprocess.run([sys.executable, "-m", "batchgate", "keys", "create", "--project", "operators",
                                "--admin", "--data-dir", tmp], env=server_env, capture_output=True, text=True,
                               check=True)
