@@ -8,6 +8,11 @@ limiter measures the engine's concurrency the way BBR measures a network path:
     engine concurrency = delivery rate (answers per second) x no-queue latency (Little's law)
     window = gain (1.05) x engine concurrency + margin (2)
 
+  where the no-queue latency counts as at least 20 ms (QUEUE_TOLERANCE): an engine that answers in 1 ms
+  (embeddings on a GPU, a cache, a mock) is measured through our own event loop, whose delay grows with what is
+  in flight, so each ProbeRTT found a lower latency and the window shrank to ~5, halving the throughput of a
+  client that needed 60 in flight. 20 ms of queueing costs the engine's other users nothing they would notice.
+
 - **Deliveries.** Answers are counted as they arrive, on a grid of rounds one no-queue latency long (bursts of
   answers fall into one round each), over the last 8 rounds in which the window was full: a batch running dry
   says how much work there was, not what the engine can do. The window counts requests at the engine: an
@@ -54,6 +59,7 @@ RATE_ROUNDS = 8  # the delivery rate is taken over this many rounds
 ROUND_MIN = 0.05  # seconds: shortest round over which a delivery rate is taken
 PROBE_FACTOR = 0.8  # ProbeRTT's window, as a fraction of the engine's estimated concurrency
 CEILING_GROWTH = 0.02  # the overload ceiling rises this fraction (at least one request) per quiet round
+QUEUE_TOLERANCE = 0.02  # seconds: the window is at least this much of the delivery rate (see _target)
 
 
 @dataclass
@@ -245,7 +251,7 @@ class AdaptiveLimiter:
 
     def _target(self) -> float:
         """gain x engine concurrency + margin."""
-        return self.gain * self.engine + self.margin
+        return self.gain * self.rate * max(self.base_rtt, QUEUE_TOLERANCE) + self.margin
 
     def _end_round(self, elapsed: float, now: float) -> None:
         n = self._round_n

@@ -152,3 +152,17 @@ def test_startup_overshoots_by_one_window_at_most_so_nothing_times_out() -> None
     assert peak <= 3 * 8 + 2 and m.timed_out == 0
     m.measure(60)
     assert m.utilization >= 0.95 and m.timed_out == 0
+
+
+def test_a_fast_upstream_behind_a_busy_client_keeps_a_deep_enough_window() -> None:
+    """An upstream that answers in 1 ms, behind a client that can turn 5,000 requests a second (each request in
+    flight adds 0.2 ms of the client's own time to every answer, Little's law of a busy event loop). Measured
+    naively the engine runs ~5 at once and a window of 5 halves the throughput; the window keeps 20 ms of the
+    delivery rate in flight (QUEUE_TOLERANCE), which a queue of 1-ms requests costs nobody."""
+    lim = AdaptiveLimiter()
+    m = EngineModel(lim, 100_000, lambda now: 0.001 + 0.0002 * lim.inflight, post=0.0)
+    m.run(8)
+    m.measure(4)
+    rate = m.answered / m.now
+    assert lim.window >= 0.02 * lim.rate
+    assert lim.rate >= 0.8 * 5000 and rate >= 0.7 * 5000
