@@ -4,17 +4,34 @@ the limiter's rules can be checked over thousands of round trips in milliseconds
 The engine has `slots` slots; a request's service time is `service(now)` seconds. Beyond the slots, requests
 wait in a FIFO queue (`mode="queue"`) or are refused at once with a 429 (`mode="reject"`). The client always
 has work waiting: whenever the window has room it sends. An answer holds its slot `post` more seconds (the
-worker recording it) before the limiter hears of it. `timeout`: requests without an answer by then time out."""
+worker recording it) before the limiter hears of it. `timeout`: requests without an answer by then time out.
+
+Other traffic (an interactive neighbour): `foreign_rate` requests a second arrive at random (Poisson, open loop)
+straight at the engine, each taking `foreign_service(now)` seconds (default `service`); they queue with ours in
+one FIFO, or ahead of ours with `priority` (an engine that schedules by request priority). Their latencies from
+arrival to answer are kept in `foreign_latencies` (since `measure`). `metrics_every`: seconds between the
+engine's own figures (requests running and waiting, all traffic) handed to `limiter.on_engine_load`."""
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from batchgate.upstream.limiter import AdaptiveLimiter
+
+
+@dataclass(frozen=True)
+class Load:
+    """What an engine's metrics say: requests running and waiting, all traffic (vLLM's num_requests_*)."""
+
+    running: float
+    waiting: float
+    slots: int | None = None
+    kv_usage: float | None = None
 
 
 @dataclass
@@ -25,6 +42,11 @@ class EngineModel:
     mode: str = "queue"
     post: float = 0.0
     timeout: float = float("inf")
+    foreign_rate: float = 0.0
+    foreign_service: Callable[[float], float] | None = None
+    priority: bool = False
+    metrics_every: float = 0.0
+    seed: int = 1
     now: float = 0.0
     free: int = field(init=False)
     queue: deque[int] = field(default_factory=deque, init=False)
@@ -37,6 +59,7 @@ class EngineModel:
     answered: int = 0
     refused: int = 0
     timed_out: int = 0
+    foreign_latencies: list[float] = field(default_factory=list, init=False)
     _events: list[tuple[float, int, str, int]] = field(default_factory=list, init=False)
     _seq: itertools.count[int] = field(default_factory=itertools.count, init=False)
     _sent_at: dict[int, float] = field(default_factory=dict, init=False)
@@ -46,6 +69,38 @@ class EngineModel:
 
     def __post_init__(self) -> None:
         self.free = self.slots
+        self._rng = random.Random(self.seed)
+        self._foreign_at: dict[int, float] = {}
+        self._foreign_ids = itertools.count(-1, -1)  # foreign requests have negative ids
+        if self.foreign_rate > 0:
+            self._at(self._rng.expovariate(self.foreign_rate), "arrive", 0)
+        if self.metrics_every > 0:
+            self._at(self.metrics_every, "metrics", 0)
+
+    def set_foreign_rate(self, rate: float) -> None:
+        """Change the neighbour's arrival rate from now on (0 stops it)."""
+        was, self.foreign_rate = self.foreign_rate, rate
+        if was <= 0 < rate:
+            self._at(self.now + self._rng.expovariate(rate), "arrive", 0)
+
+    def _start(self, rid: int, dequeued: bool = False) -> None:
+        """Start `rid` on a free slot, or queue it (behind what waits, unless it is what waited)."""
+        if self.free > 0 and (dequeued or not self.queue):
+            self.free -= 1
+            fs = self.foreign_service if rid < 0 and self.foreign_service else self.service
+            self._at(self.now + fs(self.now), "answer", rid)
+        elif self.mode == "queue" or rid < 0:
+            self.queue.append(rid)
+        else:
+            self._at(self.now + 0.001, "refused", rid)
+
+    def _next_queued(self) -> int | None:
+        if self.priority:
+            for i, rid in enumerate(self.queue):
+                if rid < 0:
+                    del self.queue[i]
+                    return rid
+        return self.queue.popleft() if self.queue else None
 
     def _at(self, when: float, kind: str, rid: int) -> None:
         heapq.heappush(self._events, (when, next(self._seq), kind, rid))
@@ -68,13 +123,7 @@ class EngineModel:
             self._sent_at[rid] = self.now + 1e-6  # the permit is dated just after its admission
             if self.timeout < float("inf"):
                 self._at(self.now + self.timeout, "timeout", rid)
-            if self.free > 0:
-                self.free -= 1
-                self._at(self.now + self.service(self.now), "answer", rid)
-            elif self.mode == "queue":
-                self.queue.append(rid)
-            else:
-                self._at(self.now + 0.001, "refused", rid)
+            self._start(rid)
 
     def run(self, until: float) -> None:
         self._fill()
@@ -83,18 +132,28 @@ class EngineModel:
             self._account(when)
             self.now = when
             lim = self.limiter
-            if kind == "answer":
+            if kind == "arrive":
+                fid = next(self._foreign_ids)
+                self._foreign_at[fid] = self.now
+                self._start(fid)
+                if self.foreign_rate > 0:
+                    self._at(self.now + self._rng.expovariate(self.foreign_rate), "arrive", 0)
+            elif kind == "metrics":
+                lim.on_engine_load(Load(self.slots - self.free, len(self.queue)), self.now)
+                self._at(self.now + self.metrics_every, "metrics", 0)
+            elif kind == "answer":
                 self.free += 1
-                if self.queue:
-                    nxt = self.queue.popleft()
-                    self.free -= 1
-                    self._at(self.now + self.service(self.now), "answer", nxt)
-                if rid in self._sent_at:
+                nxt = self._next_queued()
+                if nxt is not None:
+                    self._start(nxt, dequeued=True)
+                if rid < 0:
+                    arrived = self._foreign_at.pop(rid)
+                    if arrived >= self.measure_from:
+                        self.foreign_latencies.append(self.now - arrived)
+                elif rid in self._sent_at:
                     self._answered_at[rid] = self.now
                     self.limiter.on_answer(self.now)
                     self._at(self.now + self.post, "release", rid)
-            if kind == "answer":
-                pass
             elif kind == "release":
                 sent = self._sent_at.pop(rid)
                 answered = self._answered_at.pop(rid)
@@ -119,6 +178,7 @@ class EngineModel:
     def measure(self, seconds: float) -> None:
         """Run `seconds` more, accounting only that stretch."""
         self.measure_from = self.now
+        self.foreign_latencies = []
         self.busy_area = self.queue_area = 0.0
         self.queue_time = {}
         self.windows = []
@@ -142,3 +202,7 @@ class EngineModel:
             if seen >= q * total:
                 return length
         return 0
+
+    def foreign_quantile(self, q: float) -> float:
+        xs = sorted(self.foreign_latencies)
+        return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else 0.0

@@ -42,6 +42,18 @@ limiter measures the engine's concurrency the way BBR measures a network path:
   The ceiling rises by 2% (at least one) per round without either, and stops mattering once it is twice the
   window.
 
+- **A neighbour (issue 16).** With `neighbourly` on and the engine's metrics polled (`on_engine_load`), any
+  traffic at the engine beyond our own requests is someone else's (an interactive user). While there is some,
+  the window gives way: when requests wait in the engine, it drops by what waits, below what we have at the
+  engine; while nothing waits it creeps up two requests a round. In a FIFO engine the neighbour's requests wait
+  behind whatever of ours is queued, so ours stay out of the queue; what the neighbour leaves idle we fill. Two
+  seconds after the metrics last showed other traffic, the ordinary rule above takes over again, from startup
+  (the window doubles per round trip). A batch at risk of its deadline (`urgent`, set by the planner through the
+  gate) suspends the yielding the same way. Without the engine's
+  metrics the window cannot tell a neighbour's queueing from a long request: the rounds' latencies vary by 5%
+  with the lengths of the requests alone, and every rule driven by them (late answers, Vegas' expected
+  window) collapsed the window to one in the model with requests of 0.5-1.5x the mean.
+
 Why not the earlier latency-gradient rule (cut when smoothed latency doubled against a 30 s minimum, else grow
 1%, starting at 512 and x5 per round trip): after a cut it took its own queueing latency as the engine's new
 normal, old minimums expired into queued latency, timeouts taught it nothing, and it settled at 4-27x the
@@ -54,11 +66,23 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class EngineLoad(Protocol):
+    """What an engine's metrics say about all its traffic (upstream/engine_load.py reads them)."""
+
+    @property
+    def running(self) -> float: ...
+    @property
+    def waiting(self) -> float: ...
 
 RATE_ROUNDS = 8  # the delivery rate is taken over this many rounds
 ROUND_MIN = 0.05  # seconds: shortest round over which a delivery rate is taken
 PROBE_FACTOR = 0.8  # ProbeRTT's window, as a fraction of the engine's estimated concurrency
 CEILING_GROWTH = 0.02  # the overload ceiling rises this fraction (at least one request) per quiet round
+NEIGHBOUR_GONE = 2.0  # seconds without other traffic at the engine before the window is ours again
+NEIGHBOUR_STEP = 2.0  # requests the window grows per round while it yields and nothing waits in the engine
 QUEUE_TOLERANCE = 0.02  # seconds: the window is at least this much of the delivery rate (see _target)
 
 
@@ -70,6 +94,9 @@ class AdaptiveLimiter:
     gain: float = 1.05  # window = gain x engine concurrency + margin
     margin: float = 2.0
     probe_interval: float = 10.0  # seconds between ProbeRTTs
+    neighbourly: bool = False  # yield to other traffic the engine's metrics show (see `on_engine_load`)
+    urgent: bool = False  # a batch at risk of its deadline waits: don't yield (set by the gate's owner)
+    foreign: float = field(default=0.0, init=False)  # other traffic at the engine, last we heard (requests)
     limit: float = field(init=False)
     inflight: int = field(default=0, init=False)  # admitted and not yet released
     answered: int = field(default=0, init=False)  # of those, answered and being recorded: not at the engine
@@ -97,6 +124,8 @@ class AdaptiveLimiter:
     _first_sum: float = field(default=0.0, init=False)
     _rounds: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=RATE_ROUNDS), init=False)
     _last_cut: float = field(default=-math.inf, init=False)
+    _foreign_seen: float = field(default=-math.inf, init=False)  # when the engine last showed other traffic
+    _yielded: bool = field(default=False, init=False)  # yielding at the end of the last round
     _probe_at: float = field(default=math.inf, init=False)
     _probe: str = field(default="", init=False)  # "", "drain", "hold" or "measure"
     _probe_limit: float = field(default=0.0, init=False)
@@ -264,6 +293,12 @@ class AdaptiveLimiter:
         self._round_n, self._round_full, self._rtt_n, self._rtt_sum = 0, 0, 0, 0.0
         self._round_signal = False
         self._round_probed = self._probe != ""
+        yielding = self.yielding(now)
+        if self._yielded and not yielding:
+            # The neighbour left (or a batch is at risk): take the engine back as at the start, doubling per round
+            # trip, not 5% a round from the rate of the yielded window.
+            self.slow_start, self._flat, self._startup_rate = True, 0, self.rate
+        self._yielded = yielding
         if window_limited or sample > self.rate:
             # Over the last 8 rounds: answers come in bursts, and a stall of our own client moves some of one
             # round's answers into the next.
@@ -292,9 +327,31 @@ class AdaptiveLimiter:
                 target = self._target()
         else:
             self._quiet.clear()
+        if self.yielding(now):
+            # Creep up while nothing waits in the engine; `on_engine_load` cuts when something does.
+            target = min(target, self.limit + (NEIGHBOUR_STEP if window_limited else 0.0))
         if self.ceiling > 2 * target:
             self.ceiling = math.inf
         self.limit = max(float(self.min_limit), min(target, self.ceiling, float(self.max_limit)))
+
+    def yielding(self, now: float | None = None) -> bool:
+        """Whether the window is giving way to other traffic now."""
+        now = time.monotonic() if now is None else now
+        return self.neighbourly and not self.urgent and now - self._foreign_seen <= NEIGHBOUR_GONE
+
+    def on_engine_load(self, load: EngineLoad | None, now: float | None = None) -> None:
+        """The engine's own figures (its /metrics, polled): requests running and waiting, all traffic. Whatever
+        is there beyond our own requests is other traffic; while there is some and requests wait in the engine,
+        the window drops by what waits, below what we have at the engine."""
+        if load is None:
+            return
+        now = time.monotonic() if now is None else now
+        ours = self.inflight - self.answered
+        self.foreign = max(0.0, load.running + load.waiting - ours)
+        if self.foreign >= 1:
+            self._foreign_seen = now
+            if load.waiting > 0 and self.yielding(now):
+                self.limit = max(float(self.min_limit), min(self.limit, ours) - load.waiting)
 
     def _rounds_rate(self) -> float:
         return sum(r[0] for r in self._rounds) / sum(r[1] for r in self._rounds)
