@@ -195,8 +195,12 @@ class Gate:
         return _Admission(self, key, flow)
 
     def set_flows(self, flows: dict[str, FlowSpec]) -> None:
-        """The flows' projects, weights and deadlines from now on (a flow not named: project "", weight 1)."""
+        """The flows' projects, weights and deadlines from now on (a flow not named: project "", weight 1). While
+        any is at risk of its deadline, the replicas' windows stop yielding to other traffic (limiter.py)."""
         self._specs = dict(flows)
+        urgent = any(spec.urgent is not None for spec in flows.values())
+        for replica in self.pool.replicas:
+            replica.limiter.urgent = urgent
         for flow in list(self._flows.values()):
             spec = self._specs.get(flow.name, _DEFAULT)
             project = flow.project.name if flow.project is not None else None

@@ -267,3 +267,14 @@ async def test_thousands_of_waiters_with_cancellations_and_changing_specs_all_ad
     assert sum(isinstance(r, asyncio.CancelledError) for r in results) == len(cancelled)
     assert sum(admitted_flows.values()) == 5_000 - len(cancelled)
     assert g.waiting == 0 and g.limiter.inflight == 0
+
+
+def test_a_batch_at_risk_stops_the_windows_yielding() -> None:
+    lim = AdaptiveLimiter(neighbourly=True)
+    g = Gate(lim)
+    g.set_flows({"a": FlowSpec("A")})
+    assert not lim.urgent
+    g.set_flows({"a": FlowSpec("A"), "late": FlowSpec("B", 1.0, 1_000.0)})
+    assert lim.urgent
+    g.set_flows({"a": FlowSpec("A")})
+    assert not lim.urgent
