@@ -9,6 +9,7 @@ import pytest
 from batchgate.upstream.engine_load import EngineLoad, detect, parse_metrics, parse_slots
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+Q = "qwen3"  # SGLang's model_name, short for the lines below
 
 # vLLM V1 with two data-parallel engine cores (label `engine`), as prometheus_client writes it.
 VLLM = f"""# HELP python_gc_objects_collected_total Objects collected during gc
@@ -51,23 +52,23 @@ vllm:gpu_cache_usage_perc{{engine="0",model_name="{MODEL}"}} 0.25
 # priority scheduling on (per-priority breakdowns beside the total, priority=""), and data parallelism 2.
 SGLANG = f"""# HELP sglang:num_running_reqs The number of running requests.
 # TYPE sglang:num_running_reqs gauge
-sglang:num_running_reqs{{dp_rank="0",engine_type="unified",model_name="{MODEL}",pp_rank="0",priority="",tp_rank="0"}} 7.0
-sglang:num_running_reqs{{dp_rank="0",engine_type="unified",model_name="{MODEL}",pp_rank="0",priority="",tp_rank="1"}} 7.0
-sglang:num_running_reqs{{dp_rank="0",engine_type="unified",model_name="{MODEL}",pp_rank="0",priority="0",tp_rank="0"}} 2.0
-sglang:num_running_reqs{{dp_rank="0",engine_type="unified",model_name="{MODEL}",pp_rank="0",priority="10",tp_rank="0"}} 5.0
-sglang:num_running_reqs{{dp_rank="1",engine_type="unified",model_name="{MODEL}",pp_rank="0",priority="",tp_rank="0"}} 6.0
+sglang:num_running_reqs{{dp_rank="0",engine_type="unified",model_name="{Q}",pp_rank="0",priority="",tp_rank="0"}} 7.0
+sglang:num_running_reqs{{dp_rank="0",engine_type="unified",model_name="{Q}",pp_rank="0",priority="",tp_rank="1"}} 7.0
+sglang:num_running_reqs{{dp_rank="0",engine_type="unified",model_name="{Q}",pp_rank="0",priority="0",tp_rank="0"}} 2.0
+sglang:num_running_reqs{{dp_rank="0",engine_type="unified",model_name="{Q}",pp_rank="0",priority="10",tp_rank="0"}} 5.0
+sglang:num_running_reqs{{dp_rank="1",engine_type="unified",model_name="{Q}",pp_rank="0",priority="",tp_rank="0"}} 6.0
 # HELP sglang:num_queue_reqs The number of requests in the waiting queue.
 # TYPE sglang:num_queue_reqs gauge
-sglang:num_queue_reqs{{dp_rank="0",engine_type="unified",model_name="{MODEL}",pp_rank="0",priority="",tp_rank="0"}} 2.0
-sglang:num_queue_reqs{{dp_rank="0",engine_type="unified",model_name="{MODEL}",pp_rank="0",priority="",tp_rank="1"}} 2.0
-sglang:num_queue_reqs{{dp_rank="1",engine_type="unified",model_name="{MODEL}",pp_rank="0",priority="",tp_rank="0"}} 1.0
+sglang:num_queue_reqs{{dp_rank="0",engine_type="unified",model_name="{Q}",pp_rank="0",priority="",tp_rank="0"}} 2.0
+sglang:num_queue_reqs{{dp_rank="0",engine_type="unified",model_name="{Q}",pp_rank="0",priority="",tp_rank="1"}} 2.0
+sglang:num_queue_reqs{{dp_rank="1",engine_type="unified",model_name="{Q}",pp_rank="0",priority="",tp_rank="0"}} 1.0
 # HELP sglang:token_usage The token usage.
 # TYPE sglang:token_usage gauge
-sglang:token_usage{{dp_rank="0",engine_type="unified",model_name="{MODEL}",pp_rank="0",tp_rank="0"}} 0.62
-sglang:token_usage{{dp_rank="1",engine_type="unified",model_name="{MODEL}",pp_rank="0",tp_rank="0"}} 0.35
+sglang:token_usage{{dp_rank="0",engine_type="unified",model_name="{Q}",pp_rank="0",tp_rank="0"}} 0.62
+sglang:token_usage{{dp_rank="1",engine_type="unified",model_name="{Q}",pp_rank="0",tp_rank="0"}} 0.35
 # HELP sglang:gen_throughput The generation throughput (token/s).
 # TYPE sglang:gen_throughput gauge
-sglang:gen_throughput{{dp_rank="0",engine_type="unified",model_name="{MODEL}",pp_rank="0",tp_rank="0"}} 812.4
+sglang:gen_throughput{{dp_rank="0",engine_type="unified",model_name="{Q}",pp_rank="0",tp_rank="0"}} 812.4
 """
 
 # llama.cpp's server with --metrics, 2 slots busy and 1 request deferred (captured from xllamacpp 2026.10.11549).
@@ -86,7 +87,8 @@ llamacpp:tokens_predicted_total 0
 # HELP llamacpp:tokens_predicted_seconds_total Total time spent generating tokens
 # TYPE llamacpp:tokens_predicted_seconds_total counter
 llamacpp:tokens_predicted_seconds_total 0
-# HELP llamacpp:n_decode_total Total number of llama_decode() calls, excluding speculative decoding and multimodal decoding
+# HELP llamacpp:n_decode_total Total number of llama_decode() calls, excluding speculative decoding \
+and multimodal decoding
 # TYPE llamacpp:n_decode_total counter
 llamacpp:n_decode_total 0
 # HELP llamacpp:n_tokens_max Largest observed sequence length (prompt + generation)
