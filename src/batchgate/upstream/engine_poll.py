@@ -95,7 +95,6 @@ class EnginePoller:
         self.backoff_max = backoff_max
         self.failures = 0  # readings in a row that failed
         self.reason = ""  # why the last one failed
-        self.stopped_reason = ""  # set when `auto` found nothing to ask
         self._absent: dict[str, int] = {}  # URL -> 404s in a row
         self._session = session
         self._task: asyncio.Task[None] | None = None
@@ -134,9 +133,8 @@ class EnginePoller:
                 if self.failures >= WARN_AFTER:
                     delay = min(self.backoff_max, delay * 2)
             await asyncio.sleep(delay)
-        self.stopped_reason = "neither /metrics nor /slots"
-        log.info("engine metrics of %s: its server answers 404 (or no engine's gauges) for %s; not asking again",
-                 self.label, self.stopped_reason)
+        log.info("engine metrics of %s: no engine's gauges at /metrics or /slots (404 or other text %d times in a "
+                 "row); not asking again", self.label, ABSENT_AFTER)
 
     def _deliver(self, load: EngineLoad | None) -> None:
         try:
@@ -167,7 +165,7 @@ class EnginePoller:
             kind = self.kind or detect(text)
             load = parse_metrics(text, kind) if kind is not None else None
             if load is None:
-                if self.mode == "auto":
+                if self.kind is None:  # `auto`, and no engine found yet
                     raise _Absent
                 self.reason = f"GET {url}: no {self.kind} gauges in the answer"
                 return None
@@ -201,8 +199,10 @@ class EnginePoller:
         return load
 
     def _count_absent(self, url: str) -> None:
+        """A 404 (or no engine's text): `auto` stops asking `url` after ABSENT_AFTER in a row, until it has found
+        the engine; after that (and with an explicit kind) it is a failure like any other."""
         n = self._absent[url] = self._absent.get(url, 0) + 1
-        if n < ABSENT_AFTER or self.mode != "auto":
+        if n < ABSENT_AFTER or self.mode != "auto" or self.kind is not None:
             self.reason = self.reason or f"GET {url}: not there"
             return
         if url == self.metrics_url:

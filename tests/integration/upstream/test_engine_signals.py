@@ -154,8 +154,8 @@ async def test_auto_stops_asking_a_server_without_metrics_after_three_404s(
         assert sum(fake.state.metrics_auth.values()) == 3
         assert route.pool.replicas[0].engine_load is None
         said = [r.getMessage() for r in caplog.records if "engine metrics of plain" in r.getMessage()]
-        assert said == [f"engine metrics of plain {fake.url}: its server answers 404 (or no engine's gauges) "
-                        "for neither /metrics nor /slots; not asking again"]
+        assert said == [f"engine metrics of plain {fake.url}: no engine's gauges at /metrics or /slots (404 or "
+                        "other text 3 times in a row); not asking again"]
         assert all(r.levelno == logging.INFO for r in caplog.records if "engine metrics" in r.getMessage())
 
 
@@ -184,6 +184,27 @@ async def test_auto_finds_the_engine_and_an_explicit_kind_warns_once_when_it_fai
                         f"http://127.0.0.1:{plain.port}/metrics: not there); asking every 30 s at most until one "
                         "answers"]
     assert f"engine metrics of auto {vllm.url}: vllm (http://127.0.0.1:{vllm.port}/metrics)" in caplog.messages
+
+
+@sync
+async def test_auto_keeps_asking_an_engine_it_found_when_its_metrics_go_away(tmp_path: Path) -> None:
+    async with fakes(1) as (fake,):
+        fake.state.set_knobs({"engine_metrics": {"running": 1, "waiting": 1}})
+        [route] = routes_from(tmp_path, f'[[upstreams]]\nname = "v"\nurl = "{fake.url}"\nengine_metrics = "auto"\n')
+        replica = route.pool.replicas[0]
+        signals = EngineSignals(interval=0.01)
+        await signals.start([route])
+        try:
+            [poller] = signals.pollers
+            await until(lambda: replica.engine_load is not None)
+            fake.state.set_knobs({"engine_metrics": None})  # a restart behind a proxy, say: 404 for a while
+            await until(lambda: poller.failures >= 4)
+            assert poller.running and poller.metrics_url is not None and replica.engine_load is None
+            fake.state.set_knobs({"engine_metrics": {"running": 2, "waiting": 0}})
+            await until(lambda: replica.engine_load is not None)
+            assert replica.engine_load == EngineLoad(2.0, 0.0, None, 0.0) and poller.failures == 0
+        finally:
+            await signals.close()
 
 
 @sync
