@@ -141,6 +141,13 @@ class _RouteCollector(Collector):
                                      labels=["upstream", "replica"])
         r_inflight = GaugeMetricFamily("batchgate_replica_inflight", "Requests in flight to the replica.",
                                        labels=["upstream", "replica"])
+        e_running = GaugeMetricFamily("batchgate_engine_running", "Requests the replica's engine says it runs "
+                                      "(its own metrics, where the route reads them: engine_metrics).",
+                                      labels=["upstream", "replica"])
+        e_waiting = GaugeMetricFamily("batchgate_engine_waiting", "Requests the replica's engine says wait in its "
+                                      "own queue (engine_metrics).", labels=["upstream", "replica"])
+        e_kv = GaugeMetricFamily("batchgate_engine_kv_cache_usage", "Fraction of its KV cache the replica's engine "
+                                 "says is in use, 0 to 1 (vLLM, SGLang).", labels=["upstream", "replica"])
         for route in list(self.routes):  # the list is replaced, never mutated, by the worker thread
             pool = route.gate.pool
             window.add_metric([route.name], pool.capacity)
@@ -153,7 +160,13 @@ class _RouteCollector(Collector):
                 up.add_metric(labels, 1 if replica.up else 0)
                 r_window.add_metric(labels, replica.limiter.capacity)
                 r_inflight.add_metric(labels, replica.limiter.inflight)
-        return [window, cap, inflight, waiting, down, up, r_window, r_inflight]
+                load = replica.engine_load
+                if load is not None:
+                    e_running.add_metric(labels, load.running)
+                    e_waiting.add_metric(labels, load.waiting)
+                    if load.kv_usage is not None:
+                        e_kv.add_metric(labels, load.kv_usage)
+        return [window, cap, inflight, waiting, down, up, r_window, r_inflight, e_running, e_waiting, e_kv]
 
     def describe(self) -> Iterable[Metric]:
         return []

@@ -10,17 +10,21 @@ deterministic bodies (the reply echoes the input; an image is a tiny PNG, a vide
 `x-request-id` header. Misbehaviour is switched on in two ways:
 
 * globally, with `POST /_control` (JSON knobs: latency, error_rate, rate_429, retry_after,
-  drop_rate, hang_rate, down_status, seed, models, messages) — `GET /_control` reads them, `POST /_reset` clears
-  knobs and counters;
+  drop_rate, hang_rate, down_status, seed, models, messages, engine_metrics) — `GET /_control` reads them,
+  `POST /_reset` clears knobs and counters;
 * per request, with an `x_fake` object inside the request body:
   `{"status": 400, "body": {...}}` always answers that status/body; with `"fail_times": N` only the
   first N attempts of the request's key fail (status default 500); `{"latency": s}`,
   `{"hang": true}` / `{"hang_times": N}`, `{"drop_times": N}` (close the connection without an
   answer), `{"retry_after": s}` (adds a Retry-After header to a 429/5xx answer).
 
+`GET /metrics` answers like vLLM's (`vllm:num_requests_running`, `..._waiting`, `vllm:kv_cache_usage_perc`) with
+the numbers of the `engine_metrics` knob (`{"running": 3, "waiting": 1, "kv": 0.5}`); 404 while it is null, as a
+server without metrics.
+
 `GET /_stats` reports what was received: totals, per-key counts and arrival times, the
-request ids handed out per key, statuses sent, models and Authorization headers seen, and the
-highest number of requests in flight at once.
+request ids handed out per key, statuses sent, models, `priority` fields ("none" when absent) and
+Authorization headers seen (of requests and of `GET /metrics`), and the highest number of requests in flight at once.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "seed": None,
     "models": ["gpt-4o-mini", "text-embedding-3-small"],
     "messages": False,  # serve Anthropic's /v1/messages (as vLLM and llama.cpp's server do)
+    "engine_metrics": None,  # {"running": n, "waiting": n, "kv": 0-1}: GET /metrics answers them as vLLM does
 }
 HANG_LIMIT_SECONDS = 600.0
 
@@ -89,6 +94,8 @@ class FakeState:
     statuses: Counter[str] = field(default_factory=Counter)
     models: Counter[str] = field(default_factory=Counter)
     auth: Counter[str] = field(default_factory=Counter)
+    priorities: Counter[str] = field(default_factory=Counter)
+    metrics_auth: Counter[str] = field(default_factory=Counter)
     dropped: int = 0
     hung: int = 0
     in_flight: int = 0
@@ -117,6 +124,8 @@ class FakeState:
             "statuses": dict(self.statuses),
             "models": dict(self.models),
             "auth": dict(self.auth),
+            "priorities": dict(self.priorities),
+            "metrics_auth": dict(self.metrics_auth),
             "dropped": self.dropped,
             "hung": self.hung,
             "in_flight": self.in_flight,
@@ -417,6 +426,7 @@ def make_handler(state: FakeState, endpoint: str):  # type: ignore[no-untyped-de
         state.auth[request.headers.get("Authorization", "")] += 1
         if isinstance(body, dict) and isinstance(body.get("model"), str):
             state.models[body["model"]] += 1
+        state.priorities[str(body.get("priority")) if isinstance(body, dict) and "priority" in body else "none"] += 1
         state.in_flight += 1
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
@@ -484,6 +494,24 @@ async def answer(
     return json_response(status, payload, headers)
 
 
+def vllm_metrics(numbers: dict[str, Any]) -> str:
+    """Exposition text shaped as vLLM's (the gauges batchgate reads, among others it does not)."""
+    labels = '{engine="0",model_name="fake"}'
+    return "".join([
+        "# HELP vllm:num_requests_running Number of requests in model execution batches.\n",
+        "# TYPE vllm:num_requests_running gauge\n",
+        f"vllm:num_requests_running{labels} {float(numbers.get('running', 0))}\n",
+        "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n",
+        "# TYPE vllm:num_requests_waiting gauge\n",
+        f"vllm:num_requests_waiting{labels} {float(numbers.get('waiting', 0))}\n",
+        "# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.\n",
+        "# TYPE vllm:kv_cache_usage_perc gauge\n",
+        f"vllm:kv_cache_usage_perc{labels} {float(numbers.get('kv', 0))}\n",
+        "# TYPE vllm:prompt_tokens_total counter\n",
+        f"vllm:prompt_tokens_total{labels} 1234.0\n",
+    ])
+
+
 def roll(state: FakeState, knob: str) -> bool:
     rate = float(state.knobs.get(knob) or 0.0)
     return rate > 0 and state.rng.random() < rate
@@ -518,7 +546,15 @@ def create_app(state: FakeState | None = None) -> web.Application:
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in state.knobs["models"]]
         return json_response(200, {"object": "list", "data": data})
 
+    async def metrics(request: web.Request) -> web.Response:
+        state.metrics_auth[request.headers.get("Authorization", "")] += 1
+        numbers = state.knobs["engine_metrics"]
+        if numbers is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(text=vllm_metrics(numbers), content_type="text/plain")
+
     app.router.add_route("*", "/_control", control)
+    app.router.add_get("/metrics", metrics)
     app.router.add_post("/_reset", reset)
     app.router.add_get("/_stats", stats)
     app.router.add_get("/v1/models", models)

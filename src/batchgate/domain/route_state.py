@@ -17,6 +17,8 @@ class ReplicaState:
     held: int  # requests waiting for it because it served their prompt prefix before
     down_for_s: float | None  # seconds since it was taken out, while it is down
     last_error: str  # why it was last counted as failing ("" if never)
+    engine_running: float | None = None  # the engine's own count of requests running, where its metrics are read
+    engine_waiting: float | None = None  # ... and of requests queued inside it
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,9 @@
-"""An OpenAI-compatible HTTP server as an Executor, over a pool of keep-alive connections (`http11`)."""
+"""An OpenAI-compatible HTTP server as an Executor, over a pool of keep-alive connections (`http11`).
+
+`priority` (the routing file's `batch_priority`) goes into the JSON body of every request to an endpoint an engine
+schedules (`PRIORITY_ENDPOINTS`), replacing one the line had: the operator decides, not the batch author. It is
+added where the body is serialized, one shallow copy per request sent. docs/configuration.md ("Engine priorities")
+says which engines honour it and how to start them."""
 
 from __future__ import annotations
 
@@ -14,6 +19,11 @@ from batchgate.upstream.executor import TransportError, UpstreamResponse
 from batchgate.upstream.http11 import HttpError, HttpTimeout, Pool
 from batchgate.upstream.messages import MessagesMode, via_chat
 from batchgate.upstream.probe import answers
+
+# The endpoints whose requests vLLM and SGLang schedule by `priority` (vLLM's chat, completion, responses and
+# embedding requests carry the field; its Anthropic /v1/messages ignores it, so "translate" is the way there).
+PRIORITY_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings",
+                                MESSAGES_ENDPOINT})
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -37,12 +47,14 @@ def parse_retry_after(headers: Any) -> float | None:
 class HttpUpstream:
     def __init__(
         self, name: str, base_url: str, api_key: str | None, max_connections: int, connect_timeout: float,
-        messages: MessagesMode = "translate",
+        messages: MessagesMode = "translate", priority: int | None = None,
     ) -> None:
         """`messages`: how Anthropic Messages lines run: "native" posts them to the upstream's own /v1/messages
-        (vLLM, llama.cpp's server), "translate" sends them as chat completions and translates the answer."""
+        (vLLM, llama.cpp's server), "translate" sends them as chat completions and translates the answer.
+        `priority`: the `priority` field every request to PRIORITY_ENDPOINTS carries (None: the line's own)."""
         self.name = name
         self.messages = messages
+        self.priority = priority
         self.base_url = base_url.rstrip("/")
         headers = {"Content-Type": "application/json", "User-Agent": "batchgate"}
         if api_key:
@@ -72,6 +84,8 @@ class HttpUpstream:
     async def _post(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
         if not self._pool.started:
             raise RuntimeError("upstream not started")
+        if self.priority is not None and endpoint in PRIORITY_ENDPOINTS:
+            body = {**body, "priority": self.priority}
         # endpoint is one of the fixed batch endpoints ("/v1/..."); the upstream base already ends in /v1
         try:
             resp = await self._pool.post(endpoint.removeprefix("/v1"), orjson.dumps(body), timeout)
@@ -89,6 +103,10 @@ class HttpUpstream:
     async def probe(self) -> bool:
         """Whether the server answers again (`GET {base}/models`), for a replica taken out of its pool."""
         return await answers(self.base_url, self._headers)
+
+    def auth_headers(self) -> dict[str, str]:
+        """The Authorization header its requests carry ({} without a key), for GETs to the same server."""
+        return {k: v for k, v in self._headers.items() if k == "Authorization"}
 
     def check_model(self, model: str) -> None:
         return None

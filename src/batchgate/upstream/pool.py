@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
+from batchgate.upstream.engine_load import EngineLoad
 from batchgate.upstream.executor import Executor
 from batchgate.upstream.limiter import AdaptiveLimiter
 
@@ -48,6 +49,7 @@ class Replica:
         self.last_error = ""
         self.last_failed: object = None  # the request of the last failure: one request failing again is no proof
         self.held: deque[tuple[asyncio.Future[Replica | None], bytes]] = deque()
+        self.engine_load: EngineLoad | None = None  # the engine's own last reading (engine_poll.py), if polled
 
     def room(self) -> int:
         lim = self.limiter

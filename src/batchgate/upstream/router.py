@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from batchgate.domain.batch import ENDPOINTS
 from batchgate.domain.route_state import ReplicaState, RouteState
+from batchgate.upstream.engine_poll import MetricsMode
 from batchgate.upstream.executor import Executor, ModelUnavailable
 from batchgate.upstream.gate import Gate
 from batchgate.upstream.http import HttpUpstream
@@ -32,6 +33,8 @@ class Route:
     endpoints: tuple[str, ...] | None = None  # the routing file's `endpoints`: only these (None: what it serves)
     replicas: tuple[Executor, ...] = ()
     affinity: bool = True  # prefix-cache affinity between the replicas (Settings.prefix_affinity)
+    engine_metrics: MetricsMode = "off"  # the routing file's `engine_metrics`: which engine signals to poll
+    engine_metrics_url: str | None = None  # its `engine_metrics_url` (None: /metrics beside each replica's /v1)
     gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
@@ -61,7 +64,9 @@ class Route:
         rtt = pool.base_rtt
         mono = time.monotonic()
         replicas = tuple(ReplicaState(r.name, r.up, r.limiter.capacity, r.limiter.inflight, len(r.held),
-                                      None if r.up else mono - r.down_since, r.last_error)
+                                      None if r.up else mono - r.down_since, r.last_error,
+                                      None if r.engine_load is None else r.engine_load.running,
+                                      None if r.engine_load is None else r.engine_load.waiting)
                          for r in pool.replicas)
         down = None if pool.down_since is None else mono - pool.down_since
         return RouteState(self.name, self.patterns, pool.capacity, pool.max_limit, pool.inflight,

@@ -16,6 +16,7 @@ from batchgate.services.uploads import UploadService
 from batchgate.settings import Settings
 from batchgate.store.base import Store
 from batchgate.store.factory import make_store
+from batchgate.upstream.engine_poll import EngineSignals
 from batchgate.upstream.router import Router
 from batchgate.wiring.routes import build_router
 from batchgate.worker.runner import Worker
@@ -49,7 +50,11 @@ async def running_parts(
     await blobs.open()
     await router.start()
     worker: Worker | None = None
+    # Engine signals feed the limiters that send: only where a worker runs (an API-only process sends nothing).
+    signals = EngineSignals()
     try:
+        if with_worker:
+            await signals.start(router.routes)
         files = FileService(store, blobs, settings.max_upload_bytes)
         metrics = metrics or Metrics()
         if with_worker:
@@ -66,6 +71,7 @@ async def running_parts(
         if worker is not None:
             await worker.stop()
             await store.release_owner(worker.id)  # whatever stop() interrupted is free for others now
+        await signals.close()
         await router.close()
         await blobs.close()
         await store.close()

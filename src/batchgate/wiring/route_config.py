@@ -65,6 +65,9 @@ EXPECTED = {
     "chat_slots": "a positive integer",
     "embed_batch_size": "a positive integer",
     "messages": '"native" (the upstream serves /v1/messages) or "translate" (sent as chat completions)',
+    "engine_metrics": '"auto", "vllm", "sglang", "llamacpp" or "off"',
+    "engine_metrics_url": 'an http(s) URL, or a path starting with "/" (asked of each replica\'s host)',
+    "batch_priority": 'an integer (sent as each request\'s "priority")',
 }
 EXPECTED_ITEM = {"models": "a non-empty string (a model name or glob pattern)", "urls": "an http(s) URL",
                  "endpoints": "one of " + ", ".join(LINE_ENDPOINTS)}
@@ -98,6 +101,11 @@ class HttpRouteConfig(_RouteConfig):
     api_key_env: str | None = None
     # How Anthropic Message Batches lines reach it (None: BATCHGATE_UPSTREAM_MESSAGES); see upstream/messages.py.
     messages: Literal["native", "translate"] | None = None
+    # Which engine signals to poll (upstream/engine_poll.py); None: "off", or "auto" when engine_metrics_url is set.
+    engine_metrics: Literal["auto", "vllm", "sglang", "llamacpp", "off"] | None = None
+    engine_metrics_url: str | None = None
+    # The `priority` every request of this route carries (upstream/http.py), the line's own replaced.
+    batch_priority: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | None = None
 
     @field_validator("url")
     @classmethod
@@ -116,6 +124,23 @@ class HttpRouteConfig(_RouteConfig):
                 raise ValueError(f"urls[{i}]: {shown(u)} is already urls[{seen[u]}]; list each replica once")
             seen[u] = i
         return urls
+
+    @field_validator("engine_metrics_url")
+    @classmethod
+    def _metrics_url(cls, value: str | None) -> str | None:
+        if value is None or (value.startswith("/") and "#" not in value):
+            return value
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(f"{problem}; or give a path starting with \"/\", asked of each replica's host")
+        return value
+
+    @property
+    def metrics_mode(self) -> Literal["auto", "vllm", "sglang", "llamacpp", "off"]:
+        """`engine_metrics`, or its default: "auto" when `engine_metrics_url` is given, else "off"."""
+        if self.engine_metrics is not None:
+            return self.engine_metrics
+        return "off" if self.engine_metrics_url is None else "auto"
 
     @property
     def base_urls(self) -> list[str]:
@@ -144,6 +169,12 @@ class HttpRouteConfig(_RouteConfig):
             raise ValueError("give url (one server) or urls (its replicas), not both")
         if self.url is None and self.urls is None:
             raise ValueError("missing key 'url' (required for an http route; or 'urls', its replicas)")
+        if self.engine_metrics_url is not None:
+            if self.engine_metrics == "off":
+                raise ValueError("engine_metrics_url is given but engine_metrics = \"off\"; drop one of them")
+            if self.urls is not None and len(self.urls) > 1 and not self.engine_metrics_url.startswith("/"):
+                raise ValueError("engine_metrics_url: with several urls give a path (e.g. \"/metrics\"): it is "
+                                 "asked of each replica's host")
         return self
 
     def key(self, environ: Mapping[str, str]) -> str | None:

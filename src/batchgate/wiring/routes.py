@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from batchgate.engine.local import LocalEngine
 from batchgate.errors import ConfigError
 from batchgate.settings import Settings
+from batchgate.upstream.engine_poll import MetricsMode
 from batchgate.upstream.executor import Executor
 from batchgate.upstream.http import HttpUpstream
 from batchgate.upstream.router import ADAPTIVE_CAP, Route, Router
@@ -42,6 +43,8 @@ def check_routing(settings: Settings) -> None:
 def _route(settings: Settings, config: RouteConfig, environ: Mapping[str, str]) -> Route:
     limit = config.max_concurrency or settings.upstream_concurrency or ADAPTIVE_CAP
     executors: list[Executor]
+    signals: MetricsMode = "off"
+    metrics_url: str | None = None
     if isinstance(config, LocalRouteConfig):
         engine = LocalEngine(**{k: v for k, v in (("chat_slots", config.chat_slots),
                                                  ("embed_batch_size", config.embed_batch_size)) if v is not None})
@@ -50,8 +53,10 @@ def _route(settings: Settings, config: RouteConfig, environ: Mapping[str, str]) 
     else:
         key = config.key(environ)
         messages = config.messages or settings.upstream_messages
-        executors = [HttpUpstream(config.name, url, key, limit, settings.connect_timeout, messages)
+        executors = [HttpUpstream(config.name, url, key, limit, settings.connect_timeout, messages,
+                                  config.batch_priority)
                      for url in config.base_urls]
+        signals, metrics_url = config.metrics_mode, config.engine_metrics_url
     endpoints = tuple(config.endpoints) if config.endpoints is not None else None
     return Route(config.name, tuple(config.models), executors[0], limit, endpoints, tuple(executors),
-                 settings.prefix_affinity)
+                 settings.prefix_affinity, signals, metrics_url)

@@ -98,6 +98,22 @@ def test_urls_make_one_route_of_replicas(tmp_path: Path) -> None:
     assert route.executor is replicas[0].executor
 
 
+def test_engine_signals_and_priority_reach_the_route(tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text('[[upstreams]]\nname = "vllm"\nurl = "http://10.0.0.5:8000/v1"\nmodels = "a"\n'
+                      'engine_metrics = "vllm"\nbatch_priority = 10\n\n'
+                      '[[upstreams]]\nname = "pool"\nurls = ["http://10.0.0.6/v1", "http://10.0.0.7/v1"]\n'
+                      'models = "b"\n'
+                      'engine_metrics_url = "/custom/metrics"\nbatch_priority = -3\n\n'
+                      '[[upstreams]]\nname = "plain"\nurl = "http://10.0.0.8/v1"\n')
+    vllm, pool, plain = build_router(Settings(config=config), {}).routes
+    assert (vllm.engine_metrics, vllm.engine_metrics_url) == ("vllm", None)
+    assert (pool.engine_metrics, pool.engine_metrics_url) == ("auto", "/custom/metrics")  # a URL alone: auto
+    assert (plain.engine_metrics, plain.engine_metrics_url) == ("off", None)
+    priorities = [[getattr(r.executor, "priority", "?") for r in route.pool.replicas] for route in (vllm, pool, plain)]
+    assert priorities == [[10], [-3, -3], [None]]
+
+
 def test_without_max_concurrency_a_route_is_adaptive(tmp_path: Path) -> None:
     config = tmp_path / "routes.toml"
     config.write_text('[[upstreams]]\nurl = "http://127.0.0.1:9/v1"\n')
@@ -190,6 +206,31 @@ def test_without_max_concurrency_a_route_is_adaptive(tmp_path: Path) -> None:
      "routes.toml: upstreams[0]: give api_key or api_key_env, not both"),
     ('[[upstreams]]\nurl = "http://h/v1"\napi_key = ""\n',
      "routes.toml: upstreams[0]: api_key: must be a non-empty string"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nbatch_priority = "10"\n',
+     "routes.toml: upstreams[0]: batch_priority: must be an integer (sent as each request's \"priority\"), not '10'"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nbatch_priority = 1.5\n',
+     "routes.toml: upstreams[0]: batch_priority: must be an integer (sent as each request's \"priority\"), not 1.5"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nbatch_priority = true\n',
+     "routes.toml: upstreams[0]: batch_priority: must be an integer (sent as each request's \"priority\"), not true"),
+    ('[[upstreams]]\nname = "l"\ntype = "local"\nbatch_priority = 10\n',
+     "routes.toml: upstreams[0] ('l'): key 'batch_priority' applies only to http routes (this one is type = "
+     "\"local\")"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nbatch_prority = 10\n',
+     "routes.toml: upstreams[0]: unknown key 'batch_prority' (did you mean 'batch_priority'?)"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nengine_metrics = "prometheus"\n',
+     "routes.toml: upstreams[0]: engine_metrics: must be \"auto\", \"vllm\", \"sglang\", \"llamacpp\" or \"off\", "
+     "not 'prometheus'"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nengine_metrics = true\n',
+     "routes.toml: upstreams[0]: engine_metrics: must be \"auto\", \"vllm\", \"sglang\", \"llamacpp\" or \"off\", "
+     "not true"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nengine_metrics_url = "metrics"\n',
+     "routes.toml: upstreams[0]: engine_metrics_url: 'metrics' is not an http(s) URL; or give a path starting with "
+     "\"/\", asked of each replica's host"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nengine_metrics_url = "/metrics"\nengine_metrics = "off"\n',
+     "routes.toml: upstreams[0]: engine_metrics_url is given but engine_metrics = \"off\"; drop one of them"),
+    ('[[upstreams]]\nurls = ["http://h/v1", "http://g/v1"]\nengine_metrics_url = "http://h:9090/metrics"\n',
+     "routes.toml: upstreams[0]: engine_metrics_url: with several urls give a path (e.g. \"/metrics\"): it is "
+     "asked of each replica's host"),
     ("", "routes.toml: upstreams: expected one or more [[upstreams]] tables"),
     ("upstreams = []\n", "routes.toml: upstreams: expected one or more [[upstreams]] tables"),
     ('[upstreams]\nurl = "http://h/v1"\n',
