@@ -35,6 +35,7 @@ class Route:
     affinity: bool = True  # prefix-cache affinity between the replicas (Settings.prefix_affinity)
     engine_metrics: MetricsMode = "off"  # the routing file's `engine_metrics`: which engine signals to poll
     engine_metrics_url: str | None = None  # its `engine_metrics_url` (None: /metrics beside each replica's /v1)
+    neighbourly: bool = False  # its `neighbourly`: the windows yield to the engine's other traffic
     gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
@@ -42,7 +43,8 @@ class Route:
         executors = self.replicas or (self.executor,)
         self.executor = executors[0]
         pool = Pool(self.name, [Replica(replica_name(e), e, AdaptiveLimiter(max_limit=self.max_concurrency,
-                                                                             initial=initial))
+                                                                             initial=initial,
+                                                                             neighbourly=self.neighbourly))
                                 for e in executors], affinity=self.affinity)
         self.gate = Gate(pool)
 

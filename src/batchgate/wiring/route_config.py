@@ -68,6 +68,7 @@ EXPECTED = {
     "engine_metrics": '"auto", "vllm", "sglang", "llamacpp" or "off"',
     "engine_metrics_url": 'an http(s) URL, or a path starting with "/" (asked of each replica\'s host)',
     "batch_priority": 'an integer (sent as each request\'s "priority")',
+    "neighbourly": "true or false",
 }
 EXPECTED_ITEM = {"models": "a non-empty string (a model name or glob pattern)", "urls": "an http(s) URL",
                  "endpoints": "one of " + ", ".join(LINE_ENDPOINTS)}
@@ -106,6 +107,8 @@ class HttpRouteConfig(_RouteConfig):
     engine_metrics_url: str | None = None
     # The `priority` every request of this route carries (upstream/http.py), the line's own replaced.
     batch_priority: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | None = None
+    # Yield to the engine's other traffic, which its metrics show (upstream/limiter.py, "A neighbour").
+    neighbourly: bool = False
 
     @field_validator("url")
     @classmethod
@@ -137,10 +140,11 @@ class HttpRouteConfig(_RouteConfig):
 
     @property
     def metrics_mode(self) -> Literal["auto", "vllm", "sglang", "llamacpp", "off"]:
-        """`engine_metrics`, or its default: "auto" when `engine_metrics_url` is given, else "off"."""
+        """`engine_metrics`, or its default: "auto" when `engine_metrics_url` is given or `neighbourly` is on, else
+        "off"."""
         if self.engine_metrics is not None:
             return self.engine_metrics
-        return "off" if self.engine_metrics_url is None else "auto"
+        return "off" if self.engine_metrics_url is None and not self.neighbourly else "auto"
 
     @property
     def base_urls(self) -> list[str]:
@@ -169,6 +173,8 @@ class HttpRouteConfig(_RouteConfig):
             raise ValueError("give url (one server) or urls (its replicas), not both")
         if self.url is None and self.urls is None:
             raise ValueError("missing key 'url' (required for an http route; or 'urls', its replicas)")
+        if self.neighbourly and self.engine_metrics == "off":
+            raise ValueError("neighbourly = true needs the engine's metrics, but engine_metrics = \"off\"")
         if self.engine_metrics_url is not None:
             if self.engine_metrics == "off":
                 raise ValueError("engine_metrics_url is given but engine_metrics = \"off\"; drop one of them")

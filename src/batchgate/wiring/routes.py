@@ -45,6 +45,7 @@ def _route(settings: Settings, config: RouteConfig, environ: Mapping[str, str]) 
     executors: list[Executor]
     signals: MetricsMode = "off"
     metrics_url: str | None = None
+    neighbourly = False
     if isinstance(config, LocalRouteConfig):
         engine = LocalEngine(**{k: v for k, v in (("chat_slots", config.chat_slots),
                                                  ("embed_batch_size", config.embed_batch_size)) if v is not None})
@@ -57,6 +58,7 @@ def _route(settings: Settings, config: RouteConfig, environ: Mapping[str, str]) 
                                   config.batch_priority)
                      for url in config.base_urls]
         signals, metrics_url = config.metrics_mode, config.engine_metrics_url
+        neighbourly = config.neighbourly
     endpoints = tuple(config.endpoints) if config.endpoints is not None else None
     return Route(config.name, tuple(config.models), executors[0], limit, endpoints, tuple(executors),
-                 settings.prefix_affinity, signals, metrics_url)
+                 settings.prefix_affinity, signals, metrics_url, neighbourly)

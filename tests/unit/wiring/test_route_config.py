@@ -114,6 +114,16 @@ def test_engine_signals_and_priority_reach_the_route(tmp_path: Path) -> None:
     assert priorities == [[10], [-3, -3], [None]]
 
 
+def test_neighbourly_reads_the_engine_and_reaches_every_replicas_window(tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text('[[upstreams]]\nname = "pool"\nurls = ["http://10.0.0.6/v1", "http://10.0.0.7/v1"]\n'
+                      'neighbourly = true\n\n[[upstreams]]\nname = "plain"\nurl = "http://10.0.0.8/v1"\n')
+    pool, plain = build_router(Settings(config=config), {}).routes
+    assert pool.engine_metrics == "auto" and plain.engine_metrics == "off"
+    assert [r.limiter.neighbourly for r in pool.pool.replicas] == [True, True]
+    assert [r.limiter.neighbourly for r in plain.pool.replicas] == [False]
+
+
 def test_without_max_concurrency_a_route_is_adaptive(tmp_path: Path) -> None:
     config = tmp_path / "routes.toml"
     config.write_text('[[upstreams]]\nurl = "http://127.0.0.1:9/v1"\n')
@@ -206,6 +216,10 @@ def test_without_max_concurrency_a_route_is_adaptive(tmp_path: Path) -> None:
      "routes.toml: upstreams[0]: give api_key or api_key_env, not both"),
     ('[[upstreams]]\nurl = "http://h/v1"\napi_key = ""\n',
      "routes.toml: upstreams[0]: api_key: must be a non-empty string"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nneighbourly = 1\n',
+     "routes.toml: upstreams[0]: neighbourly: must be true or false, not 1"),
+    ('[[upstreams]]\nurl = "http://h/v1"\nneighbourly = true\nengine_metrics = "off"\n',
+     "routes.toml: upstreams[0]: neighbourly = true needs the engine's metrics, but engine_metrics = \"off\""),
     ('[[upstreams]]\nurl = "http://h/v1"\nbatch_priority = "10"\n',
      "routes.toml: upstreams[0]: batch_priority: must be an integer (sent as each request's \"priority\"), not '10'"),
     ('[[upstreams]]\nurl = "http://h/v1"\nbatch_priority = 1.5\n',
