@@ -10,6 +10,7 @@ import pytest
 from batchgate.engine.local import LocalEngine
 from batchgate.errors import ConfigError
 from batchgate.settings import Settings
+from batchgate.startup import summary
 from batchgate.upstream.http import HttpUpstream
 from batchgate.wiring.route_config import HttpRouteConfig, LocalRouteConfig, parse_routing, read_routing_file
 from batchgate.wiring.routes import build_router
@@ -304,3 +305,8 @@ def test_a_local_route_keeps_its_patterns_and_endpoints_in_every_lane(tmp_path: 
         "Model 'SmolLM2-135M-Instruct' (local engine) does not serve /v1/completions; it serves /v1/chat/completions.")
     assert router.check_endpoint("echo", "/v1/chat/completions") is None
     assert len(router.executors()) == 2  # the engine once: started and closed once
+
+
+def test_the_start_line_shows_the_local_engine_once_with_its_lanes() -> None:
+    line = summary(Settings(), build_router(Settings(), {}), serving=False)
+    assert " · models * -> local engine (local/chat 6, local/embeddings 64, local/builtin 64 in flight)" in line
