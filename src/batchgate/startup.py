@@ -64,12 +64,17 @@ def _files(settings: Settings) -> str:
 
 
 def _routes(router: Router) -> str:
-    return ", ".join(f"{','.join(r.patterns)} -> {_target(r)}" for r in router.routes)
+    # The local engine's lanes are routes over one executor: shown as one entry, where the first of them is.
+    groups: dict[int, list[Route]] = {}
+    for r in router.routes:
+        groups.setdefault(id(r) if isinstance(r.executor, HttpUpstream) else id(r.executor), []).append(r)
+    return ", ".join(f"{','.join(g[0].patterns)} -> {_target(g)}" for g in groups.values())
 
 
-def _target(route: Route) -> str:
+def _target(routes: list[Route]) -> str:
+    route = routes[0]
     if not isinstance(route.executor, HttpUpstream):
-        return "local engine"
+        return "local engine (" + ", ".join(f"{r.name} {r.max_concurrency}" for r in routes) + " in flight)"
     named = "" if route.name == "default" else route.name + " "
     each = " each" if len(route.pool.replicas) > 1 else ""
     capped = f" (at most {route.max_concurrency} in flight{each})" if route.max_concurrency != ADAPTIVE_CAP else ""

@@ -20,6 +20,7 @@ from batchgate.engine import params, registry
 from batchgate.engine.echo import EchoModel
 from batchgate.engine.embeddings import MiniLMEmbeddings
 from batchgate.engine.hashembed import HashEmbedder
+from batchgate.engine.lanes import Lane, lanes
 from batchgate.engine.llama import LlamaServer
 from batchgate.engine.minilm import MiniLM
 from batchgate.engine.registry import ModelKind, ModelSpec
@@ -66,7 +67,6 @@ class LocalEngine:
     """
 
     name = "local"
-    SLOT_MARGIN = 2  # requests beyond the chat slots, so a slot that frees never waits for the next request
 
     def __init__(self, chat_slots: int = 4, embed_batch_size: int = 32, threads: int | None = None) -> None:
         if chat_slots < 1 or embed_batch_size < 1:
@@ -86,12 +86,11 @@ class LocalEngine:
         self._chat_loading: asyncio.Task[SmolLMChat] | None = None
         self._embed_loading: asyncio.Task[MiniLMEmbeddings] | None = None
 
-    @property
-    def window(self) -> int:
-        """Requests worth having in flight: the chat slots and a small margin, or one embedding batch if that is
-        more (MiniLM gathers concurrent requests into one call). More would only wait inside the engine, where the
-        request timeout runs (44 requests for 4 llama.cpp slots took minutes each)."""
-        return max(self._chat_slots + self.SLOT_MARGIN, self._embed_batch_size)
+    def lanes(self) -> tuple[Lane, ...]:
+        """Its models by what bounds them, each with the requests worth having in flight (engine/lanes.py): the chat
+        slots and a small margin, two embedding batches, and a cheap window for echo and hash. More would only wait
+        inside the engine, where the request timeout runs."""
+        return lanes(self._chat_slots, self._embed_batch_size)
 
     async def start(self) -> None:
         """Nothing to do: models load on first use (see `load` to load ahead)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from batchgate.domain.batch import ENDPOINTS
@@ -24,7 +25,9 @@ INITIAL_WINDOW = 8  # requests in flight before the first answer: the window dou
 class Route:
     """A pool of replicas serving the same models: `executor`, or each of `replicas` when given (the first of them
     is then `executor`, which answers for the route: its models and endpoints). Each replica has its own window of
-    `max_concurrency` at most, and its own health; one gate admits for all of them."""
+    `max_concurrency` at most, and its own health; one gate admits for all of them. A `fixed` route's windows are
+    `max_concurrency` from the start and never move (an engine whose concurrency is known: the local engine's lanes).
+    `serves`, when given, is a test after the patterns (a model matches both): the models of one such lane."""
 
     name: str
     patterns: tuple[str, ...]
@@ -36,24 +39,31 @@ class Route:
     engine_metrics: MetricsMode = "off"  # the routing file's `engine_metrics`: which engine signals to poll
     engine_metrics_url: str | None = None  # its `engine_metrics_url` (None: /metrics beside each replica's /v1)
     neighbourly: bool = False  # its `neighbourly`: the windows yield to the engine's other traffic
+    fixed: bool = False
+    serves: Callable[[str], bool] | None = None
     gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
-        initial = min(INITIAL_WINDOW, self.max_concurrency)
         executors = self.replicas or (self.executor,)
         self.executor = executors[0]
-        pool = Pool(self.name, [Replica(replica_name(e), e, AdaptiveLimiter(max_limit=self.max_concurrency,
-                                                                             initial=initial,
-                                                                             neighbourly=self.neighbourly))
-                                for e in executors], affinity=self.affinity)
+        pool = Pool(self.name, [Replica(replica_name(e), e, self._limiter()) for e in executors],
+                    affinity=self.affinity)
         self.gate = Gate(pool)
+
+    def _limiter(self) -> AdaptiveLimiter:
+        top = self.max_concurrency
+        if self.fixed:
+            return AdaptiveLimiter(max_limit=top, initial=top, min_limit=top)
+        return AdaptiveLimiter(max_limit=top, initial=min(INITIAL_WINDOW, top), neighbourly=self.neighbourly)
 
     @property
     def pool(self) -> Pool:
         return self.gate.pool
 
     def matches(self, model: str) -> bool:
-        return any(p == model or fnmatch.fnmatchcase(model, p) for p in self.patterns)
+        if not any(p == model or fnmatch.fnmatchcase(model, p) for p in self.patterns):
+            return False
+        return self.serves is None or self.serves(model)
 
     def shortfall(self) -> int:
         """Requests this route's gate is short of (see Router.shortfall)."""
@@ -146,16 +156,22 @@ class Router:
         """The routes whose every replica is down (dispatch to them is paused)."""
         return [r for r in self.routes if r.pool.is_down]
 
-    async def start(self) -> None:
+    def executors(self) -> list[Executor]:
+        """Every executor once (the local engine's lanes are routes that share one)."""
+        seen: dict[int, Executor] = {}
         for r in self.routes:
             for replica in r.pool.replicas:
                 if replica.executor is not None:
-                    await replica.executor.start()
+                    seen.setdefault(id(replica.executor), replica.executor)
+        return list(seen.values())
+
+    async def start(self) -> None:
+        for executor in self.executors():
+            await executor.start()
 
     async def close(self) -> None:
         for r in self.routes:
             await r.pool.close()
-            for replica in r.pool.replicas:
-                if replica.executor is not None:
-                    await replica.executor.close()
+        for executor in self.executors():
+            await executor.close()
 

@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from batchgate.domain.batch import LINE_ENDPOINTS
+from batchgate.engine.lanes import LANES
 from batchgate.errors import ConfigError
 
 NonEmpty = Annotated[str, Field(min_length=1)]
@@ -239,11 +240,27 @@ def parse_routing(text: str, source: str, environ: Mapping[str, str]) -> list[Ro
             named[name] = i
         if route is not None:
             routes.append(route)
+    problems += _lane_names_taken(tables, named)
     if len(problems) == 1:
         raise ConfigError(f"{source}: {problems[0]}")
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problems:\n" + "\n".join("  " + p for p in problems))
     return routes
+
+
+def _lane_names_taken(tables: list[Any], named: dict[str, int]) -> list[str]:
+    """A local route NAME is served as routes NAME/chat, NAME/embeddings and NAME/builtin (wiring/routes.py): no
+    other route may have one of those names."""
+    problems = []
+    for i, table in enumerate(tables):
+        name = table.get("name", f"upstream{i}")
+        if table.get("type") == "local" and isinstance(name, str):
+            for lane in LANES:
+                other = named.get(f"{name}/{lane}")
+                if other is not None:
+                    problems.append(f"{_where(other, tables[other])}: name: {shown(f'{name}/{lane}')} is the name of "
+                                    f"a lane of local route upstreams[{i}]; choose another")
+    return problems
 
 
 def _parse_route(i: int, table: dict[str, Any], environ: Mapping[str, str]) -> tuple[RouteConfig | None, list[str]]:

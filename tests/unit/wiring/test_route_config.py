@@ -10,6 +10,7 @@ import pytest
 from batchgate.engine.local import LocalEngine
 from batchgate.errors import ConfigError
 from batchgate.settings import Settings
+from batchgate.startup import summary
 from batchgate.upstream.http import HttpUpstream
 from batchgate.wiring.route_config import HttpRouteConfig, LocalRouteConfig, parse_routing, read_routing_file
 from batchgate.wiring.routes import build_router
@@ -72,13 +73,17 @@ def test_a_good_file_builds_the_routes_it_always_did(tmp_path: Path) -> None:
         ("gpu-a", ("meta-llama/*", "qwen2.5-7b-instruct"), 128, ("/v1/chat/completions", "/v1/completions")),
         ("gpu-b", ("mistral-7b",), 64, None),  # no max_concurrency: --max-concurrency's value
         ("upstream2", ("*",), 64, None),
-        ("local", ("*",), 16, None),  # the engine's window: max(chat_slots + 2, embed_batch_size), not 500
+        # a route per lane of the engine, each with the lane's window (max_concurrency = 500 does not widen it)
+        ("local/chat", ("*",), 4, None),  # chat_slots + 2
+        ("local/embeddings", ("*",), 32, None),  # two batches of embed_batch_size
+        ("local/builtin", ("*",), 64, None),
     ]
     http = [r.executor for r in router.routes[:3]]
     assert all(isinstance(e, HttpUpstream) for e in http)
     assert [e.base_url for e in http if isinstance(e, HttpUpstream)] == [
         "http://10.0.0.5:8000/v1", "https://gpu-b.internal/v1", "http://10.0.0.7/v1"]
-    assert isinstance(router.routes[3].executor, LocalEngine)
+    engine = router.routes[3].executor
+    assert isinstance(engine, LocalEngine) and all(r.executor is engine for r in router.routes[3:])
     assert router.resolve("qwen2.5-7b-instruct") is router.routes[0]
     assert router.resolve("mistral-7b") is router.routes[1]
     assert router.resolve("anything-else") is router.routes[2]
@@ -168,6 +173,9 @@ def test_without_max_concurrency_a_route_is_adaptive(tmp_path: Path) -> None:
      "routes.toml: upstreams[1] ('a'): name: 'a' is already the name of upstreams[0]"),
     ('[[upstreams]]\nurl = "http://h/v1"\n\n[[upstreams]]\nname = "upstream0"\nurl = "http://g/v1"\n',
      "routes.toml: upstreams[1] ('upstream0'): name: 'upstream0' is already the name of upstreams[0]"),
+    ('[[upstreams]]\nname = "l/chat"\nurl = "http://h/v1"\n\n[[upstreams]]\nname = "l"\ntype = "local"\n',
+     "routes.toml: upstreams[0] ('l/chat'): name: 'l/chat' is the name of a lane of local route upstreams[1]; "
+     "choose another"),
     ('[[upstreams]]\nurl = "http://h/v1"\nmodels = []\n',
      "routes.toml: upstreams[0]: models: must be a model name or a non-empty list of model names and glob "
      "patterns, not []"),
@@ -305,12 +313,55 @@ def test_a_bad_upstream_url_is_refused() -> None:
         build_router(Settings(upstream="localhost:8000/v1"))
 
 
-def test_the_local_engine_window_is_its_slots(tmp_path: Path) -> None:
+def test_the_local_engine_is_a_route_per_lane_with_its_window(tmp_path: Path) -> None:
     config = tmp_path / "routes.toml"
-    config.write_text('[[upstreams]]\nname = "l"\ntype = "local"\nchat_slots = 40\n\n'
+    config.write_text('[[upstreams]]\nname = "l"\ntype = "local"\nchat_slots = 40\nembed_batch_size = 8\n\n'
                       '[[upstreams]]\nname = "small"\ntype = "local"\nchat_slots = 40\nmax_concurrency = 8\n')
-    wide, small = build_router(Settings(config=config), {}).routes
-    assert wide.max_concurrency == 42  # chat slots + 2: more would wait inside the engine
-    assert small.max_concurrency == 8  # max_concurrency may narrow it, never widen it
-    [default] = build_router(Settings(), {}).routes
-    assert default.max_concurrency == 32  # 4 slots + 2, or one embedding batch of 32 if larger
+    routes = build_router(Settings(config=config), {}).routes
+    assert [(r.name, r.max_concurrency) for r in routes] == [
+        ("l/chat", 42), ("l/embeddings", 16), ("l/builtin", 64),  # chat slots + 2; two embedding batches
+        ("small/chat", 8), ("small/embeddings", 8), ("small/builtin", 8),  # max_concurrency narrows, never widens
+    ]
+    default = build_router(Settings(), {})
+    assert [(r.name, r.max_concurrency) for r in default.routes] == [
+        ("local/chat", 6), ("local/embeddings", 64), ("local/builtin", 64)]  # 4 slots + 2, two batches of 32
+    # fixed windows: the whole window from the start, and a timeout does not shrink it below the slots
+    chat = default.routes[0].pool.replicas[0].limiter
+    assert chat.capacity == 6
+    chat.on_start()
+    chat.on_timeout(1.0, 30.0)
+    chat.on_abandoned()
+    assert chat.capacity == 6
+
+
+@pytest.mark.parametrize(("model", "lane"), [
+    ("SmolLM2-135M-Instruct", "chat"), ("smollm2-135m-INSTRUCT", "chat"),
+    ("HuggingFaceTB/SmolLM2-135M-Instruct", "chat"),
+    ("all-MiniLM-L6-v2", "embeddings"), ("sentence-transformers/all-MiniLM-L6-v2", "embeddings"),
+    ("echo", "builtin"), ("hash", "builtin"), ("gpt-4o", "builtin"),
+])
+def test_each_model_goes_to_its_lane_in_any_spelling(model: str, lane: str) -> None:
+    router = build_router(Settings(), {})
+    route = router.resolve(model)
+    assert route is not None and route.name == f"local/{lane}"
+
+
+def test_a_local_route_keeps_its_patterns_and_endpoints_in_every_lane(tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text('[[upstreams]]\nname = "l"\ntype = "local"\nmodels = ["SmolLM2-*", "echo"]\n'
+                      'endpoints = ["/v1/chat/completions"]\n\n[[upstreams]]\nname = "rest"\nurl = "http://h/v1"\n')
+    router = build_router(Settings(config=config), {})
+    assert [r.name for r in router.routes] == ["l/chat", "l/embeddings", "l/builtin", "rest"]
+    assert router.resolve("SmolLM2-135M-Instruct") is router.routes[0]
+    assert router.resolve("echo") is router.routes[2]
+    assert router.resolve("all-MiniLM-L6-v2") is router.routes[3]  # not in the local route's models
+    assert router.resolve("smollm2-135m-instruct") is router.routes[3]  # the patterns are exact, as before
+    assert router.check_endpoint("SmolLM2-135M-Instruct", "/v1/completions") == (
+        "Model 'SmolLM2-135M-Instruct' (local engine) does not serve /v1/completions; it serves /v1/chat/completions.")
+    assert router.check_endpoint("echo", "/v1/chat/completions") is None
+    assert len(router.executors()) == 2  # the engine once: started and closed once
+
+
+def test_the_start_line_shows_the_local_engine_once_with_its_lanes() -> None:
+    line = summary(Settings(), build_router(Settings(), {}), serving=False)
+    assert " · models * -> local engine (local/chat 6, local/embeddings 64, local/builtin 64 in flight)" in line
