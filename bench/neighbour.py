@@ -11,9 +11,11 @@ neighbour arriving at random (open loop) at 10%, 30% and 60% of its capacity. Fo
 
 Reported per load and mode: the neighbour's p50/p99 and p99 / alone p99 (target <= 1.10), and the batch's
 throughput as a share of the capacity the neighbour leaves idle (target >= 0.8). Then "return": the neighbour
-at 60% stops, and the seconds until the batch again fills >= 0.95 of the engine (target <= 5 s).
+at 60% stops, and the seconds until the batch again fills >= 0.95 of the engine (target <= 5 s). Then
+"deadline pressure": a batch that meets its window only by taking some of the neighbour's headroom (it is at
+risk, so its route stops yielding): whether it met it, and the neighbour's p99 meanwhile.
 
-Run: .venv/bin/python bench/neighbour.py [--quick] [--measure 25]
+Run: .venv/bin/python bench/neighbour.py [--quick] [--measure 25] [--window 90] [--pressure]
 """
 
 from __future__ import annotations
@@ -41,14 +43,14 @@ ROUTE = {
 
 
 @contextmanager
-def served(upstream: str, extra: str) -> Iterator[str]:
+def served(upstream: str, extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bg-neighbour-") as tmp:
         config = Path(tmp) / "routes.toml"
         config.write_text(f'[[upstreams]]\nname = "engine"\nurl = "{upstream}/v1"\n{extra}')
         with process([sys.executable, "-m", "batchgate", "serve", "--port", str(port), "--data-dir", tmp + "/data",
                       "--config", str(config)], f"http://127.0.0.1:{port}/health",
-                     env={"BATCHGATE_LOG_LEVEL": "warning"}, log=Path(tmp) / "serve.log"):
+                     env={"BATCHGATE_LOG_LEVEL": "warning", **(env or {})}, log=Path(tmp) / "serve.log"):
             yield f"http://127.0.0.1:{port}/v1"
 
 
@@ -103,18 +105,51 @@ def back(a: argparse.Namespace) -> float:
         return found
 
 
+def pressure(a: argparse.Namespace, alone_p99: float) -> None:
+    """A batch that meets its window only by taking some of the neighbour's headroom: the neighbour at 60%, a
+    `24h` window scaled to `--window` seconds, and 0.95 of what the idle capacity serves in it. Yielding (about
+    0.8 of the idle capacity in the runs above) would miss; at risk, the route stops yielding."""
+    rho, seconds = 0.6, a.window
+    idle = (1 - rho) * CAPACITY
+    n = int(0.95 * idle * seconds)
+    env = {"BATCHGATE_WINDOW_SCALE": f"{seconds / 86400:.8g}"}
+    with simulator("--slots", str(SLOTS), "--base", str(BASE), "--jitter", "0.5", "--interactive-rate",
+                   str(rho * CAPACITY)) as sim, served(sim, ROUTE["neighbourly"], env) as api:
+        http_json(sim + "/_reset", {})
+        client, bid = submit(api, n)
+        b = client.batches.retrieve(bid)
+        while b.status not in ("completed", "failed", "cancelled", "expired"):
+            time.sleep(0.5)
+            b = client.batches.retrieve(bid)
+        st = http_json(sim + "/_stats")
+    i = st["interactive"]
+    done = b.request_counts.completed if b.request_counts else 0
+    end = b.completed_at or b.expired_at or 0
+    print(f"deadline pressure: neighbour at 60%, {n:,} lines in a {seconds:.0f} s window (0.95 of the idle capacity "
+          f"for that long): {b.status}, {done:,} done, {end - b.created_at} s of {b.expires_at - b.created_at} s "
+          f"(expires_at {'met' if b.status == 'completed' and end <= b.expires_at else 'missed'}); neighbour p99 "
+          f"{i['p99'] * 1000:.0f} ms meanwhile (x{i['p99'] / alone_p99:.2f} of alone)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="30% load only, shorter")
     p.add_argument("--warmup", type=float, default=12.0)
     p.add_argument("--measure", type=float, default=25.0)
+    p.add_argument("--window", type=float, default=90.0, help="seconds of the deadline-pressure batch's window")
+    p.add_argument("--pressure", action="store_true", help="only the deadline-pressure run")
     a = p.parse_args()
+    if a.pressure:
+        pressure(a, one("alone", 0.6, a)["interactive"]["p99"])
+        return
     if a.quick:
         a.warmup, a.measure = 8.0, 12.0
     loads = (0.3,) if a.quick else (0.1, 0.3, 0.6)
+    alone: dict[float, float] = {}
     print(f"engine: {SLOTS} slots of {BASE * 1000:.0f} ms +-50%; neighbour open loop; measured over {a.measure:.0f} s")
     for rho in loads:
         ref = one("alone", rho, a)["interactive"]
+        alone[rho] = ref["p99"]
         print(f"load {rho:.0%}: neighbour alone p50 {ref['p50'] * 1000:.0f} ms, p99 {ref['p99'] * 1000:.0f} ms")
         for mode in ("greedy", "neighbourly", "priority"):
             st = one(mode, rho, a)
@@ -123,6 +158,8 @@ def main() -> None:
                   f"(x{i['p99'] / ref['p99']:.2f} of alone); batch {st['batch_rate']:.0f} req/s = "
                   f"{st['share']:.2f} of the idle capacity; engine queue p95 {st['queue_p95']}")
     print(f"return: the neighbour at 60% stops; the batch fills >= 0.95 of the engine after {back(a):.1f} s")
+    if not a.quick:
+        pressure(a, alone[0.6])
 
 
 if __name__ == "__main__":
