@@ -1,7 +1,7 @@
 """The worker's planner: the scheduling policy (domain/schedule.py) applied to what the store says is running.
 
-At most every second (at once when woken by a new batch) it reads `schedule_snapshot`, measures how fast each
-batch and each route move from the growth of `done` between snapshots, and makes a plan: every route's gate is
+At most every second (at once when woken by a new batch) it reads `schedule_snapshot`, measures each route's
+capacity from the growth of `done` between snapshots (domain/capacity.py), and makes a plan: every route's gate is
 told each batch's project, weight and (when at risk) deadline; the runner asks it which chunks to claim
 (`wants`); the estimates go to the store. Every worker plans from the same shared store, so on PostgreSQL the
 claim order of all workers follows one rule, and each worker's gates apply it to what that worker sends.
