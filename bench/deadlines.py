@@ -20,6 +20,9 @@ where t10 is that poll's time: the error relative to the time that was left when
 quantity it predicts. (Relative to the batch's whole life, created_at -> completed_at, a batch that waited
 long before its first request would pass with any estimate; the figure is printed too.) Target: |error| <=
 0.2 for >= 90% of the batches. Both timestamps are whole seconds, so each error carries up to 1 s of rounding.
+Beside each error, the mix's throughput (requests/s, from the same polls) over the 10 s before the estimate and
+from the estimate to the batch's completion: an estimate can hold only as far as the second is the first (on a
+loaded host it is often not, and then no rate measured before can say so).
 
 A server without the scheduler (before issue 13) runs the mix in creation order: that is the baseline, printed
 as such (a run where no batch ever carries an estimated_completion_at is taken for one). `--baseline-env
@@ -52,6 +55,7 @@ MIX = [
 ]
 FILL = 6
 HOURS = {"1h": 60, "2h": 120, "24h": 1440}  # in scenario minutes
+RATE_SECONDS = 10.0  # the throughput before an estimate: over this many seconds of polls
 
 
 @dataclass
@@ -62,6 +66,8 @@ class Tracked:
     batch_id: str = ""
     t10: float | None = None
     at: float = 0.0  # progress when the estimate was taken
+    before: float | None = None  # the mix's throughput over the RATE_SECONDS before t10 (requests/s)
+    after: float | None = None  # and from t10 to the batch's completion
     estimate: int | None = None
     final: dict[str, Any] = field(default_factory=dict)
 
@@ -93,21 +99,36 @@ def run_mix(t: Tenants, minute: float, label: str) -> tuple[list[Tracked], float
     for x in tracked[FILL:]:
         x.batch_id = t.submit(x.project, x.lines, x.window)
     give_up = time.monotonic() + 3 * sum(m for _, _, m in MIX) * minute + 120
+    polls: list[tuple[float, int]] = []  # (time, requests done in the whole mix)
     while time.monotonic() < give_up:
         seen = t.batches()
         now = time.time()
+        polls.append((now, sum(done(seen[x.batch_id]) for x in tracked)))
         for x in tracked:
             b = seen[x.batch_id]
             x.final = b
             est = b.get("estimated_completion_at")
             if x.t10 is None and est is not None and done(b) >= 0.1 * x.lines and b["status"] == "in_progress":
                 x.t10, x.estimate, x.at = now, int(est), done(b) / x.lines
+                x.before = throughput(polls, now - RATE_SECONDS, now)
         if all(seen[x.batch_id]["status"] in TERMINAL for x in tracked):
             break
         time.sleep(0.25)
     else:
         raise TimeoutError(f"{label}: the mix did not finish")
+    for x in tracked:
+        end = x.final.get("completed_at")
+        if x.t10 is not None and end is not None:
+            x.after = throughput(polls, x.t10, float(end))
     return tracked, time.monotonic() - t0, float(t.stats()["saturation"])
+
+
+def throughput(polls: list[tuple[float, int]], start: float, end: float) -> float | None:
+    """Requests/s the whole mix did between the polls nearest `start` and `end` (None: less than a second)."""
+    inside = [p for p in polls if start - 0.5 <= p[0] <= end + 0.5]
+    if len(inside) < 2 or inside[-1][0] - inside[0][0] < 1.0:
+        return None
+    return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
 
 
 def report(tracked: list[Tracked], took: float, saturation: float, minute: float, label: str,
@@ -116,8 +137,8 @@ def report(tracked: list[Tracked], took: float, saturation: float, minute: float
     print(f"{label} ({took:.0f} s, engine saturation {saturation:.3f} from its first request to its last; "
           "times in scenario minutes from the first batch's creation):")
     print("  | project | window | lines | completed | status | created | finished | deadline | estimate at | "
-          "error (remaining) | error (life) |")
-    print("  |---|---|---|---|---|---|---|---|---|---|---|")
+          "error (remaining) | error (life) | mix's requests/s: before / after the estimate |")
+    print("  |---|---|---|---|---|---|---|---|---|---|---|---|")
     met, errors = 0, []
     zero = min(x.final["created_at"] for x in tracked)
     for x in tracked:
@@ -135,9 +156,10 @@ def report(tracked: list[Tracked], took: float, saturation: float, minute: float
             errors.append(float("inf"))  # no estimate at 10%, or no completion to compare with
         at = f"{x.at:.0%}" if x.t10 is not None else "none"
         answered = b["request_counts"]["completed"] / x.lines
+        rates = f"{x.before:.0f} / {x.after:.0f}" if x.before is not None and x.after is not None else "-"
         print(f"  | {x.project} | {x.window} | {x.lines:,} | {answered:.0%} | {b['status']} | "
               f"{(b['created_at'] - zero) / minute:.1f} | {(end - zero) / minute:.1f} | "
-              f"{(b['expires_at'] - zero) / minute:.0f} | {at} | {rem} | {life} |")
+              f"{(b['expires_at'] - zero) / minute:.0f} | {at} | {rem} | {life} | {rates} |")
     all_met = met == len(tracked)
     print(f"  windows met: {met} of {len(tracked)} (target: all): {'PASS' if all_met else 'FAIL'}")
     good = sum(abs(e) <= 0.2 for e in errors)

@@ -1,7 +1,7 @@
 """The worker's planner: the scheduling policy (domain/schedule.py) applied to what the store says is running.
 
-At most every second (at once when woken by a new batch) it reads `schedule_snapshot`, measures how fast each
-batch and each route move from the growth of `done` between snapshots, and makes a plan: every route's gate is
+At most every second (at once when woken by a new batch) it reads `schedule_snapshot`, measures each route's
+capacity from the growth of `done` between snapshots (domain/capacity.py), and makes a plan: every route's gate is
 told each batch's project, weight and (when at risk) deadline; the runner asks it which chunks to claim
 (`wants`); the estimates go to the store. Every worker plans from the same shared store, so on PostgreSQL the
 claim order of all workers follows one rule, and each worker's gates apply it to what that worker sends.
@@ -14,11 +14,11 @@ import dataclasses
 import itertools
 import math
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from batchgate import clock
+from batchgate.domain.capacity import Capacity
 from batchgate.domain.load import BatchLoad
 from batchgate.domain.schedule import Plan, plan, wants
 from batchgate.domain.work import ChunkClaim
@@ -26,11 +26,10 @@ from batchgate.upstream.gate import FlowSpec
 from batchgate.upstream.router import Router
 
 REFRESH_SECONDS = 1.0
-RATE_WINDOW_SECONDS = 30.0  # rates are measured over this much history (less while a batch or route is new)
-MIN_SPAN_SECONDS = 1.0  # a rate needs at least this much history
 ESTIMATE_SLACK_SECONDS = 1  # an estimate that moved by more than this is written at once
 ESTIMATE_REWRITE_SECONDS = 5.0  # and all of them this often
 STARTING_SECONDS = 0.25  # a chunk claimed this recently may not have put its requests at the gate yet
+_TIES = 1024  # at-risk batches with one deadline that the gate tells apart
 NO_ROUTE = ""  # the route of batches whose model no route serves: they run (and fail at once) like any other
 
 
@@ -40,37 +39,6 @@ class ScheduleStore(Protocol):
     async def schedule_snapshot(self, now: float) -> list[BatchLoad]: ...
 
     async def set_estimates(self, estimates: Sequence[tuple[str, int | None]]) -> None: ...
-
-
-class _Rate:
-    """A counter's rate over the last RATE_WINDOW_SECONDS, from (time, count) samples. Measured from the first
-    sample that shows progress: the interval before it holds the start-up (the first answers take a whole
-    latency to come back), which is not the rate to expect from then on."""
-
-    __slots__ = ("moved", "samples")
-
-    def __init__(self) -> None:
-        self.samples: deque[tuple[float, float]] = deque()
-        self.moved = False
-
-    def add(self, t: float, count: float) -> None:
-        if not self.moved and self.samples:
-            if count <= self.samples[-1][1]:
-                return
-            self.moved = True
-            self.samples.clear()
-        self.samples.append((t, count))
-        # keep one sample at least as old as the window, so the rate covers all of it
-        while len(self.samples) > 2 and self.samples[1][0] <= t - RATE_WINDOW_SECONDS:
-            self.samples.popleft()
-
-    def rate(self) -> float | None:
-        if len(self.samples) < 2:
-            return None
-        (t0, c0), (t1, c1) = self.samples[0], self.samples[-1]
-        if t1 - t0 < MIN_SPAN_SECONDS or c1 <= c0:
-            return None
-        return (c1 - c0) / (t1 - t0)
 
 
 class Planner:
@@ -88,8 +56,7 @@ class Planner:
             route.gate.low_water = self._low_water
         self._loads: dict[str, BatchLoad] = {}
         self._plan = Plan({}, {}, {})
-        self._batch_rates: dict[str, _Rate] = {}
-        self._route_rates: dict[str, _Rate] = {}
+        self._capacity: dict[str, Capacity] = {}
         self._route_done: dict[str, float] = {}  # requests done per route since it last had work
         self._refreshed = -math.inf
         self._poked = True
@@ -117,7 +84,7 @@ class Planner:
         self._refreshed = now
         loads = await self._store.schedule_snapshot(now)
         self._measure(now, loads)
-        throughput = {r: rate for r, m in self._route_rates.items() if (rate := m.rate()) is not None}
+        throughput = {r: rate for r, m in self._capacity.items() if (rate := m.rate()) is not None}
         self._plan = plan(loads, throughput, self.route_of, now, self._plan.at_risk)
         self._loads = {b.batch_id: b for b in loads}
         self._push_flows(loads)
@@ -125,9 +92,13 @@ class Planner:
         return True
 
     def _measure(self, now: float, loads: Sequence[BatchLoad]) -> None:
+        """Each route's done count: the growth of `done` of its batches since the last snapshot. A batch that left
+        in_progress since then finished, or expired, or was cancelled: the snapshot cannot tell its last requests
+        from ones it never ran, so that interval is no sample of its route's throughput."""
         before = self._loads
         present = {b.batch_id for b in loads}
         busy: set[str] = set()
+        left: set[str] = set()
         for b in loads:
             route = self.route_of(b.model)
             assert route is not None
@@ -135,43 +106,35 @@ class Planner:
             old = before.get(b.batch_id)
             if old is not None and b.done > old.done:
                 self._route_done[route] = self._route_done.get(route, 0.0) + b.done - old.done
-            self._batch_rates.setdefault(b.batch_id, _Rate()).add(now, b.done)
         for batch_id, old in before.items():
             if batch_id not in present:
-                # It left in_progress: finished (its last requests were done since), or was cancelled or expired.
                 route = self.route_of(old.model)
                 assert route is not None
-                if route in busy:
-                    self._route_done[route] = self._route_done.get(route, 0.0) + max(0, old.total - old.done)
-                self._batch_rates.pop(batch_id, None)
+                left.add(route)
                 self._turns.pop(batch_id, None)
                 self._claimed_at.pop(batch_id, None)
-        for route in list(self._route_rates):
+        for route in list(self._capacity):
             if route not in busy:  # idle: the next measurement starts afresh
-                del self._route_rates[route]
+                del self._capacity[route]
                 self._route_done.pop(route, None)
         for route in busy:
-            self._route_rates.setdefault(route, _Rate()).add(now, self._route_done.get(route, 0.0))
+            self._capacity.setdefault(route, Capacity()).add(
+                now, self._route_done.get(route, 0.0), exact=route not in left)
 
     def _push_flows(self, loads: Sequence[BatchLoad]) -> None:
         flows: dict[str, dict[str, FlowSpec]] = {r.name: {} for r in self._router.routes}
-        at_risk = self._plan.at_risk
+        urgent = _urgent_keys(loads, self._plan.at_risk)
         for b in loads:
             route = self._plan.route.get(b.batch_id)
             if route in flows:
-                urgent = float(at_risk[b.batch_id]) if b.batch_id in at_risk else None
-                flows[route][b.batch_id] = FlowSpec(b.project, b.weight, urgent)
+                flows[route][b.batch_id] = FlowSpec(b.project, b.weight, urgent.get(b.batch_id))
         for r in self._router.routes:
             r.gate.set_flows(flows[r.name])
 
     def estimates(self) -> dict[str, int]:
-        """Estimated completion (unix seconds) of every batch that has a measured rate and a route that has one."""
-        out: dict[str, int] = {}
-        for batch_id, at in self._plan.finish.items():
-            rate = self._batch_rates.get(batch_id)
-            if rate is not None and rate.rate() is not None:
-                out[batch_id] = math.ceil(at)
-        return out
+        """Estimated completion (unix seconds) of every batch whose route has a measured capacity: the whole second
+        its last request is expected in, as `completed_at` counts whole seconds."""
+        return {batch_id: math.floor(at) for batch_id, at in self._plan.finish.items()}
 
     async def _write_estimates(self, now: float) -> None:
         current: dict[str, int | None] = dict(self.estimates())
@@ -244,6 +207,20 @@ class Planner:
         b = self._loads.get(batch_id)
         if b is not None:
             self._loads[batch_id] = dataclasses.replace(b, leased_chunks=max(0, b.leased_chunks - 1))
+
+
+def _urgent_keys(loads: Sequence[BatchLoad], at_risk: Mapping[str, int]) -> dict[str, float]:
+    """The gate's order for the at-risk batches: the deadline, and among equal deadlines the plan's order (creation
+    order) as a fraction of a second. The gate breaks a tie by when a flow last joined its queue, which changes
+    each time a batch runs dry there between chunks: then it served the later batch first while the estimates
+    had it second."""
+    keys: dict[str, float] = {}
+    ties: dict[int, int] = {}
+    for b in sorted((b for b in loads if b.batch_id in at_risk), key=lambda b: (at_risk[b.batch_id], b.seq)):
+        deadline = at_risk[b.batch_id]
+        rank = ties[deadline] = ties.get(deadline, -1) + 1
+        keys[b.batch_id] = deadline + min(rank, _TIES - 1) / _TIES
+    return keys
 
 
 def _moved(written: int | None, at: int | None) -> bool:
