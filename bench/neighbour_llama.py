@@ -4,11 +4,12 @@ engine      - llama.cpp's server (xllamacpp, SmolLM2-135M Q4_1 on CPU), `--slots
               `--metrics`, prompt cache off, 64 HTTP threads (so that neither client's connections wait unread
               for a thread: a queue no metric shows). Every request: a short chat prompt, 16 tokens, temperature
               0, `ignore_eos` (every answer is exactly 16 tokens long).
-capacity    - a direct aiohttp client with one connection per slot, closed loop: answers per second once it runs.
-              Measured before each load and after it; the load's capacity is the mean (the machine drifts).
+capacity    - a direct aiohttp client with one connection per slot, closed loop: answers per second over 10 answers
+              per slot after the first round (at most 60 s). Measured before each load and after it; the load's
+              capacity is the mean of the two (the machine drifts).
 neighbour   - an interactive user: aiohttp, open loop, Poisson arrivals at 10%, 30% and 60% of that capacity,
               straight to the engine; latency per request, end to end. The same arrival times in every mode.
-              Each window starts after 10 direct round trips (at least 10 s): the batch's window has settled.
+              Each window starts after 10 direct round trips (10-60 s): the batch's window has settled.
 Modes, side by side per load, each with a fresh `batchgate serve --config routes.toml` and a fresh batch:
   alone        - the neighbour alone: its p99 is the reference;
   greedy       - a batch on a plain route (the ordinary window: ~1.05x the engine's slots + 2);
@@ -55,7 +56,6 @@ from llamacpp import MODEL, LlamaCppServer, by_label, missing, parse_prometheus 
 
 ROUTE = {"greedy": "", "neighbourly": 'engine_metrics = "llamacpp"\nneighbourly = true\n'}
 HTTP_THREADS = 64
-SETTLE = 3.0  # seconds of the capacity pass not counted: connections open, the first prompts
 
 
 def body(i: int, max_tokens: int) -> dict[str, Any]:
@@ -87,31 +87,28 @@ class Window:
         return percentile(self.latencies, q)
 
 
-async def capacity(url: str, slots: int, seconds: float, max_tokens: int) -> tuple[float, float]:
-    """Closed loop, one connection per slot: (answers per second after SETTLE, median latency)."""
+async def capacity(url: str, slots: int, answers: int, limit: float, max_tokens: int) -> tuple[float, float]:
+    """Closed loop, one connection per slot: answers per second over `answers` answers after the first `slots`
+    (connections open, first prompts), or over those that came in `limit` seconds; and their median latency."""
     loop = asyncio.get_running_loop()
-    start = loop.time()
-    counted_from, end = start + SETTLE, start + SETTLE + seconds
-    done: list[float] = []
-    latencies: list[float] = []
+    end = loop.time() + limit
+    done: list[tuple[float, float]] = []  # (answered at, latency), in the order they came
     n = 0
 
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal n
-        while loop.time() < end:
+        while len(done) < slots + answers and (len(done) <= slots + 1 or loop.time() < end):
             n += 1
             t0 = loop.time()
             async with session.post(url + "/v1/chat/completions", json=body(n, max_tokens)) as r:
                 await r.read()
                 r.raise_for_status()
-            t1 = loop.time()
-            if counted_from <= t1 <= end:
-                done.append(t1)
-                latencies.append(t1 - t0)
+            done.append((loop.time(), loop.time() - t0))
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=slots)) as session:
         await asyncio.gather(*(worker(session) for _ in range(slots)))
-    return len(done) / seconds, percentile(latencies, 0.5)
+    counted = done[slots:slots + answers]
+    return len(counted) / (counted[-1][0] - done[slots - 1][0]), percentile([d[1] for d in counted], 0.5)
 
 
 async def neighbour(url: str, rate: float, warmup: float, measure: float, gate: str | None, seed: int,
@@ -208,7 +205,7 @@ def one_mode(llama: LlamaCppServer, mode: str, rate: float, cap: float, warmup: 
 
 def measure_capacity(llama: LlamaCppServer, a: argparse.Namespace) -> tuple[float, float]:
     quiesce(llama)
-    return asyncio.run(capacity(llama.url, a.slots, a.capacity_seconds, a.max_tokens))
+    return asyncio.run(capacity(llama.url, a.slots, a.capacity_rounds * a.slots, a.capacity_limit, a.max_tokens))
 
 
 def main() -> None:
@@ -218,12 +215,15 @@ def main() -> None:
     p.add_argument("--max-tokens", type=int, default=16)
     p.add_argument("--warmup-rounds", type=float, default=10.0,
                    help="before each window: this many direct round trips (the capacity pass's p50 latency)")
-    p.add_argument("--warmup", type=float, default=10.0, help="and at least this many seconds")
+    p.add_argument("--warmup", type=float, default=10.0, help="at least this many seconds")
+    p.add_argument("--warmup-limit", type=float, default=60.0, help="at most this many seconds")
     p.add_argument("--measure", type=float, default=45.0, help="seconds of each window")
-    p.add_argument("--capacity-seconds", type=float, default=15.0)
+    p.add_argument("--capacity-rounds", type=int, default=10, help="answers per slot counted for the capacity")
+    p.add_argument("--capacity-limit", type=float, default=60.0, help="seconds at most for the capacity")
     a = p.parse_args()
-    if a.quick:
-        a.warmup_rounds, a.warmup, a.measure, a.capacity_seconds = 6.0, 6.0, 18.0, 8.0
+    if a.quick:  # under 3 minutes even on a slow, busy machine (then with fewer samples)
+        a.warmup_rounds, a.warmup, a.warmup_limit, a.measure = 6.0, 5.0, 15.0, 15.0
+        a.capacity_rounds, a.capacity_limit = 6, 15.0
     reason = missing()
     if reason:
         sys.exit(f"needs {reason}")
@@ -235,7 +235,7 @@ def main() -> None:
         print("target (issue 16): neighbour p99 <= 1.10x alone; batch >= 0.8 of the capacity it leaves idle")
         cap, rtt = measure_capacity(llama, a)
         for rho in loads:
-            warmup = max(a.warmup, a.warmup_rounds * rtt)
+            warmup = min(a.warmup_limit, max(a.warmup, a.warmup_rounds * rtt))
             print(f"load {rho:.0%}: capacity {cap:.2f} req/s ({a.slots} connections, closed loop, their p50 "
                   f"{rtt:.2f} s); neighbour {rho * cap:.2f} req/s, Poisson; each window after {warmup:.0f} s")
             windows = {mode: one_mode(llama, mode, rho * cap, cap, warmup, a) for mode in ("alone", *ROUTE)}
