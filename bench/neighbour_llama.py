@@ -4,12 +4,14 @@ engine      - llama.cpp's server (xllamacpp, SmolLM2-135M Q4_1 on CPU), `--slots
               `--metrics`, prompt cache off, 64 HTTP threads (so that neither client's connections wait unread
               for a thread: a queue no metric shows). Every request: a short chat prompt, 16 tokens, temperature
               0, `ignore_eos` (every answer is exactly 16 tokens long).
-capacity    - a direct aiohttp client with one connection per slot, closed loop: answers per second over 10 answers
-              per slot after the first round (at most 60 s). Measured before each load and after it; the load's
-              capacity is the mean of the two (the machine drifts).
+capacity    - a direct aiohttp client with two connections per slot, closed loop: answers per second over 10 answers
+              per slot after the first 2 per slot (at most 60 s). Two, not one: the engine's own queue then refills
+              a slot the moment it frees; with one per slot, each slot idles a client round trip per request.
+              Measured before each load and after it; the load's capacity is the mean of the two (machines drift).
 neighbour   - an interactive user: aiohttp, open loop, Poisson arrivals at 10%, 30% and 60% of that capacity,
               straight to the engine; latency per request, end to end. The same arrival times in every mode.
-              Each window starts after 10 direct round trips (10-60 s): the batch's window has settled.
+              Each window starts after 10 requests' times in a full engine (slots / capacity; 10-60 s): the batch's
+              window has settled.
 Modes, side by side per load, each with a fresh `batchgate serve --config routes.toml` and a fresh batch:
   alone        - the neighbour alone: its p99 is the reference;
   greedy       - a batch on a plain route (the ordinary window: ~1.05x the engine's slots + 2);
@@ -87,28 +89,28 @@ class Window:
         return percentile(self.latencies, q)
 
 
-async def capacity(url: str, slots: int, answers: int, limit: float, max_tokens: int) -> tuple[float, float]:
-    """Closed loop, one connection per slot: answers per second over `answers` answers after the first `slots`
-    (connections open, first prompts), or over those that came in `limit` seconds; and their median latency."""
+async def capacity(url: str, slots: int, answers: int, limit: float, max_tokens: int) -> float:
+    """Closed loop, two connections per slot: answers per second over `answers` answers after the first 2 x
+    `slots` (connections open, first prompts), or over those that came in `limit` seconds."""
     loop = asyncio.get_running_loop()
     end = loop.time() + limit
-    done: list[tuple[float, float]] = []  # (answered at, latency), in the order they came
+    done: list[float] = []  # when each answer came, in order
+    first = 2 * slots
     n = 0
 
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal n
-        while len(done) < slots + answers and (len(done) <= slots + 1 or loop.time() < end):
+        while len(done) < first + answers and (len(done) <= first + 1 or loop.time() < end):
             n += 1
-            t0 = loop.time()
             async with session.post(url + "/v1/chat/completions", json=body(n, max_tokens)) as r:
                 await r.read()
                 r.raise_for_status()
-            done.append((loop.time(), loop.time() - t0))
+            done.append(loop.time())
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=slots)) as session:
-        await asyncio.gather(*(worker(session) for _ in range(slots)))
-    counted = done[slots:slots + answers]
-    return len(counted) / (counted[-1][0] - done[slots - 1][0]), percentile([d[1] for d in counted], 0.5)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2 * slots)) as session:
+        await asyncio.gather(*(worker(session) for _ in range(2 * slots)))
+    counted = done[first:first + answers]
+    return len(counted) / (counted[-1] - done[first - 1])
 
 
 async def neighbour(url: str, rate: float, warmup: float, measure: float, gate: str | None, seed: int,
@@ -203,7 +205,7 @@ def one_mode(llama: LlamaCppServer, mode: str, rate: float, cap: float, warmup: 
     return win
 
 
-def measure_capacity(llama: LlamaCppServer, a: argparse.Namespace) -> tuple[float, float]:
+def measure_capacity(llama: LlamaCppServer, a: argparse.Namespace) -> float:
     quiesce(llama)
     return asyncio.run(capacity(llama.url, a.slots, a.capacity_rounds * a.slots, a.capacity_limit, a.max_tokens))
 
@@ -212,9 +214,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="30%% load only, shorter windows (under 3 minutes)")
     p.add_argument("--slots", type=int, default=4)
+    p.add_argument("--loads", default="0.1,0.3,0.6", help="the neighbour's rates, as fractions of the capacity")
     p.add_argument("--max-tokens", type=int, default=16)
     p.add_argument("--warmup-rounds", type=float, default=10.0,
-                   help="before each window: this many direct round trips (the capacity pass's p50 latency)")
+                   help="before each window: this many requests' times in a full engine (slots / capacity)")
     p.add_argument("--warmup", type=float, default=10.0, help="at least this many seconds")
     p.add_argument("--warmup-limit", type=float, default=60.0, help="at most this many seconds")
     p.add_argument("--measure", type=float, default=45.0, help="seconds of each window")
@@ -227,19 +230,20 @@ def main() -> None:
     reason = missing()
     if reason:
         sys.exit(f"needs {reason}")
-    loads = (0.3,) if a.quick else (0.1, 0.3, 0.6)
+    loads = (0.3,) if a.quick else tuple(float(x) for x in a.loads.split(","))
     with tempfile.TemporaryDirectory(prefix="bg-nb-llama-") as tmp, \
             LlamaCppServer(Path(tmp) / "llama.log", slots=a.slots, http_threads=HTTP_THREADS) as llama:
         print(f"engine: llama.cpp server, SmolLM2-135M Q4_1, {a.slots} slots, 1 decoding thread, {HTTP_THREADS} HTTP "
               f"threads; every request {a.max_tokens} tokens; windows of {a.measure:.0f} s")
         print("target (issue 16): neighbour p99 <= 1.10x alone; batch >= 0.8 of the capacity it leaves idle")
-        cap, rtt = measure_capacity(llama, a)
+        cap = measure_capacity(llama, a)
         for rho in loads:
+            rtt = a.slots / cap  # a request's time in a full engine (Little's law)
             warmup = min(a.warmup_limit, max(a.warmup, a.warmup_rounds * rtt))
-            print(f"load {rho:.0%}: capacity {cap:.2f} req/s ({a.slots} connections, closed loop, their p50 "
-                  f"{rtt:.2f} s); neighbour {rho * cap:.2f} req/s, Poisson; each window after {warmup:.0f} s")
+            print(f"load {rho:.0%}: capacity {cap:.2f} req/s ({2 * a.slots} connections, closed loop; "
+                  f"{rtt:.2f} s a request); neighbour {rho * cap:.2f} req/s, Poisson; each window after {warmup:.0f} s")
             windows = {mode: one_mode(llama, mode, rho * cap, cap, warmup, a) for mode in ("alone", *ROUTE)}
-            after, rtt = measure_capacity(llama, a)
+            after = measure_capacity(llama, a)
             # The machine drifts: the capacity during the load is taken as the mean of before and after it.
             idle = (cap + after) / 2 - rho * cap
             ref = windows["alone"]
