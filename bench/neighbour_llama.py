@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import random
 import sys
 import tempfile
@@ -68,7 +69,7 @@ def body(i: int, max_tokens: int) -> dict[str, Any]:
 def percentile(values: list[float], q: float) -> float:
     """Nearest rank: with fewer than 100 values, p99 is the largest."""
     s = sorted(values)
-    return s[min(len(s) - 1, max(0, int(q * len(s) + 0.999999) - 1))] if s else float("nan")
+    return s[min(len(s), max(1, math.ceil(q * len(s)))) - 1] if s else float("nan")
 
 
 def mean(values: list[float]) -> float:
