@@ -73,6 +73,13 @@ BENCHES = [
     ("llamacpp", "A real engine: llama.cpp's server, 8 slots, batch vs. a direct client (issue 13.5)",
      "batch/direct tokens/s >= 0.95 with no upstream timeouts at a request timeout of 3x the direct slowest answer",
      ["bench/llamacpp.py"], ["bench/llamacpp.py", "--requests", "64", "--pairs", "2"]),
+    ("neighbour-llamacpp", "An invisible neighbour on a real engine: llama.cpp's server, a user beside a batch "
+     "(issue 16)",
+     "the neighbour measurement against llama.cpp's own HTTP server: at interactive loads of 10%, 30% and 60% of the "
+     "engine's capacity, interactive p99 within 1.10x of its p99 without a batch, and the batch keeps >= 0.8 of the "
+     "capacity the interactive traffic leaves idle (2 shared CPU cores: the batch's decoding slows the interactive "
+     "requests even when none waits)",
+     ["bench/neighbour_llama.py"], ["bench/neighbour_llama.py", "--quick"]),
     ("message_batches", "Anthropic Message Batches over an OpenAI batch of the same requests (issue 15.5)",
      "none (the cost of the translation): message batch / openai batch time",
      ["bench/message_batches.py"], ["bench/message_batches.py", "--requests", "2000"]),
