@@ -73,6 +73,11 @@ BENCHES = [
     ("llamacpp", "A real engine: llama.cpp's server, 8 slots, batch vs. a direct client (issue 13.5)",
      "batch/direct tokens/s >= 0.95 with no upstream timeouts at a request timeout of 3x the direct slowest answer",
      ["bench/llamacpp.py"], ["bench/llamacpp.py", "--requests", "64", "--pairs", "2"]),
+    ("neighbour", "An invisible neighbour: a user beside a batch on one engine (issue 16)",
+     "interactive p99 <= 1.10x its p99 without a batch at 10/30/60% load, the batch >= 0.8 of the idle capacity; "
+     "back to >= 0.95 of saturation within 5 s of the user leaving; a batch that needs some of the user's "
+     "headroom meets its window",
+     ["bench/neighbour.py"], ["bench/neighbour.py", "--quick"]),
     ("neighbour-llamacpp", "An invisible neighbour on a real engine: llama.cpp's server, a user beside a batch "
      "(issue 16)",
      "the neighbour measurement against llama.cpp's own HTTP server: at interactive loads of 10%, 30% and 60% of the "
