@@ -60,9 +60,9 @@ class AtRisk:
                 log.info("batch %s (project %s) is no longer at risk of missing its window: it stopped running "
                          "(done, paused, cancelled or expiring)", batch_id, mark.project, extra={"batch_id": batch_id})
             elif finish is not None and finish > running.expires_at:
-                log.warning("batch %s (project %s) would miss its window (expires at %s) even served first (done at "
-                            "about %s): it takes its fair share on upstream %s again, so that the batches behind it "
-                            "make theirs", batch_id, mark.project, _when(running.expires_at), _when(finish), mark.route,
+                log.warning("batch %s (project %s) would miss its window (expires at %s) even served first: it takes "
+                            "its fair share on upstream %s again (done at about %s), so that the batches behind it "
+                            "make theirs", batch_id, mark.project, _when(running.expires_at), mark.route, _when(finish),
                             extra={"batch_id": batch_id})
             else:
                 log.info("batch %s (project %s) is no longer at risk of missing its window: it takes its fair share "
