@@ -30,6 +30,8 @@ class _Mark:
 
 
 class AtRisk:
+    """One planner's view: the batches it found at risk, since when, and what it wrote of them."""
+
     def __init__(self) -> None:
         self._marks: dict[str, _Mark] = {}
         self._written: set[str] = set()  # the marks this planner last wrote
@@ -73,6 +75,7 @@ class AtRisk:
         `everything`, every mark again and each taken off since the last such call (a PostgreSQL write skips a row
         another transaction holds; the store writes only what changes)."""
         off = self._written - self._marks.keys()
+        self._clearing -= self._marks.keys()  # at risk again before the next full write
         if everything:
             out = {**{b: m.since for b, m in self._marks.items()}, **dict.fromkeys(self._clearing | off)}
             self._clearing = off

@@ -41,8 +41,18 @@ def test_each_change_is_written_once_and_everything_again_on_a_rewrite() -> None
     # the next rewrite takes it off once more, and the one after leaves it alone
     assert risk.marks(everything=True) == [("batch_a", None), ("batch_b", 101)]
     assert risk.marks(everything=True) == [("batch_b", 101)]
+    risk.update(104.0, at_risk(B), LOADS, never)
+    risk.update(105.0, at_risk(A, B), LOADS, never)  # taken off, then at risk again before the next rewrite
+    assert risk.marks(everything=True) == [("batch_a", 105), ("batch_b", 101)]
+    assert risk.marks(everything=True) == [("batch_a", 105), ("batch_b", 101)]
+    risk.update(106.0, at_risk(B), LOADS, never)
+    assert risk.marks(everything=False) == [("batch_a", None)]
+    risk.update(107.0, at_risk(A, B), LOADS, never)
+    assert risk.marks(everything=True) == [("batch_a", 107), ("batch_b", 101)]
+    risk.update(108.0, at_risk(B), LOADS, never)
+    assert risk.marks(everything=True) == [("batch_a", None), ("batch_b", 101)]
     risk.update(110.0, at_risk(), {"batch_a": A}, never)
-    assert risk.marks(everything=True) == [("batch_b", None)]
+    assert risk.marks(everything=True) == [("batch_a", None), ("batch_b", None)]
     assert risk.marks(everything=True) == [("batch_b", None)]
     assert risk.marks(everything=True) == []
 
