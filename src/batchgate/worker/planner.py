@@ -161,6 +161,8 @@ class Planner:
             self._route_rates.setdefault(route, _Rate()).add(now, self._route_done.get(route, 0.0))
 
     def _push_flows(self, loads: Sequence[BatchLoad]) -> None:
+        # read before set_flows: while a batch is at risk the windows stop yielding
+        self._yielding = {r.name for r in self._router.routes if yields_to_others(r)}
         flows: dict[str, dict[str, FlowSpec]] = {r.name: {} for r in self._router.routes}
         at_risk = self._plan.at_risk
         for b in loads:
@@ -168,8 +170,6 @@ class Planner:
             if route in flows:
                 urgent = float(at_risk[b.batch_id]) if b.batch_id in at_risk else None
                 flows[route][b.batch_id] = FlowSpec(b.project, b.weight, urgent)
-        # read before set_flows: while a batch is at risk the windows stop yielding
-        self._yielding = {r.name for r in self._router.routes if yields_to_others(r)}
         for r in self._router.routes:
             r.gate.set_flows(flows[r.name])
 
