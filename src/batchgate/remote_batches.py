@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from openai.types import Batch
 
 ESTIMATE = "estimated_completion_at"  # batchgate's extension field: when the scheduler expects the batch done
+AT_RISK = "at_risk_since"  # extension field: since when the scheduler serves the batch first, at risk of its window
 PAUSE_FIELDS = ("paused", "paused_at")  # extension fields, shown only while the batch is paused
 WINDOW_HELP = "24h (OpenAI's only value), or any whole number of hours or days from 1h to 7d."
 LIST_COLUMNS = [Column("id"), Column("status", rank=1), Column("endpoint", rank=5, cut=True),
@@ -32,6 +33,11 @@ LIST_COLUMNS = [Column("id"), Column("status", rank=1), Column("endpoint", rank=
 def _counts(b: Batch) -> str:
     c = b.request_counts
     return f"{c.completed}/{c.failed}/{c.total}" if c is not None else ""
+
+
+def _status(b: Batch) -> str:
+    """The status, and what the server's extension fields add to it: paused, or at risk of missing its window."""
+    return b.status + (" (paused)" if paused(b) else "") + (" (at risk)" if at_risk_since(b) is not None else "")
 
 
 def _print_batch(b: Batch, as_json: bool) -> None:
@@ -45,7 +51,7 @@ def _print_batch(b: Batch, as_json: bool) -> None:
     table.add_column("field", no_wrap=True)
     table.add_column("value")
     for name, value in b.model_dump(mode="json").items():
-        if name == ESTIMATE or (name in PAUSE_FIELDS and not value):
+        if name in (ESTIMATE, AT_RISK) or (name in PAUSE_FIELDS and not value):
             continue
         if value is None or value == {}:
             continue
@@ -53,12 +59,20 @@ def _print_batch(b: Batch, as_json: bool) -> None:
         table.add_row(name, shown if isinstance(shown, str) else json.dumps(shown))
         if name == "request_counts" and b.status == "in_progress" and not paused(b):
             table.add_row(ESTIMATE, estimate(b, time.time()))
+            if (since := at_risk_since(b)) is not None:
+                table.add_row(AT_RISK, f"{when(since)}: at risk of missing its window, it goes first")
     Console().print(table)
 
 
 def paused(b: Batch) -> bool:
     """Whether the server says the batch is paused (the extension field `paused`)."""
     return (b.model_extra or {}).get("paused") is True
+
+
+def at_risk_since(b: Batch) -> int | None:
+    """Since when the server has served the batch first, at risk of missing its window (the extension field)."""
+    since = (b.model_extra or {}).get(AT_RISK)
+    return since if isinstance(since, int) else None
 
 
 def estimate(b: Batch, now: float) -> str:
@@ -104,15 +118,16 @@ def batches_list(limit: int, after: str | None, every: bool, base_url: str, api_
     if as_json:
         echo_json([b.model_dump(mode="json") for b in found])
     else:
-        print_table(LIST_COLUMNS, [[b.id, b.status + (" (paused)" if paused(b) else ""), b.endpoint, b.model or "",
-                                    _counts(b), when(b.created_at, seconds=False)] for b in found])
+        print_table(LIST_COLUMNS, [[b.id, _status(b), b.endpoint, b.model or "", _counts(b),
+                                    when(b.created_at, seconds=False)] for b in found])
 
 
 @batches.command("get")
 @click.argument("batch_id")
 @client_options
 def batches_get(batch_id: str, base_url: str, api_key: str, as_json: bool) -> None:
-    """Show one batch: status, counts, the estimated completion while it runs, usage, file ids, timestamps."""
+    """Show one batch: status, counts, the estimated completion while it runs (and since when it has gone first, at
+    risk of missing its window), usage, file ids, timestamps."""
     with sdk_client(base_url, api_key) as client:
         b = client.batches.retrieve(batch_id)
     _print_batch(b, as_json)

@@ -1,8 +1,10 @@
-"""`batchgate batches get` shows the estimated completion of a running batch: the server's own batch object (the
-extension field estimated_completion_at) read by the official SDK, printed as the command prints it."""
+"""`batchgate batches get` shows the estimated completion of a running batch, and since when it has gone first at
+risk of missing its window: the server's own batch object (the extension fields estimated_completion_at and
+at_risk_since) read by the official SDK, printed as the command prints it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -12,13 +14,16 @@ from openai.types import Batch as SdkBatch
 from batchgate.domain.batch import Batch, RequestCounts
 from batchgate.domain.status import BatchStatus
 from batchgate.protocol.objects import batch_object
-from batchgate.remote_batches import _print_batch, estimate
+from batchgate.remote_batches import _print_batch, _status, at_risk_since, estimate
+
+
+def domain_batch(status: BatchStatus, estimated: int | None) -> Batch:
+    return Batch("batch_1", "p", "/v1/chat/completions", "file-x", "24h", status, created_at=1000, expires_at=90_000,
+                 request_counts=RequestCounts(100, 10, 0), estimated_completion_at=estimated)
 
 
 def sdk_batch(status: BatchStatus, estimated: int | None) -> SdkBatch:
-    b = Batch("batch_1", "p", "/v1/chat/completions", "file-x", "24h", status, created_at=1000, expires_at=90_000,
-              request_counts=RequestCounts(100, 10, 0), estimated_completion_at=estimated)
-    return SdkBatch.model_validate(json.loads(json.dumps(batch_object(b))))
+    return SdkBatch.model_validate(json.loads(json.dumps(batch_object(domain_batch(status, estimated)))))
 
 
 def test_a_running_batch_shows_its_estimate_and_the_time_left(capsys: pytest.CaptureFixture[str],
@@ -45,3 +50,22 @@ def test_no_estimate_yet_says_so_and_a_finished_batch_has_none(capsys: pytest.Ca
     assert "estimated_completion_at" not in capsys.readouterr().out
     _print_batch(finished, as_json=True)
     assert json.loads(capsys.readouterr().out)["estimated_completion_at"] is None
+
+
+def test_a_batch_at_risk_shows_since_when_in_get_and_list(capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    since = int(time.time()) - 60
+    at_risk = dataclasses.replace(domain_batch(BatchStatus.IN_PROGRESS, None), at_risk_since=since)
+    b = SdkBatch.model_validate(json.loads(json.dumps(batch_object(at_risk))))
+    assert at_risk_since(b) == since and _status(b) == "in_progress (at risk)"
+    _print_batch(b, as_json=False)
+    shown = capsys.readouterr().out
+    assert "at_risk_since" in shown and "at risk of missing its window, it goes first" in shown
+    assert time.strftime("%Y-%m-%d %H:%M", time.localtime(since)) in shown
+    _print_batch(b, as_json=True)
+    assert json.loads(capsys.readouterr().out)["at_risk_since"] == since
+    ended = sdk_batch(BatchStatus.COMPLETED, None)
+    assert at_risk_since(ended) is None and _status(ended) == "completed"
+    _print_batch(ended, as_json=False)
+    assert "at_risk_since" not in capsys.readouterr().out

@@ -1,10 +1,11 @@
 """GET /v1/batches/{batch_id}/events: a batch's progress as server-sent events, so clients need not poll.
 
-Each change of status, request counts, estimated completion or pause is one `batch.updated` event whose data is the
-Batch object; the event for a terminal status is the last, and the stream then ends. A comment line every 15 s keeps
-proxies from closing a quiet stream. The store is polled twice a second for this one batch: the worker that moves it
-may be another thread or another machine, so polling the shared state is what works everywhere. When the
-client goes away Starlette cancels the stream (ASGI 2.3), or the next write fails (ASGI 2.4)."""
+Each change of status, request counts, estimated completion, pause or being at risk of missing the window is one
+`batch.updated` event whose data is the Batch object; the event for a terminal status is the last, and the stream
+then ends. A comment line every 15 s keeps proxies from closing a quiet stream. The store is polled twice a second
+for this one batch: the worker that moves it may be another thread or another machine, so polling the shared state
+is what works everywhere. When the client goes away Starlette cancels the stream (ASGI 2.3), or the next write
+fails (ASGI 2.4)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ async def _changes(c: Context, who: Principal, batch: Batch) -> AsyncIterator[by
     ending = "client went away"
     try:
         while True:
-            seen = (batch.status, batch.request_counts, objects.estimated_completion(batch), batch.paused)
+            seen = (batch.status, batch.request_counts, objects.estimated_completion(batch), batch.paused,
+                    objects.at_risk_since(batch))
             if seen != last:
                 last = seen
                 quiet_since = time.monotonic()

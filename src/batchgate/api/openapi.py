@@ -1,8 +1,9 @@
 """GET /openapi.json: a hand-written OpenAPI 3 description of batchgate's own routes (what schemathesis tests).
 
 Only what batchgate serves: Files, Uploads, Batches, /v1/models and /health. The objects mirror OpenAI's; the
-Batch object carries two extensions, `estimated_completion_at` and `batchgate.retries`. Anthropic's Message
-Batches routes are described in openapi_anthropic.py and merged in."""
+Batch object carries extensions: `estimated_completion_at`, `at_risk_since`, `batchgate.retries`, `paused`,
+`paused_at`, `retried_from` and `retry_only`. Anthropic's Message Batches routes are described in
+openapi_anthropic.py and merged in."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ SCHEMAS: dict[str, Any] = {
         "expires_at": NINT, "finalizing_at": NINT, "completed_at": NINT, "failed_at": NINT, "expired_at": NINT,
         "cancelling_at": NINT, "cancelled_at": NINT,
         "request_counts": obj({"total": INT, "completed": INT, "failed": INT}),
-        "estimated_completion_at": NINT,
+        "estimated_completion_at": NINT, "at_risk_since": NINT,
         "usage": obj({"input_tokens": INT, "input_tokens_details": obj({"cached_tokens": INT}),
                       "output_tokens": INT, "output_tokens_details": obj({"reasoning_tokens": INT}),
                       "total_tokens": INT}),

@@ -133,6 +133,7 @@ class Batch:
     retries: int = 0  # upstream attempts beyond the first, summed over requests (why a batch is slow)
     error_counts: tuple[ErrorCount, ...] = ()  # the error file grouped by code, most first (once the batch ended)
     estimated_completion_at: int | None = None  # when the planner expects it done (unix s), while in_progress
+    at_risk_since: int | None = None  # since when the planner serves it first, at risk of missing its window (unix s)
     paused_at: int | None = None  # when it was paused (unix s); None while it runs. Paused: no new dispatch
     retried_from: str | None = None  # the batch whose failed or unfinished lines this one runs again
     retry_only: RetryOnly | None = None  # which of that batch's lines: those that failed, or those never run
@@ -141,3 +142,9 @@ class Batch:
     def paused(self) -> bool:
         """Paused and not ended: a pause means nothing once the batch stops running (cancel, expiry, the end)."""
         return self.paused_at is not None and self.status in PAUSABLE
+
+    @property
+    def at_risk(self) -> bool:
+        """Served first because it is at risk of missing its window: only while it runs (a mark left from before
+        it stopped, or was paused, means nothing)."""
+        return self.at_risk_since is not None and self.status is BatchStatus.IN_PROGRESS and not self.paused

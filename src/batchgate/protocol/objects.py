@@ -79,6 +79,9 @@ def batch_object(b: Batch) -> dict[str, Any]:
         # Extension: when the scheduler expects the batch to finish (unix seconds), from its measured rate at its
         # current share; null until the planner has written one, and whenever the batch is not in_progress.
         "estimated_completion_at": estimated_completion(b),
+        # Extension: since when the scheduler has served the batch first, at risk of missing its window (unix
+        # seconds); null while it is not, and whenever the batch is not running (docs/extensions.md).
+        "at_risk_since": at_risk_since(b),
         "usage": {
             "input_tokens": u.input_tokens,
             "input_tokens_details": {"cached_tokens": u.cached_tokens},
@@ -101,6 +104,11 @@ def batch_object(b: Batch) -> dict[str, Any]:
 def estimated_completion(b: Batch) -> int | None:
     """The batch's estimated completion while it runs; None before the first estimate and once it stopped."""
     return b.estimated_completion_at if b.status is BatchStatus.IN_PROGRESS else None
+
+
+def at_risk_since(b: Batch) -> int | None:
+    """Since when the batch has gone first, at risk of missing its window; None when it is not, or not running."""
+    return b.at_risk_since if b.at_risk else None
 
 
 def list_object(data: Sequence[dict[str, Any]], has_more: bool) -> dict[str, Any]:

@@ -248,6 +248,12 @@ class WorkQueue(BatchReads, Protocol):
         transaction. PostgreSQL skips a batch row another transaction holds at that moment (recording results):
         an estimate is rewritten at the next planning tick, and waiting could only slow the planner down."""
         ...
+    async def set_at_risk(self, marks: Sequence[tuple[str, int | None]]) -> None:
+        """Mark batches at risk of missing their window (unix seconds when the planner found it) or take the mark
+        off (None), in one transaction. Only a change is written: a batch already marked keeps its first time. A
+        mark goes only on an in_progress batch; None takes one off whatever the status. PostgreSQL skips a row
+        another transaction holds, as set_estimates does (the planner writes the marks again every few seconds)."""
+        ...
 
     # leases held by processes that are gone
     async def lease_owners(self) -> set[str]: ...

@@ -19,7 +19,7 @@ BATCH_COLUMNS = (
     "output_expires_after, model, in_progress_at, finalizing_at, completed_at, failed_at, expired_at, "
     "cancelling_at, cancelled_at, output_file_id, error_file_id, errors, total, completed, failed, "
     "input_tokens, cached_tokens, output_tokens, reasoning_tokens, total_tokens, retries, not_run, error_counts, "
-    "estimated_completion_at, paused_at, retried_from, retry_only"
+    "estimated_completion_at, paused_at, retried_from, retry_only, at_risk_since"
 )
 FILE_COLUMNS = "id, project, bytes, created_at, filename, purpose, expires_at"
 F_FILE_COLUMNS = ", ".join("f." + c for c in FILE_COLUMNS.split(", "))  # in a join with batches
@@ -44,7 +44,7 @@ def batch_from_row(r: Any) -> Batch:
         usage=Usage(r[24], r[25], r[26], r[27], r[28]), retries=r[29],
         error_counts=tuple(ErrorCount(*e) for e in orjson.loads(r[31])) if r[31] is not None else (),
         estimated_completion_at=r[32], paused_at=r[33], retried_from=r[34],
-        retry_only=RetryOnly(r[35]) if r[35] is not None else None,
+        retry_only=RetryOnly(r[35]) if r[35] is not None else None, at_risk_since=r[36],
     )
 
 
@@ -59,7 +59,7 @@ def batch_to_params(b: Batch) -> tuple[Any, ...]:
         errors.decode() if errors is not None else None, c.total, c.completed, c.failed,
         u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens, u.total_tokens, b.retries,
         c.not_run, error_counts_json(b.error_counts), b.estimated_completion_at, b.paused_at, b.retried_from,
-        b.retry_only.value if b.retry_only is not None else None,
+        b.retry_only.value if b.retry_only is not None else None, b.at_risk_since,
     )
 
 

@@ -3,8 +3,10 @@
 At most every second (at once when woken by a new batch) it reads `schedule_snapshot`, measures each route's
 capacity from the growth of `done` between snapshots (domain/capacity.py), and makes a plan: every route's gate is
 told each batch's project, weight and (when at risk) deadline; the runner asks it which chunks to claim
-(`wants`); the estimates go to the store. Every worker plans from the same shared store, so on PostgreSQL the
-claim order of all workers follows one rule, and each worker's gates apply it to what that worker sends.
+(`wants`); the estimates go to the store, and so does since when each batch has been at risk (worker/at_risk.py,
+which also logs each batch that enters or leaves the at-risk set). Every worker plans from the same shared store,
+so on PostgreSQL the claim order of all workers follows one rule, and each worker's gates apply it to what that
+worker sends.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from batchgate.domain.schedule import Plan, plan, wants
 from batchgate.domain.work import ChunkClaim
 from batchgate.upstream.gate import FlowSpec
 from batchgate.upstream.router import Router
+from batchgate.worker.at_risk import AtRisk, yields_to_others
 
 REFRESH_SECONDS = 1.0
 ESTIMATE_SLACK_SECONDS = 1  # an estimate that moved by more than this is written at once
@@ -39,6 +42,8 @@ class ScheduleStore(Protocol):
     async def schedule_snapshot(self, now: float) -> list[BatchLoad]: ...
 
     async def set_estimates(self, estimates: Sequence[tuple[str, int | None]]) -> None: ...
+
+    async def set_at_risk(self, marks: Sequence[tuple[str, int | None]]) -> None: ...
 
 
 class Planner:
@@ -64,6 +69,8 @@ class Planner:
         self._claims = 0
         self._written: dict[str, int] = {}
         self._rewritten = -math.inf
+        self._at_risk = AtRisk()
+        self._yielding: set[str] = set()  # routes whose windows yielded to other traffic before this plan
 
     def poke(self) -> None:
         """Something changed (a batch was created or started): plan again at the next refresh, not a second later."""
@@ -122,6 +129,8 @@ class Planner:
                 now, self._route_done.get(route, 0.0), exact=route not in left)
 
     def _push_flows(self, loads: Sequence[BatchLoad]) -> None:
+        # read before set_flows: while a batch is at risk the windows stop yielding
+        self._yielding = {r.name for r in self._router.routes if yields_to_others(r)}
         flows: dict[str, dict[str, FlowSpec]] = {r.name: {} for r in self._router.routes}
         urgent = _urgent_keys(loads, self._plan.at_risk)
         for b in loads:
@@ -141,13 +150,17 @@ class Planner:
         for batch_id in self._written.keys() - current.keys():
             if batch_id in self._loads:
                 current[batch_id] = None  # still running, but no rate any more (nothing done for a while)
-        if now - self._rewritten >= ESTIMATE_REWRITE_SECONDS:
+        rewrite = now - self._rewritten >= ESTIMATE_REWRITE_SECONDS
+        if rewrite:
             changed = current
             self._rewritten = now
         else:
             changed = {b: at for b, at in current.items() if _moved(self._written.get(b), at)}
         if changed:
             await self._store.set_estimates(sorted(changed.items(), key=lambda item: item[0]))
+        self._at_risk.update(now, self._plan, self._loads, self._yielding.__contains__)
+        if marks := self._at_risk.marks(everything=rewrite):
+            await self._store.set_at_risk(marks)
         written = {**self._written, **changed}
         self._written = {b: at for b, at in written.items() if at is not None and b in current}
 

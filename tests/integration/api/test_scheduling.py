@@ -1,7 +1,7 @@
 """The scheduler in the whole app: projects' batches through the in-process app (official SDK) against the fake
 upstream with four slots, on SQLite and on PostgreSQL. A small batch created after a big one of another project is
 not stuck behind it, a running batch gets an estimated completion time, and a batch that would miss its window at
-its fair share goes first."""
+its fair share goes first, and says so (at_risk_since)."""
 
 from __future__ import annotations
 
@@ -86,6 +86,12 @@ def wait(sdk: OpenAI, batch_id: str, until: Callable[[SdkBatch], bool], timeout:
     return batch
 
 
+def at_risk_since(b: SdkBatch) -> int | None:
+    since = (b.model_extra or {}).get("at_risk_since")
+    assert since is None or isinstance(since, int)
+    return since
+
+
 def done(b: SdkBatch) -> int:
     return 0 if b.request_counts is None else b.request_counts.completed + b.request_counts.failed
 
@@ -129,8 +135,13 @@ def test_a_batch_that_would_miss_its_window_at_its_fair_share_goes_first(
     # 900 requests in a 12 s window: at a third of ~200/s about 13.5 s, too late; first, about 4.5 s.
     # In creation order it would wait behind the rest of the 3,000 and expire.
     hour = submit(gamma, 900, "hour", window="1h")
+    # and it says so (the extension field at_risk_since) while it goes first, not once it ended
+    marked = wait(gamma, hour.id, lambda b: at_risk_since(b) is not None or b.status in TERMINAL)
+    assert marked.status == "in_progress", marked
+    assert hour.created_at <= (at_risk_since(marked) or 0) <= hour.created_at + 12
     finished = wait(gamma, hour.id, lambda b: b.status in TERMINAL)
     assert finished.status == "completed", finished
+    assert at_risk_since(finished) is None
     assert done(finished) == 900
     others = [alpha.batches.retrieve(day[0].id), beta.batches.retrieve(day[1].id)]
     assert all(b.status == "in_progress" for b in others), others

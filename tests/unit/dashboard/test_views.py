@@ -35,6 +35,14 @@ def test_the_schedulers_estimate_is_the_time_left_while_running() -> None:
     assert views.progress(stopped, now=1040).eta_seconds is None
 
 
+def test_a_batch_is_shown_at_risk_only_while_it_runs_unpaused() -> None:
+    assert running(30, 10, 100, at_risk_since=1020).at_risk
+    assert not running(30, 10, 100).at_risk
+    assert not running(30, 10, 100, at_risk_since=1020, paused_at=1025).at_risk
+    stopped = dataclasses.replace(running(30, 10, 100, at_risk_since=1020), status=BatchStatus.CANCELLING)
+    assert not stopped.at_risk
+
+
 def test_finished_rate_stops_at_finalizing() -> None:
     b = dataclasses.replace(running(100, 0, 100), status=BatchStatus.COMPLETED, finalizing_at=1060, completed_at=1061)
     p = views.progress(b, now=5000)

@@ -286,6 +286,20 @@ UPDATE batches b SET estimated_completion_at = e.at
 FROM mine, unnest($1::text[], $2::bigint[]) AS e(id, at)
 WHERE b.id = mine.id AND e.id = b.id AND b.estimated_completion_at IS DISTINCT FROM e.at
 """
+# As SQLite's: only a change of at risk or not, the first time found kept, a mark only on an in_progress batch. Only
+# the rows that change are locked, in id order, skipping those another transaction holds (the planner rewrites the
+# marks every few seconds).
+SET_AT_RISK = """
+WITH e AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS e(id, since)),
+mine AS (
+    SELECT b.id FROM batches b JOIN e ON e.id = b.id
+    WHERE (e.since IS NULL) <> (b.at_risk_since IS NULL) AND (e.since IS NULL OR b.status = 'in_progress')
+    ORDER BY b.id FOR NO KEY UPDATE OF b SKIP LOCKED
+)
+UPDATE batches b SET at_risk_since = e.since
+FROM mine, e
+WHERE b.id = mine.id AND e.id = b.id
+"""
 
 # -- leases of gone processes ------------------------------------------------------------------------------
 LEASE_OWNERS = """

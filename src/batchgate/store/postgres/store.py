@@ -457,6 +457,11 @@ class PostgresStore:
         if latest:
             await self._tx(lambda conn: conn.execute(q.SET_ESTIMATES, list(latest), list(latest.values())))
 
+    async def set_at_risk(self, marks: Sequence[tuple[str, int | None]]) -> None:
+        latest = dict(marks)  # a batch named twice: its last mark
+        if latest:
+            await self._tx(lambda conn: conn.execute(q.SET_AT_RISK, list(latest), list(latest.values())))
+
     # -- webhooks -----------------------------------------------------------------------------------------
     async def create_webhook(self, e: WebhookEndpoint) -> None:
         await self._tx(lambda conn: conn.execute(q.INSERT_ENDPOINT, *hooks.endpoint_params(e)))

@@ -99,7 +99,8 @@ CREATE TABLE batches (
     results_dropped BOOLEAN NOT NULL DEFAULT FALSE,  -- they are gone: the output and error files have them
     paused_at BIGINT,  -- set while paused: no chunk of it is claimed
     retried_from TEXT,  -- the batch whose failed or unfinished lines this one runs again
-    retry_only TEXT  -- which of them: 'failed' or 'unfinished'
+    retry_only TEXT,  -- which of them: 'failed' or 'unfinished'
+    at_risk_since BIGINT  -- since when the planner serves it first, at risk of missing its window
 );
 CREATE INDEX batches_by_project ON batches (project, seq);
 CREATE INDEX batches_by_status ON batches (status);

@@ -97,7 +97,8 @@ CREATE TABLE IF NOT EXISTS batches (
     results_dropped INTEGER NOT NULL DEFAULT 0,  -- they are gone: the output and error files have them
     paused_at INTEGER,  -- set while paused: no chunk of it is claimed
     retried_from TEXT,  -- the batch whose failed or unfinished lines this one runs again
-    retry_only TEXT  -- which of them: 'failed' or 'unfinished'
+    retry_only TEXT,  -- which of them: 'failed' or 'unfinished'
+    at_risk_since INTEGER  -- since when the planner serves it first, at risk of missing its window
 );
 CREATE INDEX IF NOT EXISTS batches_by_project ON batches (project, seq);
 CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status);

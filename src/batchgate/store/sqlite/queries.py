@@ -246,6 +246,12 @@ CLAIMABLE_BATCH = (
 SET_ESTIMATES = (  # executemany
     "UPDATE batches SET estimated_completion_at = ? WHERE id = ? AND status = 'in_progress'"
 )
+# executemany. Only a change of at risk or not is written: a batch already marked keeps the time it was first found
+# (by any worker); a mark goes only on an in_progress batch, and is taken off whatever the status.
+SET_AT_RISK = """
+UPDATE batches SET at_risk_since = :since
+WHERE id = :id AND (:since IS NULL) <> (at_risk_since IS NULL) AND (:since IS NULL OR status = 'in_progress')
+"""
 
 # -- leases of gone processes ------------------------------------------------------------------------------
 LEASE_OWNERS = """

@@ -522,6 +522,12 @@ class SQLiteStore:
         if latest:
             await self._tx(lambda db: db.executemany(q.SET_ESTIMATES, [(at, i) for i, at in latest.items()]))
 
+    async def set_at_risk(self, marks: Sequence[tuple[str, int | None]]) -> None:
+        latest = dict(marks)  # a batch named twice: its last mark
+        if latest:
+            await self._tx(lambda db: db.executemany(
+                q.SET_AT_RISK, [{"id": i, "since": since} for i, since in latest.items()]))
+
     # -- webhooks -----------------------------------------------------------------------------------------
     async def create_webhook(self, e: WebhookEndpoint) -> None:
         await self._exec(q.INSERT_ENDPOINT, hooks.endpoint_params(e))
