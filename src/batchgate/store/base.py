@@ -213,9 +213,10 @@ class WorkQueue(BatchReads, Protocol):
         """Store the results of lines not recorded yet and add them to the batch's counts (domain/tally.py)."""
         ...
     async def record_results_of(self, groups: Sequence[ResultGroup]) -> list[bool]:
-        """`record_results` for several chunks (of one batch or many) in one transaction: one group commit for
-        everything a worker has to record, however many batches its chunks belong to. Whether each group was
-        recorded, in order (False: its chunk's generation moved on, and nothing of that group was stored)."""
+        """`record_results` for several chunks, of one batch or many: the worker's group commit, in as few
+        transactions as the backend does best (SQLite: one; PostgreSQL: one per batch, side by side). Whether each
+        group was recorded, in order (False: its chunk's generation moved on, and nothing of that group was
+        stored). On an error some groups may be stored and others not: sending them all again is safe."""
         ...
     async def complete_chunk(self, batch_id: str, chunk: int, generation: int, now: int) -> bool: ...
     async def release_chunk(self, batch_id: str, chunk: int, generation: int) -> None: ...

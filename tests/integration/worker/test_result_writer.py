@@ -1,5 +1,5 @@
 """The worker's group commit over a real store (SQLite and PostgreSQL): the results of chunks of many batches go
-into one transaction, each chunk fenced by its own claim, and a buffer returns only once its results are stored."""
+out in one call, each chunk fenced by its own claim, and a buffer returns only once its results are stored."""
 
 from __future__ import annotations
 
@@ -116,5 +116,27 @@ def test_a_buffer_waits_for_the_flush_that_carries_its_results(run_with_store: C
             await a.flush()  # nothing left in `a`: waits for the flush that took its result
             assert await s.done_lines("batch_0", 1, PER_CHUNK) == {1}
             await carrying
+
+    run_with_store(body)
+
+
+def test_results_arriving_within_the_gather_interval_share_one_commit(run_with_store: Callable[[Body], None]) -> None:
+    """After a flush the next waits out the gather interval: results arriving one by one meanwhile, of several
+    batches, go in one commit (more results per batch per commit: fewer pages written per result)."""
+
+    async def body(s: Store) -> None:
+        claims = await running(s, 3)
+        counted = Counted(s)
+        writer = ResultWriter(counted, gather=2.0)  # type: ignore[arg-type]  # the store, counted
+        async with contextlib.AsyncExitStack() as stack:
+            buffers = [await stack.enter_async_context(writer.buffer(c)) for c in claims]
+            await buffers[0].record(ok(1))  # the first flush goes at once
+            assert len(counted.commits) == 1
+            later = [asyncio.create_task(b.record(ok(2))) for b in buffers]
+            for _ in range(20):  # each buffer's ticker runs, and finds the writer waiting
+                await asyncio.sleep(0)
+            assert len(counted.commits) == 1 and not any(t.done() for t in later)
+            await asyncio.gather(*later)
+        assert counted.commits[1] == [("batch_0", 0, 1), ("batch_1", 0, 1), ("batch_2", 0, 1)]
 
     run_with_store(body)

@@ -1,9 +1,8 @@
 """The PostgreSQL adapter's SQL, one named query each, under the same names as sqlite/queries.py (a test checks).
 The adapter (postgres/store.py) only sequences them.
 
-Lock order, to keep concurrent workers free of deadlocks: a batch row before any of its chunk rows, several
-batch rows in id order (all of them before any chunk row), and several chunk rows in (batch_id, idx) order.
-Claims never wait: they skip rows another worker has locked.
+Lock order, to keep concurrent workers free of deadlocks: a batch row before any of its chunk rows, and
+several chunk rows in (batch_id, idx) order. Claims never wait: they skip rows another worker has locked.
 """
 
 from __future__ import annotations

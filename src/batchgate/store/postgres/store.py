@@ -332,20 +332,26 @@ class PostgresStore:
         return (await self.record_results_of([ResultGroup(batch_id, chunk, generation, results)]))[0]
 
     async def record_results_of(self, groups: Sequence[ResultGroup]) -> list[bool]:
-        if not groups:
-            return []
+        # One transaction per batch, the batches' side by side on the pool: a transaction holds its batch row's lock
+        # (the recording numbers), so one transaction over every batch would keep other workers from all of them.
+        by_batch: dict[str, list[int]] = {}
+        for i, g in enumerate(groups):
+            by_batch.setdefault(g.batch_id, []).append(i)
+        recorded = [False] * len(groups)
 
-        async def go(conn: Conn) -> list[bool]:
-            # The lock order (queries.py): every batch row first, in id order; then the groups' chunk rows in
-            # (batch_id, idx) order.
-            for batch_id in sorted({g.batch_id for g in groups}):
+        async def one(batch_id: str, indexes: list[int]) -> None:
+            async def go(conn: Conn) -> None:
                 await conn.execute(q.LOCK_BATCH, batch_id)
-            recorded = [False] * len(groups)
-            for i in sorted(range(len(groups)), key=lambda i: (groups[i].batch_id, groups[i].chunk)):
-                recorded[i] = await _record(conn, groups[i])
-            return recorded
+                for i in sorted(indexes, key=lambda i: groups[i].chunk):  # chunk rows in idx order (queries.py)
+                    recorded[i] = await _record(conn, groups[i])
 
-        return await self._tx(go)
+            await self._tx(go)
+
+        done = await asyncio.gather(*(one(b, ix) for b, ix in by_batch.items()), return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome  # the others are stored or not; a repeat is ignored (recorded lines are skipped)
+        return recorded
 
     async def done_lines(self, batch_id: str, first_line: int, last_line: int) -> set[int]:
         return {r[0] for r in await self._all(q.DONE_LINES, batch_id, first_line, last_line)}
