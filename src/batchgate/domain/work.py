@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -52,3 +53,14 @@ class RequestResult:
     data: bytes  # the whole JSONL line (without newline)
     usage: Usage
     retries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ResultGroup:
+    """The results of one claimed chunk to record, under its claim's generation: refused as a whole once another
+    worker took the chunk over."""
+
+    batch_id: str
+    chunk: int
+    generation: int
+    results: Sequence[RequestResult]

@@ -18,7 +18,7 @@ from batchgate.domain.load import BatchLoad
 from batchgate.domain.results_feed import FeedLine, ResultHead
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult
+from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, ResultGroup
 
 T = TypeVar("T")
 
@@ -211,6 +211,12 @@ class WorkQueue(BatchReads, Protocol):
         self, batch_id: str, chunk: int, generation: int, results: Sequence[RequestResult]
     ) -> bool:
         """Store the results of lines not recorded yet and add them to the batch's counts (domain/tally.py)."""
+        ...
+    async def record_results_of(self, groups: Sequence[ResultGroup]) -> list[bool]:
+        """`record_results` for several chunks, of one batch or many: the worker's group commit, in as few
+        transactions as the backend does best (SQLite: one; PostgreSQL: one per batch, side by side). Whether each
+        group was recorded, in order (False: its chunk's generation moved on, and nothing of that group was
+        stored). On an error some groups may be stored and others not: sending them all again is safe."""
         ...
     async def complete_chunk(self, batch_id: str, chunk: int, generation: int, now: int) -> bool: ...
     async def release_chunk(self, batch_id: str, chunk: int, generation: int) -> None: ...

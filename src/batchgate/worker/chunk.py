@@ -16,7 +16,7 @@ from batchgate.domain.work import ChunkClaim
 from batchgate.errors import BatchgateError, BlobMissing
 from batchgate.store.base import WorkQueue
 from batchgate.upstream.router import Router
-from batchgate.worker.buffer import LeaseLost, ResultBuffer
+from batchgate.worker.buffer import LeaseLost, ResultBuffer, ResultWriter
 from batchgate.worker.drain import Drain
 from batchgate.worker.execute import RequestExecutor
 from batchgate.worker.failures import MAX_CHUNK_FAILURES, chunk_retry_delay, describe, first, has
@@ -48,6 +48,7 @@ class ChunkTask:
     ) -> None:
         self._prefix_grouping = prefix_grouping
         self._store = store
+        self._writer = ResultWriter(store)  # one group commit for all the chunks of this worker
         self._blobs = blobs
         self._router = router
         self._executor = executor
@@ -125,7 +126,7 @@ class ChunkTask:
             log.info("%s chunk %d resumed: %d already recorded, %d to run",
                      claim.batch_id, spec.index, len(done), len(todo))
         tally = [0, 0]  # retries, failed results: logged so that a slow batch says why
-        async with ResultBuffer(self._store, claim) as buffer:
+        async with self._writer.buffer(claim) as buffer:
             for number in unreadable:
                 log.error("%s line %d could not be read at execution", claim.batch_id, number)
                 buffer.add(error_result(number, f"line-{number}", "invalid_json_line",
@@ -156,7 +157,7 @@ class ChunkTask:
     async def _fail_rest(self, claim: ChunkClaim, raw: bytes | None, code: str, message: str) -> None:
         spec = claim.spec
         done = await self._store.done_lines(claim.batch_id, spec.first_line, spec.last_line)
-        async with ResultBuffer(self._store, claim) as buffer:
+        async with self._writer.buffer(claim) as buffer:
             if raw is None:
                 numbers, exact = unread_lines(spec, done)
                 for number in numbers:

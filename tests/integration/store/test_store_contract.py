@@ -9,7 +9,7 @@ from pgtools import Body
 from batchgate.domain.batch import Batch, ErrorCount, RequestCounts, Usage
 from batchgate.domain.files import StoredFile
 from batchgate.domain.status import BatchStatus
-from batchgate.domain.work import ChunkSpec, RequestResult, TaskKind
+from batchgate.domain.work import ChunkSpec, RequestResult, ResultGroup, TaskKind
 from batchgate.store.base import Store
 
 
@@ -81,6 +81,37 @@ def test_validate_then_chunks_then_finalize_exactly_once(run_with_store: Callabl
                                         RequestCounts(4, 3, 1))
         b = await s.get_batch("batch_0")
         assert b is not None and b.status is BatchStatus.COMPLETED and b.output_file_id == "out"
+
+    run_with_store(body)
+
+
+def test_results_of_several_chunks_and_batches_in_one_call(run_with_store: Callable[[Body], None]) -> None:
+    """record_results_of (the worker's group commit): each group fenced by its own chunk's generation, a refused
+    group stores nothing and leaves the others alone, and every batch's recording numbers stay in order."""
+
+    async def body(s: Store) -> None:
+        for i in (0, 1):
+            await s.insert_batch(batch(i))
+            task = await s.claim_batch_task("w1", now=1.0, lease=10)
+            assert task is not None and task.batch.id == f"batch_{i}"
+            assert await s.start_batch(task.batch.id, task.generation, CHUNKS, "m", now=2)
+        a0, a1, b0, b1 = await s.claim_chunks_of("w1", now=3.0, lease=10, wants=[("batch_0", 2), ("batch_1", 2)])
+        stale = await s.claim_chunks_of("w2", now=20.0, lease=10, wants=[("batch_1", 1)])  # b0 lost to w2
+        assert [c.spec.index for c in stale] == [0] and stale[0].batch_id == "batch_1"
+        assert await s.record_results_of([]) == []
+        assert await s.record_results_of([
+            ResultGroup("batch_1", 1, b1.generation, [result(3)]),
+            ResultGroup("batch_0", 1, a1.generation, [result(4), result(3, ok=False)]),
+            ResultGroup("batch_1", 0, b0.generation, [result(1)]),  # fenced out
+            ResultGroup("batch_0", 0, a0.generation, [result(1), result(2)]),
+        ]) == [True, True, False, True]
+        assert await s.done_lines("batch_0", 1, 4) == {1, 2, 3, 4}
+        assert await s.done_lines("batch_1", 1, 4) == {3}
+        one, two = await s.get_batch("batch_0"), await s.get_batch("batch_1")
+        assert one is not None and one.request_counts == RequestCounts(4, 3, 1)
+        assert two is not None and two.request_counts == RequestCounts(4, 1, 0)
+        lines = await s.results_after("batch_0", 0, 10)
+        assert [line.seq for line in lines] == [1, 2, 3, 4]
 
     run_with_store(body)
 

@@ -19,7 +19,7 @@ from batchgate.domain.results_feed import FeedLine, ResultHead
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.tally import tally
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
+from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, ResultGroup, TaskKind
 from batchgate.errors import BackendUnavailable, failure_reason
 from batchgate.logs import redact_url
 from batchgate.store import live_rows, migrate, rows
@@ -329,24 +329,29 @@ class PostgresStore:
     async def record_results(
         self, batch_id: str, chunk: int, generation: int, results: Sequence[RequestResult]
     ) -> bool:
-        async def go(conn: Conn) -> bool:
-            await conn.execute(q.LOCK_BATCH, batch_id)
-            if await conn.fetchval(q.CHUNK_GENERATION, batch_id, chunk) != generation:
-                return False
-            # Every result takes a recording number, stored or not (a duplicate leaves a gap); under the batch
-            # row's lock, so the numbers commit in order (domain/results_feed.py).
-            base = await conn.fetchval(q.RECORDED, batch_id)
-            inserted = await conn.fetch(
-                q.INSERT_RESULTS, batch_id, [r.line for r in results], [r.ok for r in results],
-                [r.data for r in results], list(range(base + 1, base + 1 + len(results))),
-            )
-            if inserted:
-                await conn.execute(q.SET_RECORDED, batch_id, base + len(results))
-            added = tally(results, (r[0] for r in inserted))
-            await conn.execute(q.ADD_COUNTS, batch_id, *rows.tally_params(added))
-            return True
+        return (await self.record_results_of([ResultGroup(batch_id, chunk, generation, results)]))[0]
 
-        return await self._tx(go)
+    async def record_results_of(self, groups: Sequence[ResultGroup]) -> list[bool]:
+        # One transaction per batch, the batches' side by side on the pool: a transaction holds its batch row's lock
+        # (the recording numbers), so one transaction over every batch would keep other workers from all of them.
+        by_batch: dict[str, list[int]] = {}
+        for i, g in enumerate(groups):
+            by_batch.setdefault(g.batch_id, []).append(i)
+        recorded = [False] * len(groups)
+
+        async def one(batch_id: str, indexes: list[int]) -> None:
+            async def go(conn: Conn) -> None:
+                await conn.execute(q.LOCK_BATCH, batch_id)
+                for i in sorted(indexes, key=lambda i: groups[i].chunk):  # chunk rows in idx order (queries.py)
+                    recorded[i] = await _record(conn, groups[i])
+
+            await self._tx(go)
+
+        done = await asyncio.gather(*(one(b, ix) for b, ix in by_batch.items()), return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome  # the others are stored or not; a repeat is ignored (recorded lines are skipped)
+        return recorded
 
     async def done_lines(self, batch_id: str, first_line: int, last_line: int) -> set[int]:
         return {r[0] for r in await self._all(q.DONE_LINES, batch_id, first_line, last_line)}
@@ -516,6 +521,25 @@ class PostgresStore:
             await conn.execute(q.RELEASE_OWNER_CHUNKS, owner)
 
         await self._tx(go)
+
+
+async def _record(conn: Conn, g: ResultGroup) -> bool:
+    """One group of record_results_of, inside its transaction, its batch row locked."""
+    if await conn.fetchval(q.CHUNK_GENERATION, g.batch_id, g.chunk) != g.generation:
+        return False
+    # Every result takes a recording number, stored or not (a duplicate leaves a gap); under the batch row's lock,
+    # so the numbers commit in order (domain/results_feed.py).
+    base = await conn.fetchval(q.RECORDED, g.batch_id)
+    results = g.results
+    inserted = await conn.fetch(
+        q.INSERT_RESULTS, g.batch_id, [r.line for r in results], [r.ok for r in results],
+        [r.data for r in results], list(range(base + 1, base + 1 + len(results))),
+    )
+    if inserted:
+        await conn.execute(q.SET_RECORDED, g.batch_id, base + len(results))
+    added = tally(results, (r[0] for r in inserted))
+    await conn.execute(q.ADD_COUNTS, g.batch_id, *rows.tally_params(added))
+    return True
 
 
 async def _emit(conn: Conn, batch_id: str, status: BatchStatus, now: int) -> None:

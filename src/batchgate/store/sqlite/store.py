@@ -19,7 +19,7 @@ from batchgate.domain.results_feed import FeedLine, ResultHead
 from batchgate.domain.status import BatchStatus
 from batchgate.domain.tally import tally
 from batchgate.domain.webhooks import DeliveryAttempt, DeliveryClaim, DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, TaskKind
+from batchgate.domain.work import BatchTask, ChunkClaim, ChunkSpec, RequestResult, ResultGroup, TaskKind
 from batchgate.errors import BackendUnavailable, failure_reason
 from batchgate.store import live_rows, migrate, rows
 from batchgate.store import webhook_rows as hooks
@@ -389,22 +389,12 @@ class SQLiteStore:
     async def record_results(
         self, batch_id: str, chunk: int, generation: int, results: Sequence[RequestResult]
     ) -> bool:
-        def write(db: sqlite3.Connection) -> bool:
-            r = db.execute(q.CHUNK_GENERATION, (batch_id, chunk)).fetchone()
-            if r is None or r[0] != generation:
-                return False
-            base = seq = db.execute(q.RECORDED, (batch_id,)).fetchone()[0]
-            new = []
-            for res in results:  # each new result takes the next recording number (domain/results_feed.py)
-                if db.execute(q.INSERT_RESULTS, (batch_id, res.line, int(res.ok), res.data, seq + 1)).rowcount > 0:
-                    seq += 1
-                    new.append(res.line)
-            if seq != base:
-                db.execute(q.SET_RECORDED, (seq, batch_id))
-            db.execute(q.ADD_COUNTS, (*rows.tally_params(tally(results, new)), batch_id))
-            return True
+        return (await self.record_results_of([ResultGroup(batch_id, chunk, generation, results)]))[0]
 
-        return await self._tx(write)
+    async def record_results_of(self, groups: Sequence[ResultGroup]) -> list[bool]:
+        if not groups:
+            return []
+        return await self._tx(lambda db: [_record(db, g) for g in groups])
 
     async def done_lines(self, batch_id: str, first_line: int, last_line: int) -> set[int]:
         return {r[0] for r in await self._bulk(q.DONE_LINES, (batch_id, first_line, last_line))}
@@ -593,6 +583,23 @@ class SQLiteStore:
             db.execute(q.RELEASE_OWNER_BATCHES, (owner,))
 
         await self._tx(write)
+
+
+def _record(db: sqlite3.Connection, g: ResultGroup) -> bool:
+    """One group of record_results_of, inside its transaction."""
+    r = db.execute(q.CHUNK_GENERATION, (g.batch_id, g.chunk)).fetchone()
+    if r is None or r[0] != g.generation:
+        return False
+    base = seq = db.execute(q.RECORDED, (g.batch_id,)).fetchone()[0]
+    new = []
+    for res in g.results:  # each new result takes the next recording number (domain/results_feed.py)
+        if db.execute(q.INSERT_RESULTS, (g.batch_id, res.line, int(res.ok), res.data, seq + 1)).rowcount > 0:
+            seq += 1
+            new.append(res.line)
+    if seq != base:
+        db.execute(q.SET_RECORDED, (seq, g.batch_id))
+    db.execute(q.ADD_COUNTS, (*rows.tally_params(tally(g.results, new)), g.batch_id))
+    return True
 
 
 def _emit(db: sqlite3.Connection, batch_id: str, status: BatchStatus, now: int) -> None:
