@@ -44,15 +44,19 @@ limiter measures the engine's concurrency the way BBR measures a network path:
 
 - **A neighbour (issue 16).** With `neighbourly` on and the engine's metrics polled (`on_engine_load`), any
   traffic at the engine beyond our own requests is someone else's (an interactive user). While there is some,
-  the window gives way: when requests wait in the engine, it drops by what waits, below what we have at the
-  engine; while nothing waits it creeps up two requests a round. In a FIFO engine the neighbour's requests wait
-  behind whatever of ours is queued, so ours stay out of the queue; what the neighbour leaves idle we fill. Two
-  seconds after the metrics last showed other traffic, the ordinary rule above takes over again, from startup
-  (the window doubles per round trip). A batch at risk of its deadline (`urgent`, set by the planner through the
-  gate) suspends the yielding the same way. Without the engine's
-  metrics the window cannot tell a neighbour's queueing from a long request: the rounds' latencies vary by 5%
-  with the lengths of the requests alone, and every rule driven by them (late answers, Vegas' expected
-  window) collapsed the window to one in the model with requests of 0.5-1.5x the mean.
+  the window follows the engine's readings alone: a reading with requests waiting drops it by half of what
+  waits, below what we have at the engine; a reading with nothing waiting, while the window is in use, raises it
+  by two. In a FIFO engine the neighbour's requests wait behind whatever of ours is queued, so ours stay out of
+  the queue; what the neighbour leaves idle we fill. Half, not all, of what waits: the neighbour's own bursts
+  wait too, and cutting by all of it left 0.67-0.77 of the idle capacity at a 60% neighbour. The rate x no-queue
+  latency target above does not bound the window while it yields: with requests of varied length the no-queue
+  latency is read from the faster rounds (5-10% under the mean), so that target sat below the window and held
+  it at 0.5-0.7 of the idle capacity, differently from run to run. Two seconds after the metrics last showed
+  other traffic, the ordinary rule above takes over again, from startup (the window doubles per round trip). A
+  batch at risk of its deadline (`urgent`, set by the planner through the gate) suspends the yielding the same
+  way. Without the engine's metrics the window cannot tell a neighbour's queueing from a long request: the
+  rounds' latencies vary by 5% with the lengths of the requests alone, and every rule driven by them (late
+  answers, Vegas' expected window) collapsed the window to one in the model with requests of 0.5-1.5x the mean.
 
 Why not the earlier latency-gradient rule (cut when smoothed latency doubled against a 30 s minimum, else grow
 1%, starting at 512 and x5 per round trip): after a cut it took its own queueing latency as the engine's new
@@ -82,7 +86,8 @@ ROUND_MIN = 0.05  # seconds: shortest round over which a delivery rate is taken
 PROBE_FACTOR = 0.8  # ProbeRTT's window, as a fraction of the engine's estimated concurrency
 CEILING_GROWTH = 0.02  # the overload ceiling rises this fraction (at least one request) per quiet round
 NEIGHBOUR_GONE = 2.0  # seconds without other traffic at the engine before the window is ours again
-NEIGHBOUR_STEP = 2.0  # requests the window grows per round while it yields and nothing waits in the engine
+NEIGHBOUR_STEP = 2.0  # requests the window grows per engine reading while it yields and nothing waits there
+NEIGHBOUR_CUT = 0.5  # of the requests waiting in the engine: what a reading that shows some takes off the window
 QUEUE_TOLERANCE = 0.02  # seconds: the window is at least this much of the delivery rate (see _target)
 
 
@@ -328,8 +333,8 @@ class AdaptiveLimiter:
         else:
             self._quiet.clear()
         if self.yielding(now):
-            # Creep up while nothing waits in the engine; `on_engine_load` cuts when something does.
-            target = min(target, self.limit + (NEIGHBOUR_STEP if window_limited else 0.0))
+            # The engine's readings move the window (`on_engine_load`), not the rate: see the module docstring.
+            target = self.limit
         if self.ceiling > 2 * target:
             self.ceiling = math.inf
         self.limit = max(float(self.min_limit), min(target, self.ceiling, float(self.max_limit)))
@@ -341,8 +346,8 @@ class AdaptiveLimiter:
 
     def on_engine_load(self, load: EngineLoad | None, now: float | None = None) -> None:
         """The engine's own figures (its /metrics, polled): requests running and waiting, all traffic. Whatever
-        is there beyond our own requests is other traffic; while there is some and requests wait in the engine,
-        the window drops by what waits, below what we have at the engine."""
+        is there beyond our own requests is other traffic; while there is some, the window drops below what we
+        have at the engine when requests wait there, and grows while nothing does and the window is in use."""
         if load is None:
             return
         now = time.monotonic() if now is None else now
@@ -350,8 +355,11 @@ class AdaptiveLimiter:
         self.foreign = max(0.0, load.running + load.waiting - ours)
         if self.foreign >= 1:
             self._foreign_seen = now
-            if load.waiting > 0 and self.yielding(now):
-                self.limit = max(float(self.min_limit), min(self.limit, ours) - load.waiting)
+            if self.yielding(now):
+                if load.waiting > 0:
+                    self.limit = max(float(self.min_limit), min(self.limit, ours) - NEIGHBOUR_CUT * load.waiting)
+                elif ours >= self.limit - 1:
+                    self.limit = min(self.limit + NEIGHBOUR_STEP, self.ceiling, float(self.max_limit))
 
     def _rounds_rate(self) -> float:
         return sum(r[0] for r in self._rounds) / sum(r[1] for r in self._rounds)
