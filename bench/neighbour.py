@@ -132,9 +132,10 @@ def pressure(a: argparse.Namespace, alone_p99: float) -> None:
     done = b.request_counts.completed if b.request_counts else 0
     end = b.completed_at or b.expired_at or 0
     since = f"at risk from {risk - b.created_at} s" if risk else "never at risk"
+    met = "met" if b.status == "completed" and end <= b.expires_at else "missed"
     print(f"deadline pressure: neighbour at 60%, {n:,} lines in a {seconds:.0f} s window ({PRESSURE} of the idle "
-          f"capacity for that long): {b.status}, {done:,} done, {end - b.created_at} s of {b.expires_at - b.created_at} s "
-          f"(expires_at {'met' if b.status == 'completed' and end <= b.expires_at else 'missed'}; {since}); neighbour p99 "
+          f"capacity for that long): {b.status}, {done:,} done, {end - b.created_at} s of "
+          f"{b.expires_at - b.created_at} s (expires_at {met}; {since}); neighbour p99 "
           f"{i['p99'] * 1000:.0f} ms meanwhile (x{i['p99'] / alone_p99:.2f} of alone)")
 
 

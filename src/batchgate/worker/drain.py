@@ -52,6 +52,14 @@ class Drain:
                 self.stopped += 1
                 t.cancel()
 
+    def close(self) -> None:
+        """The chunk ended: let go of its tasks and guarded routes. Each guarded gate points back here, so without
+        this the drain, and with it every request task of the chunk, is freed only by the cyclic collector (a
+        young collection then walked ~50,000 of them: 55-67 ms pauses of both threads, the API's p99)."""
+        self._tasks.clear()
+        self._admitted.clear()
+        self._routes.clear()
+
     def route(self, route: Route) -> Route:
         """`route`, with its gate's admissions guarded by this drain (the same gate, the same everything else)."""
         guarded = self._routes.get(id(route))
