@@ -42,21 +42,24 @@ limiter measures the engine's concurrency the way BBR measures a network path:
   The ceiling rises by 2% (at least one) per round without either, and stops mattering once it is twice the
   window.
 
-- **A neighbour (issue 16).** With `neighbourly` on and the engine's metrics polled (`on_engine_load`), any
-  traffic at the engine beyond our own requests is someone else's (an interactive user). While there is some,
-  the window follows the engine's readings alone: a reading with requests waiting drops it by half of what
-  waits, below what we have at the engine; a reading with nothing waiting, while the window is in use, raises it
-  by two. In a FIFO engine the neighbour's requests wait behind whatever of ours is queued, so ours stay out of
-  the queue; what the neighbour leaves idle we fill. Half, not all, of what waits: the neighbour's own bursts
+- **A neighbour (issue 16).** With `neighbourly` on and the engine's metrics polled (`on_engine_load`), any traffic
+  at the engine beyond our own requests is someone else's (an interactive user). While there is some, the window
+  follows the engine's readings alone: a reading with requests waiting drops it by half of what waits, below what we
+  have at the engine; a reading with nothing waiting, while the window is in use, raises it by 1/32 of the most the
+  engine was seen running (two requests at 64 slots; one per eight readings at 4: a fixed step of two overfilled a
+  4-slot llama.cpp). In a FIFO engine the neighbour's requests wait behind whatever of ours is queued, so ours stay
+  out of the queue; what the neighbour leaves idle we fill. Half, not all, of what waits: the neighbour's own bursts
   wait too, and cutting by all of it left 0.67-0.77 of the idle capacity at a 60% neighbour. The rate x no-queue
   latency target above does not bound the window while it yields: with requests of varied length the no-queue
-  latency is read from the faster rounds (5-10% under the mean), so that target sat below the window and held
-  it at 0.5-0.7 of the idle capacity, differently from run to run. Two seconds after the metrics last showed
-  other traffic, the ordinary rule above takes over again, from startup (the window doubles per round trip). A
-  batch at risk of its deadline (`urgent`, set by the planner through the gate) suspends the yielding the same
-  way. Without the engine's metrics the window cannot tell a neighbour's queueing from a long request: the
-  rounds' latencies vary by 5% with the lengths of the requests alone, and every rule driven by them (late
-  answers, Vegas' expected window) collapsed the window to one in the model with requests of 0.5-1.5x the mean.
+  latency is read from the faster rounds (5-10% under the mean), so that target sat below the window and held it at
+  0.5-0.7 of the idle capacity, differently from run to run. Two seconds (or eight no-queue latencies, if longer: at
+  1 s a request, a user's pause of 2 s is common, and each one sent the window back to a startup that filled a
+  4-slot llama.cpp's queue) after the metrics last showed other traffic, the ordinary rule above takes over again,
+  from startup (the window doubles per round trip). A batch at risk of its deadline (`urgent`, set by the planner
+  through the gate) suspends the yielding the same way. Without the engine's metrics the window cannot tell a
+  neighbour's queueing from a long request: the rounds' latencies vary by 5% with the lengths of the requests alone,
+  and every rule driven by them (late answers, Vegas' expected window) collapsed the window to one in the model with
+  requests of 0.5-1.5x the mean.
 
 Why not the earlier latency-gradient rule (cut when smoothed latency doubled against a 30 s minimum, else grow
 1%, starting at 512 and x5 per round trip): after a cut it took its own queueing latency as the engine's new
@@ -86,7 +89,9 @@ ROUND_MIN = 0.05  # seconds: shortest round over which a delivery rate is taken
 PROBE_FACTOR = 0.8  # ProbeRTT's window, as a fraction of the engine's estimated concurrency
 CEILING_GROWTH = 0.02  # the overload ceiling rises this fraction (at least one request) per quiet round
 NEIGHBOUR_GONE = 2.0  # seconds without other traffic at the engine before the window is ours again
-NEIGHBOUR_STEP = 2.0  # requests the window grows per engine reading while it yields and nothing waits there
+NEIGHBOUR_GONE_RTTS = 8.0  # or this many no-queue latencies, if longer: a slow engine's user pauses longer
+NEIGHBOUR_STEP = 1 / 32  # of the most the engine was seen running: what the window grows per engine reading
+# while it yields and nothing waits there (two requests at 64 slots, one per eight readings at 4)
 NEIGHBOUR_CUT = 0.5  # of the requests waiting in the engine: what a reading that shows some takes off the window
 QUEUE_TOLERANCE = 0.02  # seconds: the window is at least this much of the delivery rate (see _target)
 
@@ -130,6 +135,7 @@ class AdaptiveLimiter:
     _rounds: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=RATE_ROUNDS), init=False)
     _last_cut: float = field(default=-math.inf, init=False)
     _foreign_seen: float = field(default=-math.inf, init=False)  # when the engine last showed other traffic
+    _running_max: float = field(default=0.0, init=False)  # the most requests the engine's metrics showed running
     _yielded: bool = field(default=False, init=False)  # yielding at the end of the last round
     _probe_at: float = field(default=math.inf, init=False)
     _probe: str = field(default="", init=False)  # "", "drain", "hold" or "measure"
@@ -342,7 +348,8 @@ class AdaptiveLimiter:
     def yielding(self, now: float | None = None) -> bool:
         """Whether the window is giving way to other traffic now."""
         now = time.monotonic() if now is None else now
-        return self.neighbourly and not self.urgent and now - self._foreign_seen <= NEIGHBOUR_GONE
+        gone = max(NEIGHBOUR_GONE, NEIGHBOUR_GONE_RTTS * self.base_rtt)
+        return self.neighbourly and not self.urgent and now - self._foreign_seen <= gone
 
     def on_engine_load(self, load: EngineLoad | None, now: float | None = None) -> None:
         """The engine's own figures (its /metrics, polled): requests running and waiting, all traffic. Whatever
@@ -353,13 +360,15 @@ class AdaptiveLimiter:
         now = time.monotonic() if now is None else now
         ours = self.inflight - self.answered
         self.foreign = max(0.0, load.running + load.waiting - ours)
+        self._running_max = max(self._running_max, load.running)
         if self.foreign >= 1:
             self._foreign_seen = now
             if self.yielding(now):
                 if load.waiting > 0:
                     self.limit = max(float(self.min_limit), min(self.limit, ours) - NEIGHBOUR_CUT * load.waiting)
                 elif ours >= self.limit - 1:
-                    self.limit = min(self.limit + NEIGHBOUR_STEP, self.ceiling, float(self.max_limit))
+                    step = NEIGHBOUR_STEP * self._running_max
+                    self.limit = min(self.limit + step, self.ceiling, float(self.max_limit))
 
     def _rounds_rate(self) -> float:
         return sum(r[0] for r in self._rounds) / sum(r[1] for r in self._rounds)

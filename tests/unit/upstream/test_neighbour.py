@@ -76,7 +76,7 @@ def test_without_other_traffic_the_metrics_change_nothing() -> None:
     assert not lim.yielding(1.0) and lim.window == 40 and lim.foreign == 0
     lim.on_engine_load(Load(running=32, waiting=12), now=2.0)  # 4 more than ours: someone else is there
     assert lim.yielding(2.0) and lim.foreign == 4 and lim.window == 40 - 12 // 2  # by half of what waits
-    lim.on_engine_load(Load(running=44, waiting=0), now=2.5)  # nothing waits, and the window is in use: grows
+    lim.on_engine_load(Load(running=64, waiting=0), now=2.5)  # nothing waits, the window is in use: +64/32
     assert lim.window == 40 - 12 // 2 + 2
     for _ in range(10):
         lim.on_done(0.1, now=2.6)  # the window is not in use: a reading with nothing waiting leaves it
