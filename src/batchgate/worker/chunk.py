@@ -57,8 +57,9 @@ class ChunkTask:
     async def run(self, claim: ChunkClaim, drain: Drain | None = None) -> None:
         """Run the chunk; `drain` (started by the heartbeat when the batch is paused) stops what was not sent."""
         logs.batch_id.set(claim.batch_id)  # this task's log lines (and its request tasks') name the batch
+        drain = drain or Drain()
         try:
-            await self._execute(claim, drain or Drain())
+            await self._execute(claim, drain)
         except asyncio.CancelledError:
             log.info("%s chunk %d stopped", claim.batch_id, claim.spec.index)
             with contextlib.suppress(Exception):
@@ -68,6 +69,8 @@ class ChunkTask:
                 log.warning("%s chunk %d: lease lost to another worker", claim.batch_id, claim.spec.index)
             else:
                 await self._failed(claim, e)
+        finally:
+            drain.close()  # it and the chunk's request tasks form a cycle until then
 
     async def _failed(self, claim: ChunkClaim, e: Exception) -> None:
         batch_id, index, failures = claim.batch_id, claim.spec.index, claim.failures + 1

@@ -153,7 +153,6 @@ class Worker:
         try:
             await self._chunks.run(claim, drain)
         finally:
-            drain.close()
             self._running.pop(key, None)
             self._planner.released(claim.batch_id)
             self._wake.set()

@@ -19,13 +19,19 @@ def engine(lim: AdaptiveLimiter, rho: float, seed: int = 3) -> EngineModel:
                        foreign_rate=rho * SLOTS / S, metrics_every=0.5, seed=seed)
 
 
+def share(m: EngineModel, rho: float, seconds: float) -> float:
+    """Our share of the capacity the neighbour leaves idle over the next `seconds` (measured from now)."""
+    before = m.answered
+    m.measure(seconds)
+    return (m.answered - before) / seconds / ((1 - rho) * SLOTS / S)
+
+
 def measured(lim: AdaptiveLimiter, rho: float) -> tuple[float, float]:
     """The neighbour's p99 latency, and our share of the capacity it leaves idle, over a minute."""
     m = engine(lim, rho)
     m.run(30)
-    before = m.answered
-    m.measure(60)
-    return m.foreign_quantile(0.99), (m.answered - before) / 60 / ((1 - rho) * SLOTS / S)
+    ours = share(m, rho, 60)
+    return m.foreign_quantile(0.99), ours
 
 
 def test_a_neighbour_keeps_its_latency_and_the_batch_fills_what_it_leaves() -> None:
@@ -52,19 +58,15 @@ def test_a_batch_at_risk_takes_the_neighbours_headroom() -> None:
     """At risk, the window stops yielding: the batch takes what the neighbour leaves idle in full (in a FIFO
     engine an open-loop neighbour's requests are all served, so that is the most there is), not the part that
     keeps the neighbour out of the queue."""
-    rho, idle = 0.6, (1 - 0.6) * SLOTS / S
+    rho = 0.6
     lim = AdaptiveLimiter(neighbourly=True)
     m = engine(lim, rho)
     m.run(30)
-    before = m.answered
-    m.measure(30)
-    yielded = (m.answered - before) / 30 / idle
+    yielded = share(m, rho, 30)
     assert lim.yielding(m.now)
     lim.urgent = True
     m.run(m.now + 5)
-    before = m.answered
-    m.measure(30)
-    urgent = (m.answered - before) / 30 / idle
+    urgent = share(m, rho, 30)
     assert not lim.yielding(m.now) and urgent >= 0.93 and urgent >= yielded + 0.1
 
 

@@ -21,9 +21,10 @@ async def _chunk(drain: Drain, route: Route) -> weakref.ref[asyncio.Task[None]]:
             pass
 
     async with asyncio.TaskGroup() as tg:
-        for _ in range(3):
-            drain.add(tg.create_task(one()))
-    return weakref.ref(drain._tasks[0])
+        tasks = [tg.create_task(one()) for _ in range(3)]
+        for t in tasks:
+            drain.add(t)
+    return weakref.ref(tasks[0])
 
 
 def test_a_closed_drain_and_its_tasks_are_freed_without_the_collector() -> None:
