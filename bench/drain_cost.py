@@ -34,7 +34,7 @@ class Instant:
     async def close(self) -> None:
         return None
 
-    async def send(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
+    async def send(self, endpoint: str, body: dict[str, Any], timeout: float, sending: Any = None) -> UpstreamResponse:
         await asyncio.sleep(0)
         return ANSWER
 

@@ -3,14 +3,19 @@ the limiter's rules can be checked over thousands of round trips in milliseconds
 
 The engine has `slots` slots; a request's service time is `service(now)` seconds. Beyond the slots, requests
 wait in a FIFO queue (`mode="queue"`) or are refused at once with a 429 (`mode="reject"`). The client always
-has work waiting: whenever the window has room it sends. An answer holds its slot `post` more seconds (the
+has work waiting (unless `idle` is set: a batch that ran dry, before the next one comes): whenever the window has
+room it sends. An answer holds its slot `post` more seconds (the
 worker recording it) before the limiter hears of it. `timeout`: requests without an answer by then time out.
 
 Other traffic (an interactive neighbour): `foreign_rate` requests a second arrive at random (Poisson, open loop)
 straight at the engine, each taking `foreign_service(now)` seconds (default `service`); they queue with ours in
 one FIFO, or ahead of ours with `priority` (an engine that schedules by request priority). Their latencies from
 arrival to answer are kept in `foreign_latencies` (since `measure`). `metrics_every`: seconds between the
-engine's own figures (requests running and waiting, all traffic) handed to `limiter.on_engine_load`."""
+engine's own figures (requests running and waiting, all traffic) handed to `limiter.on_engine_load`.
+
+`connections(now)`: how many requests our own client can have at the engine (a paced connection pool opening
+connections); admitted requests beyond it wait in the client, and the limiter is told (`on_queued`, `on_sent`)
+as the gate's permits tell it."""
 
 from __future__ import annotations
 
@@ -46,7 +51,9 @@ class EngineModel:
     foreign_service: Callable[[float], float] | None = None
     priority: bool = False
     metrics_every: float = 0.0
+    connections: Callable[[float], float] | None = None
     seed: int = 1
+    idle: bool = False
     now: float = 0.0
     free: int = field(init=False)
     queue: deque[int] = field(default_factory=deque, init=False)
@@ -65,6 +72,8 @@ class EngineModel:
     _sent_at: dict[int, float] = field(default_factory=dict, init=False)
     _answered_at: dict[int, float] = field(default_factory=dict, init=False)
     _ids: itertools.count[int] = field(default_factory=itertools.count, init=False)
+    _held: deque[int] = field(default_factory=deque, init=False)  # admitted, waiting in our client
+    _out: int = 0  # our requests sent and not answered
     _last: float = 0.0
 
     def __post_init__(self) -> None:
@@ -76,6 +85,8 @@ class EngineModel:
             self._at(self._rng.expovariate(self.foreign_rate), "arrive", 0)
         if self.metrics_every > 0:
             self._at(self.metrics_every, "metrics", 0)
+        if self.connections is not None:
+            self._at(0.01, "tick", 0)
 
     def set_foreign_rate(self, rate: float) -> None:
         """Change the neighbour's arrival rate from now on (0 stops it)."""
@@ -117,13 +128,25 @@ class EngineModel:
 
     def _fill(self) -> None:
         lim = self.limiter
-        while lim.inflight < lim.capacity:
+        while self._held and self._out < self.connections(self.now):  # type: ignore[misc]
+            rid = self._held.popleft()
+            lim.on_sent()
+            self._send(rid)
+        while not self.idle and lim.inflight < lim.capacity:
             lim.on_start()
             rid = next(self._ids)
-            self._sent_at[rid] = self.now + 1e-6  # the permit is dated just after its admission
-            if self.timeout < float("inf"):
-                self._at(self.now + self.timeout, "timeout", rid)
-            self._start(rid)
+            if self.connections is not None and (self._held or self._out >= self.connections(self.now)):
+                lim.on_queued()
+                self._held.append(rid)
+            else:
+                self._send(rid)
+
+    def _send(self, rid: int) -> None:
+        self._out += 1
+        self._sent_at[rid] = self.now + 1e-6  # the permit is dated just after it was sent
+        if self.timeout < float("inf"):
+            self._at(self.now + self.timeout, "timeout", rid)
+        self._start(rid)
 
     def run(self, until: float) -> None:
         self._fill()
@@ -138,11 +161,15 @@ class EngineModel:
                 self._start(fid)
                 if self.foreign_rate > 0:
                     self._at(self.now + self._rng.expovariate(self.foreign_rate), "arrive", 0)
+            elif kind == "tick":
+                self._at(self.now + 0.01, "tick", 0)
             elif kind == "metrics":
                 lim.on_engine_load(Load(self.slots - self.free, len(self.queue)), self.now)
                 self._at(self.now + self.metrics_every, "metrics", 0)
             elif kind == "answer":
                 self.free += 1
+                if rid >= 0:
+                    self._out -= 1  # timed out or not: the connection is free again
                 nxt = self._next_queued()
                 if nxt is not None:
                     self._start(nxt, dequeued=True)
@@ -160,6 +187,7 @@ class EngineModel:
                 self.answered += 1
                 lim.on_done(answered - sent, self.now, self.now - sent)
             elif kind == "refused":
+                self._out -= 1
                 self._sent_at.pop(rid)
                 self.refused += 1
                 lim.on_overload(self.now)

@@ -27,7 +27,7 @@ from batchgate.engine.registry import ModelKind, ModelSpec
 from batchgate.engine.smollm import SmolLMChat
 from batchgate.engine.weights import WeightCheck
 from batchgate.errors import BatchgateError, InvalidRequest, NotFound
-from batchgate.upstream.executor import ModelUnavailable, TransportError, UpstreamResponse
+from batchgate.upstream.executor import ModelUnavailable, Sending, TransportError, UpstreamResponse
 from batchgate.upstream.messages import CHAT, via_chat
 
 _M = TypeVar("_M")
@@ -137,9 +137,11 @@ class LocalEngine:
             await self._embedding_model()
 
     # The Executor protocol fixes the signature; the timeout is applied here, with wait_for.
-    async def send(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
+    async def send(self, endpoint: str, body: dict[str, Any], timeout: float,
+                   sending: Sending | None = None) -> UpstreamResponse:
         """Answer one request. Raises TransportError('timeout') past `timeout` seconds, and
-        ModelUnavailable when a known model is not installed or fails its checksum."""
+        ModelUnavailable when a known model is not installed or fails its checksum. (`sending` is not told: each
+        lane's window is tied to its slots, so what waits for a slot is the engine's own queue.)"""
         if endpoint == MESSAGES_ENDPOINT:
             return await via_chat(self.send, body, timeout)
         request_id = ids.request_id()

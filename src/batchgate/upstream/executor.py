@@ -30,6 +30,18 @@ class ModelUnavailable(Exception):
     """A model this executor would serve cannot be loaded (not installed, checksum mismatch)."""
 
 
+class Sending(Protocol):
+    """Told when a request waits inside the executor before it reaches the engine (for a connection of a paced
+    pool): that wait is batchgate's own queueing, never the engine's latency or concurrency (upstream/gate.py's
+    Permit, which tells the window)."""
+
+    def waiting(self) -> None: ...
+
+    def sent(self) -> None:
+        """It left for the engine (after `waiting`)."""
+        ...
+
+
 class Executor(Protocol):
     """Executes one OpenAI-compatible request. Implementations: HTTP upstream, local in-process engine."""
 
@@ -39,8 +51,10 @@ class Executor(Protocol):
 
     async def close(self) -> None: ...
 
-    async def send(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
-        """POST `body` to `endpoint` (e.g. "/v1/chat/completions"). Raises TransportError on no answer."""
+    async def send(self, endpoint: str, body: dict[str, Any], timeout: float,
+                   sending: Sending | None = None) -> UpstreamResponse:
+        """POST `body` to `endpoint` (e.g. "/v1/chat/completions"). Raises TransportError on no answer. An executor
+        that may hold the request before it reaches the engine tells `sending`."""
         ...
 
     def check_model(self, model: str) -> None:

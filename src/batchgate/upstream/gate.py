@@ -48,14 +48,27 @@ class Permit:
     caller can keep it while the answer is being recorded: then what a crash can lose is never more than the
     window."""
 
-    __slots__ = ("_gate", "_outcome", "_rtt", "replica", "started")
+    __slots__ = ("_gate", "_outcome", "_queued", "_rtt", "replica", "started")
 
     def __init__(self, gate: Gate, replica: Replica) -> None:
         self._gate = gate
         self.replica = replica
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # when it left for the engine
         self._outcome = "abandoned"
         self._rtt = 0.0
+        self._queued = False
+
+    def waiting(self) -> None:
+        """The executor holds it before it reaches the engine (a paced connection): batchgate's own queueing, so
+        it is not at the engine yet, and its latency counts from `sent`."""
+        self._queued = True
+        self.replica.limiter.on_queued()
+
+    def sent(self) -> None:
+        """It left for the engine, after `waiting`."""
+        self._queued = False
+        self.started = time.monotonic()
+        self.replica.limiter.on_sent()
 
     def done(self) -> None:
         """An ordinary answer arrived (its latency is measured now, not when the slot is released)."""
@@ -74,6 +87,9 @@ class Permit:
 
     def release(self) -> None:
         lim = self.replica.limiter
+        if self._queued:  # never sent (its connection failed, or it was cancelled while it waited)
+            self._queued = False
+            lim.on_sent()
         if self._outcome == "done":
             now = time.monotonic()
             lim.on_done(self._rtt, now, now - self.started)  # held: the answer was recorded meanwhile

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import email.utils
 import time
+from functools import partial
 from typing import Any
 
 import orjson
 
 from batchgate.domain.batch import LINE_ENDPOINTS
 from batchgate.domain.messages import MESSAGES_ENDPOINT
-from batchgate.upstream.executor import TransportError, UpstreamResponse
+from batchgate.upstream.executor import Sending, TransportError, UpstreamResponse
 from batchgate.upstream.http11 import HttpError, HttpTimeout, Pool
 from batchgate.upstream.messages import MessagesMode, via_chat
 from batchgate.upstream.probe import answers
@@ -76,19 +77,21 @@ class HttpUpstream:
     async def close(self) -> None:
         self._pool.close()
 
-    async def send(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
+    async def send(self, endpoint: str, body: dict[str, Any], timeout: float,
+                   sending: Sending | None = None) -> UpstreamResponse:
         if endpoint == MESSAGES_ENDPOINT and self.messages == "translate":
-            return await via_chat(self._post, body, timeout)
-        return await self._post(endpoint, body, timeout)
+            return await via_chat(partial(self._post, sending=sending), body, timeout)
+        return await self._post(endpoint, body, timeout, sending)
 
-    async def _post(self, endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
+    async def _post(self, endpoint: str, body: dict[str, Any], timeout: float,
+                    sending: Sending | None = None) -> UpstreamResponse:
         if not self._pool.started:
             raise RuntimeError("upstream not started")
         if self.priority is not None and endpoint in PRIORITY_ENDPOINTS:
             body = {**body, "priority": self.priority}
         # endpoint is one of the fixed batch endpoints ("/v1/..."); the upstream base already ends in /v1
         try:
-            resp = await self._pool.post(endpoint.removeprefix("/v1"), orjson.dumps(body), timeout)
+            resp = await self._pool.post(endpoint.removeprefix("/v1"), orjson.dumps(body), timeout, sending)
         except HttpTimeout as e:
             # A connect that failed (refused, unreachable, timed out) is chained to its OSError; a reset, a close
             # or a request that timed out is not: only the first never reached the server.

@@ -21,6 +21,7 @@ import ssl
 import zlib
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httptools
@@ -33,6 +34,14 @@ MAX_BODY = 256 * 1024 * 1024  # an answer larger than this is refused, not buffe
 MAX_CONNECTING = 8  # connects in progress at once
 CONNECT_RATE_MIN = 16  # new connections per second: at least this many, at most as many as are open (x2 a second)
 IDLE_CLOSE = 4.0  # seconds: idle connections are closed first (under the usual 5 s keep-alive of servers)
+
+
+class Waiting(Protocol):
+    """Told when a request waits for a connection (paced, or the pool full), and when it leaves."""
+
+    def waiting(self) -> None: ...
+
+    def sent(self) -> None: ...
 
 
 class HttpError(Exception):
@@ -219,15 +228,16 @@ class Pool:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self.started = False
 
-    async def post(self, path: str, body: bytes, timeout: float) -> Response:
-        """POST `body` (JSON) to base path + `path`; the whole exchange within `timeout` seconds."""
+    async def post(self, path: str, body: bytes, timeout: float, waiting: Waiting | None = None) -> Response:
+        """POST `body` (JSON) to base path + `path`; the whole exchange within `timeout` seconds. `waiting` is told
+        if it has to wait for a connection, and when it is sent after that."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         request = b"".join((
             b"POST ", (self.path + path).encode(), b" HTTP/1.1\r\n", self._head,
             b"Content-Length: ", str(len(body)).encode(), b"\r\n\r\n", body,
         ))
-        conn = await self._acquire(loop, deadline)
+        conn = await self._acquire(loop, deadline, waiting)
         fut = conn.send(loop, request, max(0.001, deadline - loop.time()), timeout)
         try:
             return await fut
@@ -236,16 +246,26 @@ class Pool:
                 conn.abandon()
             raise
 
-    async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
+    async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float,
+                       waiting: Waiting | None = None) -> _Connection:
+        told: Waiting | None = None  # `waiting`, once told that this request waits
         while True:
             self._close_stale(loop.time())
             while self._idle:
                 conn, _ = self._idle.popitem()  # the most recently used: the least likely to have timed out
                 if conn.transport is not None and not conn.transport.is_closing():
+                    if told is not None:
+                        told.sent()
                     return conn
                 conn.close()
             if len(self._open) + self._connecting < self._limit and self._may_connect(loop):
-                return await self._connect(loop, deadline)
+                conn = await self._connect(loop, deadline)
+                if told is not None:
+                    told.sent()
+                return conn
+            if waiting is not None and told is None:
+                told = waiting
+                waiting.waiting()
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.append(waiter)
             try:

@@ -16,7 +16,10 @@ limiter measures the engine's concurrency the way BBR measures a network path:
 - **Deliveries.** Answers are counted as they arrive, on a grid of rounds one no-queue latency long (bursts of
   answers fall into one round each), over the last 8 rounds in which the window was full: a batch running dry
   says how much work there was, not what the engine can do. The window counts requests at the engine: an
-  answer being recorded still holds its slot (`capacity` = window + those), but not the engine's.
+  answer being recorded still holds its slot (`capacity` = window + those), but not the engine's. Slices without
+  an answer count as rounds of none only while our requests were at the engine all along (a stuck engine): when
+  one batch runs dry and the next starts a second later, the silence was ours, and counting it had emptied the
+  rate and cut the window from 69 to 12 at 64 slots, which then took 9 s to grow back.
 - **Startup.** The window starts at `initial` (8) and grows by one per answer while it is full (it doubles
   each round trip), but never past twice the answers of the last round trip + 2 (a queue shows itself a round
   trip late, in late answers: this bounds the overshoot to about one window, so that nothing queued in it
@@ -110,6 +113,7 @@ class AdaptiveLimiter:
     limit: float = field(init=False)
     inflight: int = field(default=0, init=False)  # admitted and not yet released
     answered: int = field(default=0, init=False)  # of those, answered and being recorded: not at the engine
+    queued: int = field(default=0, init=False)  # of those, held by our own client (a paced connection): not yet sent
     slow_start: bool = field(default=True, init=False)  # the startup phase
     base_rtt: float = field(default=0.0, init=False)  # no-queue latency of the engine, seconds (0: unknown)
     rate: float = field(default=0.0, init=False)  # answers per second while the window was full
@@ -135,6 +139,7 @@ class AdaptiveLimiter:
     _rounds: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=RATE_ROUNDS), init=False)
     _last_cut: float = field(default=-math.inf, init=False)
     _foreign_seen: float = field(default=-math.inf, init=False)  # when the engine last showed other traffic
+    _empty_at: float = field(default=-math.inf, init=False)  # when the engine last had none of our requests
     _running_max: float = field(default=0.0, init=False)  # the most requests the engine's metrics showed running
     _yielded: bool = field(default=False, init=False)  # yielding at the end of the last round
     _probe_at: float = field(default=math.inf, init=False)
@@ -167,6 +172,11 @@ class AdaptiveLimiter:
         return min(self.window + self.answered, self.max_limit)
 
     @property
+    def at_engine(self) -> int:
+        """Our requests at the engine now: admitted, sent, and not answered."""
+        return self.inflight - self.answered - self.queued
+
+    @property
     def engine(self) -> float:
         """The engine's estimated concurrency: delivery rate x no-queue latency."""
         return self.rate * self.base_rtt
@@ -179,12 +189,24 @@ class AdaptiveLimiter:
         if self._probe == "hold":
             self._clean_sent += 1  # sent into an engine with free slots: its latency is the engine's own
 
+    def on_queued(self) -> None:
+        """An admitted request waits in our own client before it is sent (for a connection): not at the engine,
+        so a window that it fills is not full, and its wait is not the engine's latency (the gate measures that
+        from `on_sent`)."""
+        self.queued += 1
+
+    def on_sent(self) -> None:
+        """A request that waited (`on_queued`) was sent, or left without being sent."""
+        self.queued = max(0, self.queued - 1)
+
     def on_answer(self, now: float | None = None) -> None:
         """An admitted request got its answer: a delivery, counted now. Its slot is held until `on_done` (while
         the answer is recorded), but it is no longer at the engine."""
         now = time.monotonic() if now is None else now
-        in_use = self.inflight - self.answered  # at the engine when it answered, itself included
+        in_use = self.at_engine  # at the engine when it answered, itself included
         self.answered += 1
+        if in_use <= 1:
+            self._empty_at = now
         if self._first_answer == 0.0:
             self._first_answer = self._round_start = now
         full = in_use >= 0.9 * self.window
@@ -202,10 +224,13 @@ class AdaptiveLimiter:
         # engine's own period counts each burst once.
         length = max(self.base_rtt, ROUND_MIN)
         if self.base_rtt > 0 and now >= self._round_start + length:
+            # Held all along: the engine had some of our requests from the last answer's slice to this one.
+            # (A batch that ran dry, and the next one's first requests answered: idle slices, not a stall.)
+            busy = self._empty_at < self._round_start
             self._end_round(length, now)
             silent = int((now - self._round_start) // length)
             if silent:  # slices without an answer: no deliveries, if the window was full all along
-                if full and not self.slow_start and not self._probe and silent < 2 * RATE_ROUNDS:
+                if full and busy and not self.slow_start and not self._probe and silent < 2 * RATE_ROUNDS:
                     self._rounds.extend([(0.0, length)] * silent)
                     self.rate = self._rounds_rate()
                 self._round_start += silent * length
@@ -220,7 +245,7 @@ class AdaptiveLimiter:
         now = time.monotonic() if now is None else now
         held = rtt if held is None else max(held, rtt)
         self.answered = max(0, self.answered - 1)
-        self.inflight -= 1
+        self._release(now)
         started = now - held
         if started < self._first_answer and self._first_n < self._first_sent:
             # The first window went into an idle engine: the mean latency of all of it (a mean, not a minimum:
@@ -240,8 +265,8 @@ class AdaptiveLimiter:
     def on_overload(self, now: float | None = None) -> None:
         """The upstream refused a request because it is full (429, or 503 with Retry-After)."""
         now = time.monotonic() if now is None else now
-        in_use = self.inflight - self.answered
-        self.inflight -= 1
+        in_use = self.at_engine
+        self._release(now)
         self.overloads += 1
         self._round_signal = True
         # In startup, what was at the engine is the first measure of it; then each refusal steps the window down
@@ -255,8 +280,8 @@ class AdaptiveLimiter:
         long, the engine is congested. Once per round trip, and only for a request sent after the window was
         last cut: one sent before says what the window was then, and that was dealt with."""
         now = time.monotonic() if now is None else now
-        in_use = self.inflight - self.answered
-        self.inflight -= 1
+        in_use = self.at_engine
+        self._release(now)
         self.timeouts += 1
         self._round_signal = True
         sent_after_cut = held is None or now - held >= self._last_cut
@@ -264,9 +289,14 @@ class AdaptiveLimiter:
             self._congested(max(float(self.min_limit), 0.5 * in_use), now)
         self._probe_step(now)
 
-    def on_abandoned(self) -> None:
+    def on_abandoned(self, now: float | None = None) -> None:
         """No answer for a reason that says nothing about the engine (dropped connection, cancelled)."""
+        self._release(time.monotonic() if now is None else now)
+
+    def _release(self, now: float) -> None:
         self.inflight -= 1
+        if self.at_engine <= 0:
+            self._empty_at = now
 
     # -- the rules ----------------------------------------------------------------------------------------
     def _congested(self, ceiling: float, now: float) -> None:
@@ -358,7 +388,7 @@ class AdaptiveLimiter:
         if load is None:
             return
         now = time.monotonic() if now is None else now
-        ours = self.inflight - self.answered
+        ours = self.at_engine
         self.foreign = max(0.0, load.running + load.waiting - ours)
         self._running_max = max(self._running_max, load.running)
         if self.foreign >= 1:

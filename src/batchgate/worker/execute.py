@@ -98,7 +98,7 @@ class RequestExecutor:
                 replica = permit.replica
                 executor = replica.executor if replica.executor is not None else route.executor
                 try:
-                    resp = await executor.send(endpoint, body, self._timeout)
+                    resp = await executor.send(endpoint, body, self._timeout, permit)
                 except TransportError as e:
                     failure = e
                     if e.kind == "timeout" and not e.refused:

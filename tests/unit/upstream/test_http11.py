@@ -191,6 +191,31 @@ async def test_connection_limit_is_kept() -> None:
     assert server.max_open <= 3 and len(server.requests) == 50
 
 
+class Told:
+    """What a request's `waiting` hears: each call, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def waiting(self) -> None:
+        self.calls.append("waiting")
+
+    def sent(self) -> None:
+        self.calls.append("sent")
+
+
+@sync
+async def test_a_request_that_waits_for_a_connection_is_told_when_it_waits_and_when_it_is_sent() -> None:
+    """Our own queueing, never the engine's: one connection, three requests at once. The first goes out at once
+    and hears nothing; the others wait for it, then are sent, and hear both, once each."""
+    server = Server(lambda req: ok(b"{}"))
+    told = [Told() for _ in range(3)]
+    async for pool in pool_for(server, limit=1):
+        rs = await asyncio.gather(*(pool.post("/x", b"{}", 5, t) for t in told))
+        assert all(r.status == 200 for r in rs)
+    assert [t.calls for t in told] == [[], ["waiting", "sent"], ["waiting", "sent"]]
+
+
 @sync
 async def test_https_verifies_the_server_and_talks_tls() -> None:
     import ssl

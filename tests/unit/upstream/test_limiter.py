@@ -166,3 +166,46 @@ def test_a_fast_upstream_behind_a_busy_client_keeps_a_deep_enough_window() -> No
     rate = m.answered / m.now
     assert lim.window >= 0.02 * lim.rate
     assert lim.rate >= 0.8 * 5000 and rate >= 0.7 * 5000
+
+
+@pytest.mark.parametrize("gap", [0.3, 1.2, 5.0])
+def test_a_pause_in_the_work_is_not_a_stalled_engine(gap: float) -> None:
+    """One batch runs dry and the next starts `gap` seconds later: the slices without answers were ours, not the
+    engine's, so the window keeps what it learned instead of counting them as rounds of no deliveries."""
+    m = model(64, 0.1)
+    m.run(20)
+    before = m.limiter.window
+    m.idle = True
+    m.run(20 + gap)
+    m.idle = False
+    m.run(20 + gap + 0.25)  # the first answers of the new work
+    assert m.limiter.window >= 0.9 * before >= 0.9 * 64
+    m.measure(3)
+    assert m.utilization >= 0.95
+
+
+def test_a_stalled_engine_counts_its_silent_rounds() -> None:
+    """The engine stops answering for 0.6 s with our requests in it: those slices are rounds of no deliveries, and
+    the delivery rate falls (the twin of the test above: there the silence was ours)."""
+    def service(now: float) -> float:
+        return 20.6 - now + 0.1 if 19.9 <= now < 20.6 else 0.1
+
+    m = EngineModel(AdaptiveLimiter(), 64, service, post=0.002)
+    m.run(19.9)
+    before = m.limiter.rate
+    m.run(20.72)  # the first answers after the stall
+    assert m.limiter.rate < 0.5 * before
+
+
+def test_requests_waiting_for_our_own_connections_are_not_the_engines_limit() -> None:
+    """Our client opens connections at a pace (16 in the first second, 32 in the next, then all it needs): what
+    waits for one is not at the engine, so the window is not full, startup does not end on the flat rate, and
+    once the connections are there the window fills the engine's 64 slots within a second or two."""
+    def connections(now: float) -> float:
+        return 16 if now < 1 else 32 if now < 2 else float("inf")
+
+    m = EngineModel(AdaptiveLimiter(), 64, lambda now: 0.1, post=0.002, connections=connections)
+    m.run(3.5)
+    assert m.limiter.window >= 64
+    m.measure(3)
+    assert m.utilization >= 0.95

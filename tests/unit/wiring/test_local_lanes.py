@@ -36,13 +36,13 @@ class AtTheEngine:
         self.together = 0
         send = engine.send
 
-        async def counted(endpoint: str, body: dict[str, Any], timeout: float) -> UpstreamResponse:
+        async def counted(endpoint: str, body: dict[str, Any], timeout: float, sending: Any = None) -> UpstreamResponse:
             lane = lane_of(body["model"])
             self.now[lane] += 1
             self.peak[lane] = max(self.peak[lane], self.now[lane])
             self.together += bool(self.now[CHAT] and self.now[EMBEDDINGS])
             try:
-                return await send(endpoint, body, timeout)
+                return await send(endpoint, body, timeout, sending)
             finally:
                 self.now[lane] -= 1
 
