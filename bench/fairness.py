@@ -40,8 +40,12 @@ def order_note(t: Tenants) -> str:
     """What ordered the run: weights, and whether a scheduler wrote estimates (without one: creation order)."""
     weights = ("project weights through POST /v1/admin/projects/{project}" if t.weights else
                "no project weights on this server")
-    order = ("scheduled: batches carried estimated_completion_at" if t.estimates_seen else
-             "no batch carried an estimated_completion_at: creation order")
+    if t.estimates_seen:
+        order = "scheduled: batches carried estimated_completion_at"
+    elif t.weights:  # weights came with the scheduler; a run over before the first capacity reading shows no estimate
+        order = "no estimated_completion_at seen yet (the first comes about 2 s after a route's first answers)"
+    else:
+        order = "no batch carried an estimated_completion_at: creation order"
     return f"{weights}; {order}"
 
 

@@ -16,7 +16,9 @@ limiter measures the engine's concurrency the way BBR measures a network path:
 - **Deliveries.** Answers are counted as they arrive, on a grid of rounds one no-queue latency long (bursts of
   answers fall into one round each), over the last 8 rounds in which the window was full: a batch running dry
   says how much work there was, not what the engine can do. The window counts requests at the engine: an
-  answer being recorded still holds its slot (`capacity` = window + those), but not the engine's. Slices without
+  answer being recorded still holds its slot (`capacity` = window + those), but not the engine's; nor does a
+  request our own client holds before sending it (`on_queued`: a paced connection), whose wait is ours, not the
+  engine's (the pool's first second, 16 connections, otherwise reads as an engine of 16). Slices without
   an answer count as rounds of none only while our requests were at the engine all along (a stuck engine): when
   one batch runs dry and the next starts a second later, the silence was ours, and counting it had emptied the
   rate and cut the window from 69 to 12 at 64 slots, which then took 9 s to grow back.
