@@ -128,7 +128,7 @@ class EngineModel:
 
     def _fill(self) -> None:
         lim = self.limiter
-        while self._held and self._out < self.connections(self.now):  # type: ignore[misc]
+        while self._held and self.connections is not None and self._out < self.connections(self.now):
             rid = self._held.popleft()
             lim.on_sent()
             self._send(rid)

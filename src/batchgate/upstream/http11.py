@@ -21,10 +21,11 @@ import ssl
 import zlib
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urlsplit
 
 import httptools
+
+from batchgate.upstream.executor import Sending
 
 # Answer headers the caller can read (all others are skipped while parsing).
 KEPT_HEADERS = frozenset((b"retry-after", b"retry-after-ms", b"x-request-id", b"content-encoding"))
@@ -34,14 +35,6 @@ MAX_BODY = 256 * 1024 * 1024  # an answer larger than this is refused, not buffe
 MAX_CONNECTING = 8  # connects in progress at once
 CONNECT_RATE_MIN = 16  # new connections per second: at least this many, at most as many as are open (x2 a second)
 IDLE_CLOSE = 4.0  # seconds: idle connections are closed first (under the usual 5 s keep-alive of servers)
-
-
-class Waiting(Protocol):
-    """Told when a request waits for a connection (paced, or the pool full), and when it leaves."""
-
-    def waiting(self) -> None: ...
-
-    def sent(self) -> None: ...
 
 
 class HttpError(Exception):
@@ -228,16 +221,16 @@ class Pool:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self.started = False
 
-    async def post(self, path: str, body: bytes, timeout: float, waiting: Waiting | None = None) -> Response:
-        """POST `body` (JSON) to base path + `path`; the whole exchange within `timeout` seconds. `waiting` is told
-        if it has to wait for a connection, and when it is sent after that."""
+    async def post(self, path: str, body: bytes, timeout: float, sending: Sending | None = None) -> Response:
+        """POST `body` (JSON) to base path + `path`; the whole exchange within `timeout` seconds. `sending` is told
+        if it has to wait for a connection (paced, or the pool full), and when it is sent after that."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         request = b"".join((
             b"POST ", (self.path + path).encode(), b" HTTP/1.1\r\n", self._head,
             b"Content-Length: ", str(len(body)).encode(), b"\r\n\r\n", body,
         ))
-        conn = await self._acquire(loop, deadline, waiting)
+        conn = await self._acquire(loop, deadline, sending)
         fut = conn.send(loop, request, max(0.001, deadline - loop.time()), timeout)
         try:
             return await fut
@@ -247,25 +240,20 @@ class Pool:
             raise
 
     async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float,
-                       waiting: Waiting | None = None) -> _Connection:
-        told: Waiting | None = None  # `waiting`, once told that this request waits
+                       sending: Sending | None = None) -> _Connection:
+        told: Sending | None = None  # `sending`, once told that this request waits
         while True:
             self._close_stale(loop.time())
-            while self._idle:
-                conn, _ = self._idle.popitem()  # the most recently used: the least likely to have timed out
-                if conn.transport is not None and not conn.transport.is_closing():
-                    if told is not None:
-                        told.sent()
-                    return conn
-                conn.close()
-            if len(self._open) + self._connecting < self._limit and self._may_connect(loop):
+            conn = self._take_idle()
+            if conn is None and len(self._open) + self._connecting < self._limit and self._may_connect(loop):
                 conn = await self._connect(loop, deadline)
+            if conn is not None:
                 if told is not None:
                     told.sent()
                 return conn
-            if waiting is not None and told is None:
-                told = waiting
-                waiting.waiting()
+            if sending is not None and told is None:
+                told = sending
+                sending.waiting()
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.append(waiter)
             try:
@@ -277,6 +265,14 @@ class Pool:
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
+
+    def _take_idle(self) -> _Connection | None:
+        while self._idle:
+            conn, _ = self._idle.popitem()  # the most recently used: the least likely to have timed out
+            if conn.transport is not None and not conn.transport.is_closing():
+                return conn
+            conn.close()
+        return None
 
     def _may_connect(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Pacing: at most MAX_CONNECTING connects at once, and per second at most as many new connections as

@@ -278,3 +278,20 @@ def test_a_batch_at_risk_stops_the_windows_yielding() -> None:
     assert lim.urgent
     g.set_flows({"a": FlowSpec("A")})
     assert not lim.urgent
+
+
+@sync
+async def test_a_permit_that_waited_in_the_executor_counts_at_the_engine_only_once_sent() -> None:
+    """`waiting` takes the request off what the window counts at the engine, `sent` puts it back; one released while
+    it still waited (its connection failed, or it was cancelled) gives its place back too."""
+    g = gate(slots=4)
+    lim = g.limiter.replicas[0].limiter
+    async with g.admit() as sent_later, g.admit() as never_sent:
+        sent_later.waiting()
+        never_sent.waiting()
+        assert (lim.inflight, lim.queued, lim.at_engine) == (2, 2, 0)
+        sent_later.sent()
+        assert (lim.queued, lim.at_engine) == (1, 1)
+        async with g.admit():
+            assert lim.at_engine == 2
+    assert (lim.inflight, lim.queued, lim.at_engine) == (0, 0, 0)
